@@ -1,0 +1,42 @@
+"""The composition root: configuration in, a running bot out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.config import Config
+from bot.delivery import Limits
+from bot.i18n import Catalogs
+from bot.runtime import Runtime, utc_now
+from storage.tinydb_store import TinyRepository
+
+log = logging.getLogger("echowall")
+
+
+def build_runtime(config: Config, *, clock: Callable[[], datetime] = utc_now) -> Runtime:
+    """Build the store, catalogs and core policy from the configuration."""
+    settings = config.settings()
+    catalogs = Catalogs(settings.timezone, default=settings.language)
+    repo = TinyRepository(config.data_dir)
+    limits = Limits(
+        per_second=config.rate_per_second, group_per_minute=config.rate_group_per_minute
+    )
+    return Runtime(repo, settings, catalogs.get, limits, clock=clock)
+
+
+async def run_bot(config: Config, stop: asyncio.Event, *, runtime: Runtime | None = None) -> None:
+    """Run the configured framework's adapter until `stop` is set; always close the store."""
+    token = config.require_token()
+    runtime = runtime or build_runtime(config)
+    try:
+        if config.framework == "ptb":
+            from bot import ptb_adapter
+
+            await ptb_adapter.serve(runtime, token, config.api_url, stop)
+        else:
+            raise NotImplementedError("aiogram adapter")
+    finally:
+        runtime.repo.close()

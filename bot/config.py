@@ -1,0 +1,133 @@
+"""Typed configuration from the environment, a `.env` file or `echowall.toml`, validated once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from handlers.core import Settings
+from storage.records import CaseClass
+
+TELEGRAM_API = "https://api.telegram.org"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says what to fix."""
+
+
+class Config(BaseSettings):
+    """Everything the runtime reads from outside, once, at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ECHOWALL_",
+        env_file=".env",
+        extra="ignore",
+        toml_file="echowall.toml",
+        hide_input_in_errors=True,
+    )
+
+    token: SecretStr | None = None
+    api_url: str = TELEGRAM_API
+    framework: Literal["ptb", "aiogram"] = "ptb"
+    data_dir: Path = Path("data")
+    staff_chat: int | None = None
+    escalation_chat: int | None = None
+    admins: str = ""
+    timezone: str = "Asia/Shanghai"
+    language: Literal["zh", "en"] = "zh"
+    answer_hours: float = Field(24, gt=0)
+    easy_days: float = Field(1, gt=0)
+    key_days: float = Field(2, gt=0)
+    hard_days: float = Field(7, gt=0)
+    default_class: CaseClass = CaseClass.KEY
+    rate_per_second: float = Field(30, gt=0)
+    rate_group_per_minute: float = Field(20, gt=0)
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls),
+        )
+
+    @field_validator("api_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("admins")
+    @classmethod
+    def _admins(cls, value: str) -> str:
+        for item in filter(None, (v.strip() for v in value.split(","))):
+            if not item.lstrip("-").isdigit():
+                raise ValueError("must be comma-separated numeric user ids")
+        return value
+
+    @property
+    def admin_ids(self) -> frozenset[int]:
+        return frozenset(int(v) for v in self.admins.split(",") if v.strip())
+
+    def settings(self) -> Settings:
+        """The core's policy derived from this configuration."""
+        return Settings(
+            staff_chat=self.staff_chat,
+            escalation_chat=self.escalation_chat,
+            admins=self.admin_ids,
+            timezone=ZoneInfo(self.timezone),
+            language=self.language,
+            answer_hours=self.answer_hours,
+            class_days={
+                CaseClass.EASY: self.easy_days,
+                CaseClass.KEY: self.key_days,
+                CaseClass.HARD: self.hard_days,
+            },
+            default_class=self.default_class,
+        )
+
+    def require_token(self) -> str:
+        if self.token is None or not self.token.get_secret_value().strip():
+            raise ConfigError(
+                "ECHOWALL_TOKEN is not set. Get a token from @BotFather, or try `echowall demo`."
+            )
+        return self.token.get_secret_value().strip()
+
+
+def load_config(**overrides: Any) -> Config:
+    """Read and validate the configuration, or raise ConfigError saying what is wrong."""
+    try:
+        return Config(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ECHOWALL_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None

@@ -1,0 +1,1 @@
+"""echowall's product core: framework-free handlers that turn neutral events into replies."""

@@ -1,0 +1,444 @@
+"""Case actions by heads and staff, the staff chat's buttons, and the reporter's rating."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from handlers import callbacks, notify, rights
+from handlers.core import Context, log
+from handlers.parsing import BadTime, parse_case_id, parse_when
+from handlers.ports import Button, Keyboard
+from handlers.render import (
+    CHANNEL_LABELS,
+    CLASS_LABELS,
+    LEVEL_LABELS,
+    RATING_LABELS,
+    STATE_LABELS,
+    clip,
+    esc,
+)
+from handlers.texts import N_, Translator
+from storage.records import Case, CaseClass, Rating, State, Step
+
+ANSWERABLE = frozenset({State.NEW, State.REOPENED})
+WORKABLE = frozenset({State.NEW, State.ACCEPTED, State.REOPENED})
+NOTE_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Action:
+    """A case action: which states it applies to and whether it needs a note."""
+
+    name: str
+    allowed: frozenset[State]
+    needs_note: bool
+    usage: str
+
+
+ACTIONS = {
+    "accept": Action(
+        "accept", ANSWERABLE, False, N_("/accept <id> [easy|key|hard] [12h|2d|YYYY-MM-DD HH:MM]")
+    ),
+    "progress": Action("progress", WORKABLE, True, N_("/progress <id> <what was done>")),
+    "fixed": Action("fixed", WORKABLE, True, N_("/fixed <id> <the measure taken>")),
+    "confirm": Action("confirm", frozenset({State.FIXED}), False, N_("/confirm <id>")),
+    "decline": Action("decline", ANSWERABLE, True, N_("/decline <id> <reason>")),
+    "escalate": Action("escalate", WORKABLE, True, N_("/escalate <id> <note>")),
+    "reopen": Action(
+        "reopen",
+        frozenset({State.FIXED, State.CLOSED, State.DECLINED}),
+        True,
+        N_("/reopen <id> <note>"),
+    ),
+}
+
+
+async def _load(ctx: Context, action: Action, case_token: str) -> Case | None:
+    """Find the case and check the sender's rights and the case's state."""
+    case_id = parse_case_id(case_token)
+    if case_id is None:
+        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
+        return None
+    case = ctx.svc.repo.get_case(case_id)
+    if case is None:
+        await ctx.reply(ctx._("There is no case #{id}.").format(id=case_id))
+        return None
+    if not await rights.may_manage(ctx, case.building_id):
+        await ctx.reply(
+            ctx._(
+                "Only the building's heads and community staff can do that for case #{id}."
+            ).format(id=case.id)
+        )
+        return None
+    if case.state not in action.allowed:
+        await ctx.reply(
+            ctx._("Case #{id} is {state}; that action does not apply now.").format(
+                id=case.id, state=ctx._(STATE_LABELS[case.state])
+            )
+        )
+        return None
+    return case
+
+
+def _actor(ctx: Context) -> tuple[int | None, str]:
+    if ctx.message is not None and ctx.message.is_anonymous_admin:
+        return None, ctx.chat.title or ""
+    return ctx.user_id, ctx.sender.name if ctx.sender else ""
+
+
+def _step(ctx: Context, case: Case, action: str, note: str = "") -> None:
+    actor_id, actor_name = _actor(ctx)
+    case.timeline.append(Step(ctx.svc.clock(), action, actor_id, actor_name, note))
+    log.info("case=%s chat=%s action=%s actor=%s", case.id, ctx.chat.id, action, actor_id)
+
+
+async def _announce(
+    ctx: Context,
+    case: Case,
+    render: Callable[[Translator], str],
+    keyboard_for: Callable[[Translator], Keyboard] | None = None,
+) -> None:
+    """Echo the change into the case's thread, and confirm where the command was given."""
+    svc = ctx.svc
+    thread_chat = case.origin_chat_id if case.origin_chat_id is not None else case.building_id
+    t = svc.texts_for(thread_chat)
+    await notify.echo(svc, case, render(t), keyboard=keyboard_for(t) if keyboard_for else None)
+    if ctx.chat.id != thread_chat and ctx.press is None:
+        await notify.safe("confirm to actor", ctx.reply(render(ctx.t)))
+    await notify.refresh_card(svc, case)
+    await notify.refresh_staff_card(svc, case)
+
+
+def _split(args: str) -> tuple[str, str]:
+    head, _, rest = args.strip().partition(" ")
+    if "\n" in head:
+        head, _, more = head.partition("\n")
+        rest = more + (" " + rest if rest else "")
+    return head, rest.strip()
+
+
+async def cmd_accept(ctx: Context) -> None:
+    """Accept a case, optionally with its class and a promised time."""
+    token, rest = _split(ctx.args)
+    action = ACTIONS["accept"]
+    tokens = rest.split()
+    klass = ctx.svc.settings.default_class
+    if tokens and tokens[0].lower() in {c.value for c in CaseClass}:
+        klass = CaseClass(tokens.pop(0).lower())
+    now = ctx.svc.clock()
+    due: datetime | None = None
+    if tokens:
+        try:
+            due, used = parse_when(tokens, now, ctx.svc.settings.timezone)
+        except BadTime:
+            await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
+            return
+        if used != len(tokens):
+            await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
+            return
+        if due <= now:
+            await ctx.reply(ctx._("The promised time must be in the future."))
+            return
+    case = await _load(ctx, action, token)
+    if case is None:
+        return
+    case.klass = klass
+    case.due = due or ctx.svc.settings.class_due(klass, now)
+    case.state = State.ACCEPTED
+    case.answered_at = case.answered_at or now
+    _step(ctx, case, "accept", ctx._(CLASS_LABELS[klass]))
+    ctx.svc.repo.save_case(case)
+    await _announce(
+        ctx,
+        case,
+        lambda t: t.gettext("🛠 Case #{id} is accepted as a {klass}; promised by {time}.").format(
+            id=case.id,
+            klass=t.gettext(CLASS_LABELS[klass]),
+            time=t.datetime(case.due),  # type: ignore[arg-type]
+        ),
+    )
+
+
+async def _noted(ctx: Context, name: str) -> tuple[Case, str] | None:
+    action = ACTIONS[name]
+    token, note = _split(ctx.args)
+    if action.needs_note and not note:
+        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
+        return None
+    if len(note) > NOTE_LIMIT:
+        await ctx.reply(
+            ctx._("That note is too long: please keep it under {limit} characters.").format(
+                limit=ctx.t.number(NOTE_LIMIT)
+            )
+        )
+        return None
+    case = await _load(ctx, action, token)
+    return (case, note) if case is not None else None
+
+
+async def cmd_progress(ctx: Context) -> None:
+    """Tell the resident what has been done so far."""
+    found = await _noted(ctx, "progress")
+    if found is None:
+        return
+    case, note = found
+    _step(ctx, case, "progress", note)
+    ctx.svc.repo.save_case(case)
+    await _announce(
+        ctx,
+        case,
+        lambda t: t.gettext("⏳ Case #{id}, progress: {note}").format(id=case.id, note=esc(note)),
+    )
+
+
+def rating_keyboard(case: Case, t: Translator) -> tuple[tuple[Button, ...], ...]:
+    return (
+        tuple(
+            Button(t.gettext(RATING_LABELS[r]), callbacks.encode("rate", case.id, code))
+            for r, code in ((Rating.SATISFIED, "s"), (Rating.BASIC, "b"), (Rating.UNSATISFIED, "u"))
+        ),
+    )
+
+
+async def cmd_fixed(ctx: Context) -> None:
+    """Record the measure taken and ask the reporter to rate the fix."""
+    found = await _noted(ctx, "fixed")
+    if found is None:
+        return
+    case, measure = found
+    now = ctx.svc.clock()
+    case.answered_at = case.answered_at or now
+    case.state, case.measure, case.fixed_at, case.rating = State.FIXED, measure, now, None
+    _step(ctx, case, "fixed", measure)
+    ctx.svc.repo.save_case(case)
+
+    def render(t: Translator) -> str:
+        text = t.gettext("🔧 Case #{id} is fixed: {measure}").format(
+            id=case.id, measure=esc(measure)
+        )
+        if case.reporter_id is not None:
+            text += "\n" + t.gettext("Reporter, are you satisfied with the fix?")
+        return text
+
+    await _announce(
+        ctx,
+        case,
+        render,
+        keyboard_for=(lambda t: rating_keyboard(case, t)) if case.reporter_id is not None else None,
+    )
+
+
+async def cmd_confirm(ctx: Context) -> None:
+    """Close a fixed case after the on-site check and post it to the echo wall."""
+    found = await _noted(ctx, "confirm")
+    if found is None:
+        return
+    case, note = found
+    case.state, case.closed_at = State.CLOSED, ctx.svc.clock()
+    _step(ctx, case, "confirm", note)
+    ctx.svc.repo.save_case(case)
+    await _announce(ctx, case, lambda t: echo_entry(ctx, case, t))
+
+
+def echo_entry(ctx: Context, case: Case, t: Translator) -> str:
+    """The echo-wall entry: source · content · measure · progress · satisfaction."""
+    _ = t.gettext
+    source = notify.building_label(ctx.svc, case) + " · " + _(CHANNEL_LABELS[case.channel])
+    rating = _(RATING_LABELS[case.rating]) if case.rating else _("not rated yet")
+    return "\n".join(
+        [
+            _("📣 <b>Echo wall · case #{id} closed</b>").format(id=case.id),
+            _("Source: {source}").format(source=esc(source)),
+            _("Problem: {text}").format(text=esc(clip(case.text, 800))),
+            _("Measure: {measure}").format(measure=esc(clip(case.measure or "", 800))),
+            _("Progress: closed {time}").format(time=t.datetime(case.closed_at or case.created)),
+            _("Satisfaction: {rating}").format(rating=rating),
+        ]
+    )
+
+
+async def cmd_decline(ctx: Context) -> None:
+    """Decline a case with a reason the resident can read."""
+    found = await _noted(ctx, "decline")
+    if found is None:
+        return
+    case, reason = found
+    now = ctx.svc.clock()
+    case.state, case.answered_at, case.closed_at = State.DECLINED, case.answered_at or now, now
+    _step(ctx, case, "decline", reason)
+    ctx.svc.repo.save_case(case)
+    await _announce(
+        ctx,
+        case,
+        lambda t: t.gettext("🚫 Case #{id} is declined: {reason}").format(
+            id=case.id, reason=esc(reason)
+        ),
+    )
+
+
+async def escalate(ctx: Context, case: Case, note: str) -> bool:
+    """Raise a case one level with a new due time; False at the top level."""
+    higher = case.level.next()
+    if higher is None:
+        return False
+    now = ctx.svc.clock()
+    case.level = higher
+    case.due = ctx.svc.settings.class_due(case.klass or ctx.svc.settings.default_class, now)
+    _step(ctx, case, "escalate", note)
+    ctx.svc.repo.save_case(case)
+    await _announce(
+        ctx,
+        case,
+        lambda t: t.gettext(
+            "⬆️ Case #{id} is escalated to the {level} level; promised by {time}."
+        ).format(id=case.id, level=t.gettext(LEVEL_LABELS[higher]), time=t.datetime(case.due)),  # type: ignore[arg-type]
+    )
+    await notify.tell_escalation_chat(ctx.svc, case, note)
+    return True
+
+
+async def cmd_escalate(ctx: Context) -> None:
+    """Raise a case to the next level (community, street office, district)."""
+    found = await _noted(ctx, "escalate")
+    if found is None:
+        return
+    case, note = found
+    if not await escalate(ctx, case, note):
+        await ctx.reply(ctx._("Case #{id} is already at the highest level.").format(id=case.id))
+
+
+async def cmd_reopen(ctx: Context) -> None:
+    """Reopen a fixed, closed or declined case."""
+    found = await _noted(ctx, "reopen")
+    if found is None:
+        return
+    case, note = found
+    reopen(ctx, case, note)
+    await _announce(
+        ctx,
+        case,
+        lambda t: t.gettext("🔁 Case #{id} is reopened: {note}").format(id=case.id, note=esc(note)),
+    )
+
+
+def reopen(ctx: Context, case: Case, note: str) -> None:
+    case.state, case.closed_at, case.fixed_at = State.REOPENED, None, None
+    case.answer_due = ctx.svc.clock() + (case.answer_due - case.created)
+    _step(ctx, case, "reopen", note)
+    ctx.svc.repo.save_case(case)
+
+
+# --- buttons -----------------------------------------------------------------------------
+
+
+async def _press_case(ctx: Context, cb: callbacks.Callback, action: Action) -> Case | None:
+    case = ctx.svc.repo.get_case(cb.int_arg(0))
+    if case is None:
+        await ctx.toast(ctx._("This case no longer exists."))
+        return None
+    if not await rights.may_manage(ctx, case.building_id):
+        await ctx.toast(
+            ctx._("Only the building's heads and community staff can do that."), alert=True
+        )
+        return None
+    if case.state not in action.allowed:
+        await ctx.toast(
+            ctx._("Case #{id} is {state}; that action does not apply now.").format(
+                id=case.id, state=ctx._(STATE_LABELS[case.state])
+            )
+        )
+        return None
+    return case
+
+
+async def press_accept(ctx: Context, cb: callbacks.Callback) -> None:
+    """Accept from the staff card with the default class and deadline."""
+    case = await _press_case(ctx, cb, ACTIONS["accept"])
+    if case is None:
+        return
+    ctx.args = str(case.id)
+    await ctx.toast(ctx._("Accepted."))
+    await cmd_accept(ctx)
+
+
+async def press_decline(ctx: Context, cb: callbacks.Callback) -> None:
+    """A decline needs a reason the resident can read: explain how to give it."""
+    case = await _press_case(ctx, cb, ACTIONS["decline"])
+    if case is None:
+        return
+    await ctx.toast(
+        ctx._("Send /decline {id} followed by the reason.").format(id=case.id), alert=True
+    )
+
+
+async def press_escalate(ctx: Context, cb: callbacks.Callback) -> None:
+    """Escalate from the staff card."""
+    case = await _press_case(ctx, cb, ACTIONS["escalate"])
+    if case is None:
+        return
+    if await escalate(ctx, case, ctx._("escalated from the staff chat")):
+        await ctx.toast(ctx._("Escalated."))
+    else:
+        await ctx.toast(ctx._("Case #{id} is already at the highest level.").format(id=case.id))
+
+
+_RATINGS = {"s": Rating.SATISFIED, "b": Rating.BASIC, "u": Rating.UNSATISFIED}
+
+
+async def press_rate(ctx: Context, cb: callbacks.Callback) -> None:
+    """Only the reporter's rating counts; "unsatisfied" reopens the case."""
+    case = ctx.svc.repo.get_case(cb.int_arg(0))
+    rating = _RATINGS.get(str(cb.args[1]))
+    if case is None or rating is None:
+        await ctx.toast(ctx._("This case no longer exists."))
+        return
+    if ctx.user_id is None or ctx.user_id != case.reporter_id:
+        await ctx.toast(
+            ctx._("Only the resident who reported case #{id} can rate it.").format(id=case.id),
+            alert=True,
+        )
+        return
+    if case.state not in (State.FIXED, State.CLOSED):
+        await ctx.toast(ctx._("Case #{id} is not waiting for a rating.").format(id=case.id))
+        return
+    if case.rating is rating:
+        await ctx.toast(ctx._("Thank you, your rating is recorded."))
+        return
+    case.rating = rating
+    _step(ctx, case, "rate", ctx._(RATING_LABELS[rating]))
+    ctx.svc.repo.save_case(case)
+    await ctx.toast(ctx._("Thank you, your rating is recorded."))
+    if ctx.press is not None and ctx.press.message_id is not None and ctx.chat.id is not None:
+        t = ctx.t
+        await notify.safe(
+            "close rating",
+            ctx.svc.messenger.edit(
+                ctx.chat.id,
+                ctx.press.message_id,
+                t.gettext("🔧 Case #{id} is fixed: {measure}").format(
+                    id=case.id, measure=esc(case.measure or "")
+                )
+                + "\n"
+                + t.gettext("Rated: {rating}").format(rating=t.gettext(RATING_LABELS[rating])),
+            ),
+        )
+    if rating is Rating.UNSATISFIED:
+        reopen(ctx, case, ctx._("the resident is not satisfied"))
+        await _announce(
+            ctx,
+            case,
+            lambda t: t.gettext(
+                "🔁 Case #{id} is reopened: the resident is not satisfied with the fix."
+            ).format(id=case.id),
+        )
+        await notify.tell_staff(
+            ctx.svc,
+            lambda t: t.gettext("🔁 Case #{id} reopened: the resident is not satisfied.").format(
+                id=case.id
+            ),
+        )
+    else:
+        await notify.refresh_card(ctx.svc, case)
+        await notify.refresh_staff_card(ctx.svc, case)

@@ -1,0 +1,147 @@
+"""Settings, services and the per-update context every handler receives."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from handlers.events import ChatRef, Message, Person, Press
+from handlers.ports import DeliveryError, Keyboard, Messenger
+from handlers.texts import Translator
+from storage.records import CaseClass, Group
+from storage.repository import Repository
+
+log = logging.getLogger("echowall")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The deployment's policy, validated by the runtime's config."""
+
+    staff_chat: int | None = None
+    escalation_chat: int | None = None
+    admins: frozenset[int] = frozenset()
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    language: str = "zh"
+    answer_hours: float = 24
+    class_days: dict[CaseClass, float] = field(
+        default_factory=lambda: {CaseClass.EASY: 1, CaseClass.KEY: 2, CaseClass.HARD: 7}
+    )
+    default_class: CaseClass = CaseClass.KEY
+    max_text: int = 2000
+    status_ttl: float = 60.0
+
+    def class_due(self, klass: CaseClass, start: datetime) -> datetime:
+        return start + timedelta(days=self.class_days[klass])
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    id: int
+    username: str
+
+
+class StatusCache:
+    """Telegram member statuses, remembered briefly: admin checks are on every action."""
+
+    def __init__(self, ttl: float) -> None:
+        self._ttl = ttl
+        self._items: dict[tuple[int, int], tuple[float, str | None]] = {}
+
+    async def get(self, messenger: Messenger, chat_id: int, user_id: int) -> str | None:
+        key = (chat_id, user_id)
+        hit = self._items.get(key)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        try:
+            status = await messenger.member_status(chat_id, user_id)
+        except DeliveryError as exc:
+            log.info("member_status chat=%s user=%s failed: %s", chat_id, user_id, exc)
+            status = None
+        self._items[key] = (time.monotonic() + self._ttl, status)
+        return status
+
+    def forget(self, chat_id: int | None = None) -> None:
+        if chat_id is None:
+            self._items.clear()
+        else:
+            self._items = {k: v for k, v in self._items.items() if k[0] != chat_id}
+
+
+@dataclass
+class Services:
+    """Everything a handler may use; built once by the composition root."""
+
+    repo: Repository
+    messenger: Messenger
+    settings: Settings
+    texts: Callable[[str | None], Translator]
+    clock: Callable[[], datetime]
+    bot: BotIdentity
+    statuses: StatusCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.statuses = StatusCache(self.settings.status_ttl)
+
+    def chat_language(self, chat_id: int) -> str:
+        group = self.repo.get_group(chat_id)
+        if group is not None and group.language:
+            return group.language
+        if chat_id > 0:
+            person = self.repo.get_person(chat_id)
+            if person is not None and person.language:
+                return person.language
+        return self.settings.language
+
+    def texts_for(self, chat_id: int) -> Translator:
+        return self.texts(self.chat_language(chat_id))
+
+    def is_building(self, chat_id: int) -> bool:
+        return chat_id not in (self.settings.staff_chat, self.settings.escalation_chat)
+
+    def buildings(self) -> list[Group]:
+        """The active building groups (not the staff or escalation chat)."""
+        return [g for g in self.repo.groups() if self.is_building(g.chat_id)]
+
+
+@dataclass
+class Context:
+    """One update being handled: who, where, in which language, and how to answer."""
+
+    svc: Services
+    chat: ChatRef
+    sender: Person | None
+    t: Translator
+    message: Message | None = None
+    press: Press | None = None
+    args: str = ""
+    group: Group | None = None
+    answered: bool = False
+
+    def _(self, message: str) -> str:
+        return self.t.gettext(message)
+
+    @property
+    def user_id(self) -> int | None:
+        return self.sender.id if self.sender else None
+
+    @property
+    def in_staff_chat(self) -> bool:
+        return self.chat.id == self.svc.settings.staff_chat
+
+    async def reply(self, text: str, keyboard: Keyboard | None = None) -> int:
+        """Answer in the chat of the update, as a reply to the message when there is one."""
+        reply_to = self.message.message_id if self.message else None
+        return await self.svc.messenger.send(
+            self.chat.id, text, reply_to=reply_to, keyboard=keyboard
+        )
+
+    async def toast(self, text: str, *, alert: bool = False) -> None:
+        """Answer a button press with a short notice."""
+        if self.press is not None and not self.answered:
+            self.answered = True
+            await self.svc.messenger.answer(self.press.callback_id, text, alert=alert)

@@ -1,0 +1,103 @@
+"""Framework-neutral incoming events: what an adapter makes of a Telegram update."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+# Telegram's service account that speaks for anonymous group administrators.
+ANONYMOUS_ADMIN_ID = 1087968824
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A Telegram user as the core sees one."""
+
+    id: int
+    name: str
+    username: str | None = None
+    language: str | None = None
+    is_bot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """The chat an event happened in."""
+
+    id: int
+    kind: str  # private, group, supergroup, channel
+    title: str | None = None
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind in ("group", "supergroup")
+
+    @property
+    def is_private(self) -> bool:
+        return self.kind == "private"
+
+
+@dataclass(frozen=True, slots=True)
+class Quoted:
+    """The message a message replies to."""
+
+    message_id: int
+    sender: Person | None
+    text: str
+    photo: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message (or a photo with caption) someone sent into a chat."""
+
+    update_id: int
+    chat: ChatRef
+    message_id: int
+    sender: Person | None
+    text: str
+    date: datetime
+    photo: str | None = None
+    reply_to: Quoted | None = None
+    sender_chat_id: int | None = None
+    edited: bool = False
+
+    @property
+    def is_anonymous_admin(self) -> bool:
+        """Say whether an anonymous administrator of this group sent it."""
+        return self.sender_chat_id is not None and self.sender_chat_id == self.chat.id
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """A press of one of the bot's inline buttons."""
+
+    update_id: int
+    callback_id: str
+    sender: Person
+    data: str
+    chat: ChatRef | None = None
+    message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """The bot itself was added to a chat or removed from it."""
+
+    update_id: int
+    chat: ChatRef
+    joined: bool
+    by: Person | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """A group was upgraded to a supergroup and changed its chat id."""
+
+    update_id: int
+    old_chat_id: int
+    new_chat_id: int
+    title: str | None = None
+
+
+Event = Message | Press | Membership | Migration

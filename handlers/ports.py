@@ -1,0 +1,109 @@
+"""The core's view of the outside world: the Messenger protocol and its failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """An inline button: a label and callback data made by `handlers.callbacks`."""
+
+    text: str
+    data: str
+
+
+Keyboard = tuple[tuple[Button, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BotCommand:
+    """One entry of a command menu."""
+
+    command: str
+    description: str
+
+
+class Messenger(Protocol):
+    """Outbound Bot API calls, implemented once per framework. Texts are HTML."""
+
+    async def send(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        keyboard: Keyboard | None = None,
+        photo: str | None = None,
+    ) -> int:
+        """Send a message (or a photo with `text` as caption) and return its message id."""
+        ...
+
+    async def edit(
+        self, chat_id: int, message_id: int, text: str, *, keyboard: Keyboard | None = None
+    ) -> None:
+        """Replace the text (or caption) and keyboard of one of the bot's messages."""
+        ...
+
+    async def pin(self, chat_id: int, message_id: int) -> None:
+        """Pin a message silently."""
+        ...
+
+    async def answer(
+        self, callback_id: str, text: str | None = None, *, alert: bool = False
+    ) -> None:
+        """Answer a button press."""
+        ...
+
+    async def send_document(
+        self, chat_id: int, filename: str, data: bytes, *, caption: str | None = None
+    ) -> int:
+        """Send a file and return the message id."""
+        ...
+
+    async def member_status(self, chat_id: int, user_id: int) -> str | None:
+        """Return Telegram's status of a user in a chat (creator, administrator, member, ...)."""
+        ...
+
+    async def set_commands(
+        self, commands: list[BotCommand], *, language: str | None, scope: str
+    ) -> None:
+        """Register a command menu; scope is `default` or `chat_administrators`."""
+        ...
+
+
+class DeliveryError(Exception):
+    """A Bot API call failed."""
+
+
+class RetryLater(DeliveryError):
+    """Flood control: Telegram asks to wait `seconds` before the next call (429)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds}s")
+        self.seconds = seconds
+
+
+class ChatGone(DeliveryError):
+    """The bot was removed from the chat or blocked by the user (403)."""
+
+
+class ChatMigrated(DeliveryError):
+    """The group became a supergroup with a new chat id."""
+
+    def __init__(self, new_chat_id: int) -> None:
+        super().__init__(f"migrated to {new_chat_id}")
+        self.new_chat_id = new_chat_id
+
+
+class Rejected(DeliveryError):
+    """Telegram refused the request (400) for a reason that a retry will not change."""
+
+
+class NotModified(Rejected):
+    """An edit that would change nothing."""
+
+
+class Transient(DeliveryError):
+    """A server error, a timeout or a broken connection: the call may succeed later."""

@@ -1,0 +1,246 @@
+"""Residents' reports: /report in a group or a private chat, and the "me too" button."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from handlers import callbacks, notify
+from handlers.core import Context, log
+from handlers.events import Message, Person
+from handlers.ports import Button
+from handlers.render import clip, esc
+from storage.records import Case, Channel, Draft, Step
+from storage.records import Person as PersonRecord
+
+MAX_BUILDING_BUTTONS = 24
+
+
+def _usage(ctx: Context) -> str:
+    return ctx._(
+        "To report a problem, write it after the command, for example:\n"
+        "<code>/report The corridor light on floor 3 is broken</code>\n"
+        "You can also send a photo with /report in its caption, or reply to a neighbour's "
+        "message with /report to log it."
+    )
+
+
+async def cmd_report(ctx: Context) -> None:
+    """Log a case from the text, the photo caption, or the message replied to."""
+    message = ctx.message
+    assert message is not None
+    if message.is_anonymous_admin or ctx.sender is None or ctx.sender.is_bot:
+        await ctx.reply(ctx._("Please report as yourself, not anonymously, so we can answer you."))
+        return
+    text, photo = ctx.args, message.photo
+    reporter, origin_id = ctx.sender, message.message_id
+    quoted = message.reply_to
+    if not text and quoted is not None and (quoted.text or quoted.photo):
+        text, photo = quoted.text, quoted.photo or photo
+        origin_id = quoted.message_id
+        if quoted.sender is not None and not quoted.sender.is_bot:
+            reporter = quoted.sender
+    if not text.strip():
+        await ctx.reply(_usage(ctx))
+        return
+    limit = ctx.svc.settings.max_text
+    if len(text) > limit:
+        await ctx.reply(
+            ctx._("That is too long: please keep a report under {limit} characters.").format(
+                limit=ctx.t.number(limit)
+            )
+        )
+        return
+    existing = ctx.svc.repo.case_by_origin(ctx.chat.id, origin_id)
+    if existing is not None:
+        await ctx.reply(ctx._("This message is already case #{id}.").format(id=existing.id))
+        return
+    if ctx.chat.is_private:
+        await _ask_building(ctx, text.strip(), photo)
+        return
+    if ctx.group is None:
+        await ctx.reply(
+            ctx._("Reports are taken in building groups and in a private chat with me.")
+        )
+        return
+    by_other = reporter.id != ctx.sender.id
+    await create_case(
+        ctx,
+        building_id=ctx.chat.id,
+        channel=Channel.GROUP,
+        text=text.strip(),
+        photo=photo,
+        reporter=reporter,
+        origin=(ctx.chat.id, origin_id),
+        logged_by=ctx.sender.name if by_other else None,
+    )
+
+
+async def create_case(
+    ctx: Context,
+    *,
+    building_id: int,
+    channel: Channel,
+    text: str,
+    photo: str | None,
+    reporter: Person | None,
+    origin: tuple[int, int] | None,
+    logged_by: str | None = None,
+) -> Case:
+    """Store a new case durably, then answer in its thread and tell the staff chat."""
+    svc = ctx.svc
+    now = svc.clock()
+    case = Case(
+        id=svc.repo.next_case_id(),
+        building_id=building_id,
+        channel=channel,
+        text=text,
+        created=now,
+        answer_due=now + timedelta(hours=svc.settings.answer_hours),
+        reporter_id=reporter.id if reporter else None,
+        reporter_name=reporter.name if reporter else "",
+        photo=photo,
+        origin_chat_id=origin[0] if origin else building_id,
+        origin_message_id=origin[1] if origin else None,
+    )
+    case.timeline.append(
+        Step(
+            now,
+            "report" if channel in (Channel.GROUP, Channel.PRIVATE) else "log",
+            ctx.user_id,
+            ctx.sender.name if ctx.sender else "",
+            ctx._("logged by {name}").format(name=logged_by) if logged_by else "",
+        )
+    )
+    svc.repo.save_case(case)  # durable before anyone is told
+    log.info("case=%s chat=%s action=report channel=%s", case.id, building_id, channel.value)
+    if reporter is not None:
+        _remember(ctx, reporter.id, reporter.name, building_id)
+    t = svc.texts_for(case.origin_chat_id or building_id)
+    intro = t.gettext(
+        "Thank you, your report is logged as case #{id}. We will answer by {time}."
+    ).format(id=case.id, time=t.datetime(case.answer_due))
+    card_id = await notify.echo(
+        svc,
+        case,
+        intro + "\n\n" + notify.group_card(svc, case, t),
+        keyboard=notify.supporter_keyboard(case, t),
+    )
+    if card_id is not None:
+        case.card_message_id = card_id
+        svc.repo.save_case(case)
+    await notify.post_staff_card(svc, case)
+    return case
+
+
+def _remember(ctx: Context, user_id: int, name: str, building_id: int) -> None:
+    repo = ctx.svc.repo
+    person = repo.get_person(user_id) or PersonRecord(id=user_id, name=name)
+    if building_id in person.buildings and person.name == name:
+        return
+    person.name = name
+    if building_id not in person.buildings:
+        person.buildings.append(building_id)
+    repo.save_person(person)
+
+
+async def _ask_building(ctx: Context, text: str, photo: str | None) -> None:
+    """In a private chat, ask which building the report is for (or use the only one)."""
+    svc, message = ctx.svc, ctx.message
+    assert message is not None and ctx.sender is not None
+    person = svc.repo.get_person(ctx.sender.id)
+    known = [g for b in (person.buildings if person else []) if (g := svc.repo.get_group(b))]
+    candidates = [g for g in known if g.active and svc.is_building(g.chat_id)] or svc.buildings()
+    if not candidates:
+        await ctx.reply(
+            ctx._("I am not in any building group yet, so I cannot take a report here.")
+        )
+        return
+    draft = Draft(
+        id=svc.repo.next_draft_id(),
+        user_id=ctx.sender.id,
+        text=text,
+        chat_id=ctx.chat.id,
+        message_id=message.message_id,
+        created=svc.clock(),
+        photo=photo,
+    )
+    if len(candidates) == 1 and known:
+        await _report_from_draft(ctx, draft, candidates[0].chat_id)
+        return
+    svc.repo.save_draft(draft)
+    rows = tuple(
+        (Button(clip(g.label, 40), callbacks.encode("bld", draft.id, g.chat_id)),)
+        for g in candidates[:MAX_BUILDING_BUTTONS]
+    )
+    await ctx.reply(ctx._("Which building is this about?"), keyboard=rows)
+
+
+async def _report_from_draft(ctx: Context, draft: Draft, building_id: int) -> None:
+    assert ctx.sender is not None
+    await create_case(
+        ctx,
+        building_id=building_id,
+        channel=Channel.PRIVATE,
+        text=draft.text,
+        photo=draft.photo,
+        reporter=ctx.sender,
+        origin=(draft.chat_id, draft.message_id),
+    )
+
+
+async def press_building(ctx: Context, cb: callbacks.Callback) -> None:
+    """The resident picked the building for a private report."""
+    draft_id, building_id = cb.int_arg(0), cb.int_arg(1)
+    svc = ctx.svc
+    group = svc.repo.get_group(building_id)
+    if group is None or not svc.is_building(building_id):
+        await ctx.toast(ctx._("That building is not known."), alert=True)
+        return
+    draft = svc.repo.pop_draft(draft_id)
+    if draft is None or draft.user_id != ctx.user_id:
+        await ctx.toast(ctx._("This question is no longer open."))
+        return
+    await ctx.toast(group.label)
+    if ctx.press is not None and ctx.press.message_id is not None:
+        await notify.safe(
+            "close building question",
+            svc.messenger.edit(
+                ctx.chat.id,
+                ctx.press.message_id,
+                ctx._("Building: {building}").format(building=esc(group.label)),
+            ),
+        )
+    _remember(ctx, ctx.sender.id, ctx.sender.name, building_id)  # type: ignore[union-attr]
+    await _report_from_draft(ctx, draft, building_id)
+
+
+async def press_me_too(ctx: Context, cb: callbacks.Callback) -> None:
+    """Count a neighbour who has the same problem, once per person."""
+    svc = ctx.svc
+    case = svc.repo.get_case(cb.int_arg(0))
+    user_id = ctx.user_id
+    if case is None or user_id is None:
+        await ctx.toast(ctx._("This case no longer exists."))
+        return
+    if user_id == case.reporter_id:
+        await ctx.toast(ctx._("This is your own report; we already count you."))
+        return
+    if user_id in case.supporters:
+        await ctx.toast(ctx._("You are already counted."))
+        return
+    if not case.is_open:
+        await ctx.toast(ctx._("This case is no longer open."))
+        return
+    case.supporters.append(user_id)
+    case.timeline.append(
+        Step(svc.clock(), "supporter", user_id, ctx.sender.name if ctx.sender else "")
+    )
+    svc.repo.save_case(case)
+    await ctx.toast(ctx._("Thank you, you are counted."))
+    await notify.refresh_card(svc, case)
+
+
+def seen(ctx: Context, message: Message) -> None:
+    """Remember which building a person writes in, for private reports."""
+    if ctx.group is not None and message.sender is not None and not message.sender.is_bot:
+        _remember(ctx, message.sender.id, message.sender.name, ctx.group.chat_id)

@@ -1,0 +1,111 @@
+"""The problem wall, the echo wall, a resident's own cases, and one case in full."""
+
+from __future__ import annotations
+
+from handlers import notify, rights
+from handlers.actions import echo_entry
+from handlers.core import Context
+from handlers.parsing import parse_case_id
+from handlers.render import STATE_ICONS, STATE_LABELS, chunk, clip, esc, timeline
+from storage.records import OPEN_STATES, Case, State
+
+ECHO_LIMIT = 10
+
+
+def _line(ctx: Context, case: Case, *, with_building: bool = False) -> str:
+    now = ctx.svc.clock()
+    overdue = (
+        case.is_open and case.state is not State.FIXED and ((case.due or case.answer_due) < now)
+    )
+    where = f"[{esc(notify.building_label(ctx.svc, case))}] " if with_building else ""
+    flag = " ⚠️" + ctx._("overdue") if overdue else ""
+    support = f" 👥{len(case.supporters)}" if case.supporters else ""
+    return (
+        f"{STATE_ICONS[case.state]} <b>#{case.id}</b> {where}{esc(clip(case.text, 120))}"
+        f" · {ctx._(STATE_LABELS[case.state])}{flag}{support}"
+    )
+
+
+async def _send_all(ctx: Context, blocks: list[str]) -> None:
+    for text in chunk(blocks):
+        await ctx.reply(text)
+
+
+async def _buildings_for(ctx: Context) -> list[int]:
+    """The building a wall is about: this group, or in private the sender's buildings."""
+    if ctx.group is not None:
+        return [ctx.group.chat_id]
+    if ctx.chat.is_private and ctx.user_id is not None:
+        if await rights.is_staff(ctx):
+            return [g.chat_id for g in ctx.svc.buildings()]
+        person = ctx.svc.repo.get_person(ctx.user_id)
+        return list(person.buildings) if person else []
+    if ctx.in_staff_chat:
+        return [g.chat_id for g in ctx.svc.buildings()]
+    return []
+
+
+async def cmd_wall(ctx: Context) -> None:
+    """Show the open cases of this building: the problem wall."""
+    buildings = await _buildings_for(ctx)
+    if not buildings:
+        await ctx.reply(ctx._("Use /wall in your building group."))
+        return
+    cases = [c for b in buildings for c in ctx.svc.repo.cases(building_id=b, states=OPEN_STATES)]
+    cases.sort(key=lambda c: c.id)
+    if not cases:
+        await ctx.reply(ctx._("🧱 Problem wall: no open cases. 🎉"))
+        return
+    title = ctx.t.ngettext(
+        "🧱 <b>Problem wall</b>: {n} open case",
+        "🧱 <b>Problem wall</b>: {n} open cases",
+        len(cases),
+    ).format(n=ctx.t.number(len(cases)))
+    many = len(buildings) > 1
+    await _send_all(ctx, [title, *(_line(ctx, c, with_building=many) for c in cases)])
+
+
+async def cmd_echo(ctx: Context) -> None:
+    """Show recently closed cases with their measure and satisfaction: the echo wall."""
+    buildings = await _buildings_for(ctx)
+    if not buildings:
+        await ctx.reply(ctx._("Use /echo in your building group."))
+        return
+    done = [c for b in buildings for c in ctx.svc.repo.cases(building_id=b, states=(State.CLOSED,))]
+    done.sort(key=lambda c: c.closed_at or c.created, reverse=True)
+    if not done:
+        await ctx.reply(ctx._("📣 Echo wall: nothing closed yet."))
+        return
+    blocks = [ctx._("📣 <b>Echo wall</b>: recently closed cases")]
+    blocks += [echo_entry(ctx, c, ctx.t) + "\n" for c in done[:ECHO_LIMIT]]
+    await _send_all(ctx, blocks)
+
+
+async def cmd_mine(ctx: Context) -> None:
+    """List the sender's own cases and their states."""
+    if ctx.user_id is None:
+        return
+    cases = ctx.svc.repo.cases(reporter_id=ctx.user_id)
+    if not cases:
+        await ctx.reply(ctx._("You have not reported anything yet. Use /report to start."))
+        return
+    title = ctx.t.ngettext("📋 <b>Your cases</b> ({n})", "📋 <b>Your cases</b> ({n})", len(cases))
+    blocks = [title.format(n=ctx.t.number(len(cases)))]
+    blocks += [_line(ctx, c, with_building=True) for c in reversed(cases)]
+    await _send_all(ctx, blocks)
+
+
+async def cmd_case(ctx: Context) -> None:
+    """Show one case with its whole timeline."""
+    case_id = parse_case_id(ctx.args.split()[0]) if ctx.args.split() else None
+    if case_id is None:
+        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc("/case <id>")))
+        return
+    case = ctx.svc.repo.get_case(case_id)
+    if case is None:
+        await ctx.reply(ctx._("There is no case #{id}.").format(id=case_id))
+        return
+    show_names = ctx.chat.id in (case.building_id, ctx.svc.settings.staff_chat)
+    card = notify.card_context_text(ctx, case)
+    blocks = [card, "", ctx._("<b>Timeline</b>"), *timeline(case, ctx.t, show_names=show_names)]
+    await _send_all(ctx, blocks)

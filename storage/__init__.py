@@ -1,0 +1,1 @@
+"""echowall's storage: records, the repository protocol and its TinyDB implementation."""
