@@ -37,6 +37,8 @@ async def run_bot(config: Config, stop: asyncio.Event, *, runtime: Runtime | Non
 
             await ptb_adapter.serve(runtime, token, config.api_url, stop)
         else:
-            raise NotImplementedError("aiogram adapter")
+            from bot import aiogram_adapter
+
+            await aiogram_adapter.serve(runtime, token, config.api_url, stop)
     finally:
         runtime.repo.close()

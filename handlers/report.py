@@ -52,7 +52,11 @@ async def cmd_report(ctx: Context) -> None:
         return
     existing = ctx.svc.repo.case_by_origin(ctx.chat.id, origin_id)
     if existing is not None:
-        await ctx.reply(ctx._("This message is already case #{id}.").format(id=existing.id))
+        if origin_id != message.message_id:
+            await ctx.reply(ctx._("This message is already case #{id}.").format(id=existing.id))
+        else:
+            # The same update again (redelivered after a crash): finish what was not sent.
+            await announce_new(ctx, existing)
         return
     if ctx.chat.is_private:
         await _ask_building(ctx, text.strip(), photo)
@@ -115,7 +119,18 @@ async def create_case(
     log.info("case=%s chat=%s action=report channel=%s", case.id, building_id, channel.value)
     if reporter is not None:
         _remember(ctx, reporter.id, reporter.name, building_id)
-    t = svc.texts_for(case.origin_chat_id or building_id)
+    await announce_new(ctx, case)
+    return case
+
+
+async def announce_new(ctx: Context, case: Case) -> None:
+    """Acknowledge a new case in its thread and tell the staff chat, unless already done."""
+    svc = ctx.svc
+    if case.card_message_id is not None:
+        if case.staff_message_id is None:
+            await notify.post_staff_card(svc, case)
+        return
+    t = svc.texts_for(case.origin_chat_id or case.building_id)
     intro = t.gettext(
         "Thank you, your report is logged as case #{id}. We will answer by {time}."
     ).format(id=case.id, time=t.datetime(case.answer_due))
@@ -128,8 +143,8 @@ async def create_case(
     if card_id is not None:
         case.card_message_id = card_id
         svc.repo.save_case(case)
-    await notify.post_staff_card(svc, case)
-    return case
+    if case.staff_message_id is None:
+        await notify.post_staff_card(svc, case)
 
 
 def _remember(ctx: Context, user_id: int, name: str, building_id: int) -> None:

@@ -27,7 +27,7 @@ HEAD_WANG = 201  # Telegram administrator of building 1's group
 HEAD_ZHAO = 202  # administrator of building 2's group
 WORKER_LIU = 301  # community staff, member of the staff chat
 
-FRAMEWORKS = ["ptb"]
+FRAMEWORKS = ["ptb", "aiogram"]
 
 
 def build_world(api: LocalBotAPI) -> None:

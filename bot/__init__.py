@@ -1,0 +1,1 @@
+"""echowall: a Telegram bot for neighbourhood case handling."""

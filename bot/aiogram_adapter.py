@@ -1,0 +1,279 @@
+"""The aiogram 3 adapter: updates in as neutral events, Messenger calls out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeDefault,
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    ReplyParameters,
+    Update,
+)
+from aiogram.types import Message as AgMessage
+
+from bot.runtime import Runtime
+from handlers import events, ports
+
+T = TypeVar("T")
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+HTML = "HTML"
+
+
+def _person(user: Any) -> events.Person | None:
+    if user is None:
+        return None
+    return events.Person(
+        id=user.id,
+        name=user.full_name,
+        username=user.username,
+        language=user.language_code,
+        is_bot=user.is_bot,
+    )
+
+
+def _chat(chat: Any) -> events.ChatRef:
+    return events.ChatRef(chat.id, chat.type, chat.title or chat.full_name or None)
+
+
+def _text(message: AgMessage) -> str:
+    return message.text or message.caption or ""
+
+
+def _photo(message: AgMessage) -> str | None:
+    return message.photo[-1].file_id if message.photo else None
+
+
+def translate(update: Update) -> events.Event | None:
+    """Make a neutral event of an aiogram update, or None for what the core does not handle."""
+    if update.my_chat_member is not None:
+        member = update.my_chat_member
+        new = member.new_chat_member
+        joined = new.status in ("member", "administrator", "creator") or (
+            new.status == "restricted" and bool(getattr(new, "is_member", False))
+        )
+        return events.Membership(update.update_id, _chat(member.chat), joined, _person(member.from_user))
+    if update.callback_query is not None:
+        query = update.callback_query
+        msg = query.message
+        return events.Press(
+            update_id=update.update_id,
+            callback_id=query.id,
+            sender=_person(query.from_user),  # type: ignore[arg-type]
+            data=query.data or "",
+            chat=_chat(msg.chat) if msg is not None else None,
+            message_id=msg.message_id if msg is not None else None,
+        )
+    message = update.message or update.edited_message
+    if message is None:
+        return None
+    if message.migrate_to_chat_id:
+        return events.Migration(
+            update.update_id, message.chat.id, message.migrate_to_chat_id, message.chat.title
+        )
+    if message.migrate_from_chat_id or message.new_chat_members or message.left_chat_member:
+        return None  # service messages; membership comes as my_chat_member
+    quoted = None
+    if message.reply_to_message is not None:
+        reply = message.reply_to_message
+        quoted = events.Quoted(reply.message_id, _person(reply.from_user), _text(reply), _photo(reply))
+    return events.Message(
+        update_id=update.update_id,
+        chat=_chat(message.chat),
+        message_id=message.message_id,
+        sender=_person(message.from_user),
+        text=_text(message),
+        date=message.date,
+        photo=_photo(message),
+        reply_to=quoted,
+        sender_chat_id=message.sender_chat.id if message.sender_chat else None,
+        edited=update.edited_message is not None,
+    )
+
+
+def _markup(keyboard: ports.Keyboard | None) -> InlineKeyboardMarkup | None:
+    if keyboard is None:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=b.text, callback_data=b.data) for b in row]
+            for row in keyboard
+        ]
+    )
+
+
+async def _mapped(call: Awaitable[T]) -> T:
+    """Turn aiogram's exceptions into the core's delivery errors."""
+    try:
+        return await call
+    except TelegramRetryAfter as exc:
+        raise ports.RetryLater(float(exc.retry_after)) from exc
+    except TelegramMigrateToChat as exc:
+        raise ports.ChatMigrated(exc.migrate_to_chat_id) from exc
+    except TelegramForbiddenError as exc:
+        raise ports.ChatGone(exc.message) from exc
+    except TelegramBadRequest as exc:
+        if "not modified" in exc.message:
+            raise ports.NotModified(exc.message) from exc
+        raise ports.Rejected(exc.message) from exc
+    except (TelegramServerError, TelegramNetworkError, asyncio.TimeoutError) as exc:
+        raise ports.Transient(str(exc)) from exc
+    except TelegramAPIError as exc:
+        raise ports.Rejected(exc.message) from exc
+
+
+class AiogramMessenger:
+    """Messenger over an aiogram `Bot`."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def send(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        keyboard: ports.Keyboard | None = None,
+        photo: str | None = None,
+    ) -> int:
+        reply = (
+            ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+            if reply_to
+            else None
+        )
+        if photo:
+            sent = await _mapped(
+                self._bot.send_photo(
+                    chat_id, photo, caption=text, parse_mode=HTML,
+                    reply_parameters=reply, reply_markup=_markup(keyboard),
+                )
+            )
+        else:
+            sent = await _mapped(
+                self._bot.send_message(
+                    chat_id, text, parse_mode=HTML, reply_parameters=reply,
+                    reply_markup=_markup(keyboard),
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            )
+        return sent.message_id
+
+    async def edit(
+        self, chat_id: int, message_id: int, text: str, *, keyboard: ports.Keyboard | None = None
+    ) -> None:
+        try:
+            await _mapped(
+                self._bot.edit_message_text(
+                    text=text, chat_id=chat_id, message_id=message_id, parse_mode=HTML,
+                    reply_markup=_markup(keyboard),
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            )
+        except ports.Rejected as exc:
+            if "no text in the message" not in str(exc):
+                raise
+            await _mapped(
+                self._bot.edit_message_caption(
+                    chat_id=chat_id, message_id=message_id, caption=text, parse_mode=HTML,
+                    reply_markup=_markup(keyboard),
+                )
+            )
+
+    async def pin(self, chat_id: int, message_id: int) -> None:
+        await _mapped(self._bot.pin_chat_message(chat_id, message_id, disable_notification=True))
+
+    async def answer(self, callback_id: str, text: str | None = None, *, alert: bool = False) -> None:
+        await _mapped(self._bot.answer_callback_query(callback_id, text=text, show_alert=alert))
+
+    async def send_document(
+        self, chat_id: int, filename: str, data: bytes, *, caption: str | None = None
+    ) -> int:
+        sent = await _mapped(
+            self._bot.send_document(
+                chat_id, BufferedInputFile(data, filename), caption=caption, parse_mode=HTML
+            )
+        )
+        return sent.message_id
+
+    async def member_status(self, chat_id: int, user_id: int) -> str | None:
+        member = await _mapped(self._bot.get_chat_member(chat_id, user_id))
+        return str(member.status.value if hasattr(member.status, "value") else member.status)
+
+    async def set_commands(
+        self, commands: list[ports.BotCommand], *, language: str | None, scope: str
+    ) -> None:
+        ag_scope = (
+            BotCommandScopeAllChatAdministrators()
+            if scope == "chat_administrators"
+            else BotCommandScopeDefault()
+        )
+        await _mapped(
+            self._bot.set_my_commands(
+                [BotCommand(command=c.command, description=c.description) for c in commands],
+                scope=ag_scope,
+                language_code=language,
+            )
+        )
+
+
+async def serve(runtime: Runtime, token: str, api_url: str, stop: asyncio.Event) -> None:
+    """Poll for updates and feed them to the core until `stop` is set."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url))
+    bot = Bot(token, session=session)
+    dispatcher = Dispatcher()
+
+    async def feed(
+        handler: Callable[[Update, dict[str, Any]], Awaitable[Any]],
+        update: Update,
+        data: dict[str, Any],
+    ) -> None:
+        # Every update goes to the core; aiogram's own routers are not used.
+        event = translate(update)
+        if event is not None:
+            await runtime.handle(event)
+
+    dispatcher.update.outer_middleware(feed)  # type: ignore[arg-type]
+    try:
+        me = await bot.get_me()
+        await runtime.start(AiogramMessenger(bot), bot_id=me.id, username=me.username or "")
+        polling = asyncio.create_task(
+            dispatcher.start_polling(
+                bot,
+                polling_timeout=30,
+                handle_as_tasks=False,  # one update at a time: the store has a single owner
+                allowed_updates=ALLOWED_UPDATES,
+                handle_signals=False,
+                close_bot_session=False,
+            )
+        )
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if polling not in done:
+            await dispatcher.stop_polling()
+            await polling
+        else:
+            stopping.cancel()
+            polling.result()
+    finally:
+        await runtime.stop()
+        await session.close()
