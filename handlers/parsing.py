@@ -25,7 +25,7 @@ def parse_command(text: str, bot_username: str) -> tuple[str, str] | None:
 def parse_case_id(token: str) -> int | None:
     """Read `17` or `#17`; None for anything else."""
     token = token.strip().removeprefix("#").removeprefix("＃")
-    if token.isascii() and token.isdigit() and 0 < len(token) <= 9:
+    if token.isascii() and token.isdigit() and 0 < len(token) <= 9 and int(token) > 0:
         return int(token)
     return None
 

@@ -1,0 +1,84 @@
+"""A recording Messenger and a settable clock for tests of the core without a framework."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from handlers.ports import BotCommand, Keyboard
+
+
+@dataclass
+class Sent:
+    chat_id: int
+    message_id: int
+    text: str
+    reply_to: int | None = None
+    keyboard: Keyboard | None = None
+    photo: str | None = None
+
+
+@dataclass
+class FakeMessenger:
+    """Records every call; member statuses come from a dict."""
+
+    sent: list[Sent] = field(default_factory=list)
+    edits: list[tuple[int, int, str, Keyboard | None]] = field(default_factory=list)
+    answers: list[tuple[str, str | None, bool]] = field(default_factory=list)
+    documents: list[tuple[int, str, bytes]] = field(default_factory=list)
+    statuses: dict[tuple[int, int], str] = field(default_factory=dict)
+    commands: list[tuple[str | None, str, list[BotCommand]]] = field(default_factory=list)
+    _next_id: int = 1000
+
+    async def send(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        keyboard: Keyboard | None = None,
+        photo: str | None = None,
+    ) -> int:
+        self._next_id += 1
+        self.sent.append(Sent(chat_id, self._next_id, text, reply_to, keyboard, photo))
+        return self._next_id
+
+    async def edit(
+        self, chat_id: int, message_id: int, text: str, *, keyboard: Keyboard | None = None
+    ) -> None:
+        self.edits.append((chat_id, message_id, text, keyboard))
+
+    async def pin(self, chat_id: int, message_id: int) -> None:
+        return None
+
+    async def answer(self, callback_id: str, text: str | None = None, *, alert: bool = False) -> None:
+        self.answers.append((callback_id, text, alert))
+
+    async def send_document(
+        self, chat_id: int, filename: str, data: bytes, *, caption: str | None = None
+    ) -> int:
+        self.documents.append((chat_id, filename, data))
+        self._next_id += 1
+        return self._next_id
+
+    async def member_status(self, chat_id: int, user_id: int) -> str | None:
+        return self.statuses.get((chat_id, user_id), "left")
+
+    async def set_commands(
+        self, commands: list[BotCommand], *, language: str | None, scope: str
+    ) -> None:
+        self.commands.append((language, scope, commands))
+
+    def texts_in(self, chat_id: int) -> list[str]:
+        return [s.text for s in self.sent if s.chat_id == chat_id]
+
+
+@dataclass
+class FakeClock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 21, 2, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)

@@ -1,0 +1,81 @@
+"""Command, case id, due time and callback data parsing, with property tests of the codec."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from handlers import callbacks
+from handlers.parsing import BadTime, parse_case_id, parse_command, parse_when
+
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/report 楼道灯坏了", ("report", "楼道灯坏了")),
+        ("/Report@EchoWall_Bot  灯", ("report", "灯")),
+        ("/report@otherbot 灯", None),
+        ("/report", ("report", "")),
+        ("/report\n多行\n内容", ("report", "多行\n内容")),
+        ("report 灯", None),
+        ("/报告 灯", None),
+        ("", None),
+    ],
+)
+def test_parse_command(text: str, expected: tuple[str, str] | None) -> None:
+    assert parse_command(text, "echowall_bot") == expected
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [("17", 17), ("#17", 17), ("＃5", 5), ("0", None), ("-3", None), ("x", None), ("１７", None)],
+)
+def test_parse_case_id(token: str, expected: int | None) -> None:
+    assert parse_case_id(token) == expected
+
+
+def test_parse_when_relative_and_absolute() -> None:
+    assert parse_when(["12h"], NOW, TZ) == (NOW + timedelta(hours=12), 1)
+    assert parse_when(["2d", "x"], NOW, TZ) == (NOW + timedelta(days=2), 1)
+    assert parse_when(["10m"], NOW, TZ) == (NOW + timedelta(minutes=10), 1)
+    when, used = parse_when(["2026-11-23", "09:30"], NOW, TZ)
+    assert used == 2 and when == datetime(2026, 11, 23, 9, 30, tzinfo=TZ)
+
+
+@pytest.mark.parametrize("tokens", [["0h"], ["2026-13-01"], ["2026-11-23", "25:00"], ["soon"], []])
+def test_parse_when_rejects_nonsense(tokens: list[str]) -> None:
+    with pytest.raises(BadTime):
+        parse_when(tokens, NOW, TZ)
+
+
+@given(st.text(max_size=300))
+def test_parse_command_never_crashes(text: str) -> None:
+    parsed = parse_command(text, "echowall_bot")
+    assert parsed is None or (parsed[0].isascii() and text.startswith("/"))
+
+
+@given(st.integers(min_value=1, max_value=10**9), st.sampled_from(["s", "b", "u"]))
+def test_callback_round_trip_within_64_bytes(case_id: int, rating: str) -> None:
+    data = callbacks.encode("rate", case_id, rating)
+    assert len(data.encode()) <= 64
+    assert callbacks.decode(data) == callbacks.Callback("rate", (case_id, rating))
+
+
+@given(st.integers(min_value=1, max_value=10**6), st.integers(min_value=-10**13, max_value=-1))
+def test_building_choice_fits_with_supergroup_ids(draft: int, chat: int) -> None:
+    data = callbacks.encode("bld", draft, chat)
+    assert len(data.encode()) <= 64 and callbacks.decode(data) == callbacks.Callback("bld", (draft, chat))
+
+
+@given(st.text(max_size=200))
+def test_decode_refuses_what_we_did_not_make(data: str) -> None:
+    decoded = callbacks.decode(data)
+    if decoded is not None:
+        assert data.startswith("c1:") and callbacks.encode(decoded.action, *decoded.args) == data
