@@ -29,85 +29,14 @@ from aiogram.types import (
     ReplyParameters,
     Update,
 )
-from aiogram.types import Message as AgMessage
 
 from bot.runtime import Runtime
-from handlers import events, ports
+from bot.updates import translate
+from handlers import ports
 
 T = TypeVar("T")
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 HTML = "HTML"
-
-
-def _person(user: Any) -> events.Person | None:
-    if user is None:
-        return None
-    return events.Person(
-        id=user.id,
-        name=user.full_name,
-        username=user.username,
-        language=user.language_code,
-        is_bot=user.is_bot,
-    )
-
-
-def _chat(chat: Any) -> events.ChatRef:
-    return events.ChatRef(chat.id, chat.type, chat.title or chat.full_name or None)
-
-
-def _text(message: AgMessage) -> str:
-    return message.text or message.caption or ""
-
-
-def _photo(message: AgMessage) -> str | None:
-    return message.photo[-1].file_id if message.photo else None
-
-
-def translate(update: Update) -> events.Event | None:
-    """Make a neutral event of an aiogram update, or None for what the core does not handle."""
-    if update.my_chat_member is not None:
-        member = update.my_chat_member
-        new = member.new_chat_member
-        joined = new.status in ("member", "administrator", "creator") or (
-            new.status == "restricted" and bool(getattr(new, "is_member", False))
-        )
-        return events.Membership(update.update_id, _chat(member.chat), joined, _person(member.from_user))
-    if update.callback_query is not None:
-        query = update.callback_query
-        msg = query.message
-        return events.Press(
-            update_id=update.update_id,
-            callback_id=query.id,
-            sender=_person(query.from_user),  # type: ignore[arg-type]
-            data=query.data or "",
-            chat=_chat(msg.chat) if msg is not None else None,
-            message_id=msg.message_id if msg is not None else None,
-        )
-    message = update.message or update.edited_message
-    if message is None:
-        return None
-    if message.migrate_to_chat_id:
-        return events.Migration(
-            update.update_id, message.chat.id, message.migrate_to_chat_id, message.chat.title
-        )
-    if message.migrate_from_chat_id or message.new_chat_members or message.left_chat_member:
-        return None  # service messages; membership comes as my_chat_member
-    quoted = None
-    if message.reply_to_message is not None:
-        reply = message.reply_to_message
-        quoted = events.Quoted(reply.message_id, _person(reply.from_user), _text(reply), _photo(reply))
-    return events.Message(
-        update_id=update.update_id,
-        chat=_chat(message.chat),
-        message_id=message.message_id,
-        sender=_person(message.from_user),
-        text=_text(message),
-        date=message.date,
-        photo=_photo(message),
-        reply_to=quoted,
-        sender_chat_id=message.sender_chat.id if message.sender_chat else None,
-        edited=update.edited_message is not None,
-    )
 
 
 def _markup(keyboard: ports.Keyboard | None) -> InlineKeyboardMarkup | None:
@@ -135,7 +64,7 @@ async def _mapped(call: Awaitable[T]) -> T:
         if "not modified" in exc.message:
             raise ports.NotModified(exc.message) from exc
         raise ports.Rejected(exc.message) from exc
-    except (TelegramServerError, TelegramNetworkError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, TelegramServerError, TelegramNetworkError) as exc:
         raise ports.Transient(str(exc)) from exc
     except TelegramAPIError as exc:
         raise ports.Rejected(exc.message) from exc
@@ -164,14 +93,21 @@ class AiogramMessenger:
         if photo:
             sent = await _mapped(
                 self._bot.send_photo(
-                    chat_id, photo, caption=text, parse_mode=HTML,
-                    reply_parameters=reply, reply_markup=_markup(keyboard),
+                    chat_id,
+                    photo,
+                    caption=text,
+                    parse_mode=HTML,
+                    reply_parameters=reply,
+                    reply_markup=_markup(keyboard),
                 )
             )
         else:
             sent = await _mapped(
                 self._bot.send_message(
-                    chat_id, text, parse_mode=HTML, reply_parameters=reply,
+                    chat_id,
+                    text,
+                    parse_mode=HTML,
+                    reply_parameters=reply,
                     reply_markup=_markup(keyboard),
                     link_preview_options=LinkPreviewOptions(is_disabled=True),
                 )
@@ -184,7 +120,10 @@ class AiogramMessenger:
         try:
             await _mapped(
                 self._bot.edit_message_text(
-                    text=text, chat_id=chat_id, message_id=message_id, parse_mode=HTML,
+                    text=text,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    parse_mode=HTML,
                     reply_markup=_markup(keyboard),
                     link_preview_options=LinkPreviewOptions(is_disabled=True),
                 )
@@ -194,7 +133,10 @@ class AiogramMessenger:
                 raise
             await _mapped(
                 self._bot.edit_message_caption(
-                    chat_id=chat_id, message_id=message_id, caption=text, parse_mode=HTML,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    caption=text,
+                    parse_mode=HTML,
                     reply_markup=_markup(keyboard),
                 )
             )
@@ -202,7 +144,9 @@ class AiogramMessenger:
     async def pin(self, chat_id: int, message_id: int) -> None:
         await _mapped(self._bot.pin_chat_message(chat_id, message_id, disable_notification=True))
 
-    async def answer(self, callback_id: str, text: str | None = None, *, alert: bool = False) -> None:
+    async def answer(
+        self, callback_id: str, text: str | None = None, *, alert: bool = False
+    ) -> None:
         await _mapped(self._bot.answer_callback_query(callback_id, text=text, show_alert=alert))
 
     async def send_document(

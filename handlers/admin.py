@@ -39,10 +39,12 @@ def help_text(t: Translator, *, manager: bool, staff: bool) -> str:
             _("<b>Building heads and staff</b>"),
             _("/accept &lt;id&gt; [easy|key|hard] [12h|2d|YYYY-MM-DD HH:MM]"),
             _(
-                "/progress &lt;id&gt; &lt;note&gt; · /fixed &lt;id&gt; &lt;measure&gt; · /confirm &lt;id&gt;"
+                "/progress &lt;id&gt; &lt;note&gt; · /fixed &lt;id&gt; &lt;measure&gt; · "
+                "/confirm &lt;id&gt;"
             ),
             _(
-                "/decline &lt;id&gt; &lt;reason&gt; · /escalate &lt;id&gt; &lt;note&gt; · /reopen &lt;id&gt; &lt;note&gt;"
+                "/decline &lt;id&gt; &lt;reason&gt; · /escalate &lt;id&gt; &lt;note&gt; · "
+                "/reopen &lt;id&gt; &lt;note&gt;"
             ),
             _("/sethead (reply to a person) · /unsethead · /heads · /building &lt;name&gt;"),
         ]

@@ -34,11 +34,11 @@ async def cmd_report(ctx: Context) -> None:
     text, photo = ctx.args, message.photo
     reporter, origin_id = ctx.sender, message.message_id
     quoted = message.reply_to
-    if not text and quoted is not None and (quoted.text or quoted.photo):
+    from_person = quoted is not None and quoted.sender is not None and not quoted.sender.is_bot
+    if not text and quoted is not None and from_person and (quoted.text or quoted.photo):
         text, photo = quoted.text, quoted.photo or photo
         origin_id = quoted.message_id
-        if quoted.sender is not None and not quoted.sender.is_bot:
-            reporter = quoted.sender
+        reporter = quoted.sender  # type: ignore[assignment]
     if not text.strip():
         await ctx.reply(_usage(ctx))
         return

@@ -39,7 +39,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def from_doc(cls: type[T], doc: dict[str, Any]) -> T:
     """Rebuild a record dataclass from its document; unknown keys are ignored."""
-    hints = _hints(cls)
+    hints = _hints(cls)  # type: ignore[arg-type]
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**{k: _load(hints[k], v) for k, v in doc.items() if k in names})
 

@@ -44,11 +44,19 @@ def build_world(api: LocalBotAPI) -> None:
         api.add_user(uid, name, language_code=lang)
         api.add_chat(uid, "private")
     api.add_chat(
-        B1, "group", title="林溪苑1号楼", members=[AUNT_ZHANG, UNCLE_LI, HEAD_WANG],
-        admins=[HEAD_WANG], bot_status="administrator",
+        B1,
+        "group",
+        title="林溪苑1号楼",
+        members=[AUNT_ZHANG, UNCLE_LI, HEAD_WANG],
+        admins=[HEAD_WANG],
+        bot_status="administrator",
     )
     api.add_chat(
-        B2, "group", title="林溪苑2号楼", members=[MS_CHEN, HEAD_ZHAO], admins=[HEAD_ZHAO],
+        B2,
+        "group",
+        title="林溪苑2号楼",
+        members=[MS_CHEN, HEAD_ZHAO],
+        admins=[HEAD_ZHAO],
         bot_status="administrator",
     )
     api.add_chat(STAFF, "group", title="社区工作群", members=[WORKER_LIU], admins=[WORKER_LIU])
@@ -74,9 +82,7 @@ class Harness:
         """Press the button whose label contains `label_part` on a bot message."""
         markup = record.reply_markup if isinstance(record, SentRecord) else record["reply_markup"]
         chat_id = record.chat_id if isinstance(record, SentRecord) else record["chat"]["id"]
-        message_id = (
-            record.message_id if isinstance(record, SentRecord) else record["message_id"]
-        )
+        message_id = record.message_id if isinstance(record, SentRecord) else record["message_id"]
         for row in (markup or {}).get("inline_keyboard", []):
             for button in row:
                 if label_part in button["text"]:
@@ -171,9 +177,7 @@ async def api() -> AsyncIterator[LocalBotAPI]:
 
 
 @pytest.fixture
-def start_bot(
-    api: LocalBotAPI, tmp_path: Path, framework: str
-) -> Callable[..., Any]:
+def start_bot(api: LocalBotAPI, tmp_path: Path, framework: str) -> Callable[..., Any]:
     """Start (or restart) the bot on the same data directory; stopped at teardown."""
     running: list[RunningBot] = []
 

@@ -51,7 +51,9 @@ class FakeMessenger:
     async def pin(self, chat_id: int, message_id: int) -> None:
         return None
 
-    async def answer(self, callback_id: str, text: str | None = None, *, alert: bool = False) -> None:
+    async def answer(
+        self, callback_id: str, text: str | None = None, *, alert: bool = False
+    ) -> None:
         self.answers.append((callback_id, text, alert))
 
     async def send_document(

@@ -32,7 +32,11 @@ class World:
         settings = Settings(staff_chat=STAFF, timezone=ZoneInfo("Asia/Shanghai"))
         catalogs = Catalogs(settings.timezone)
         self.svc = Services(
-            self.repo, self.messenger, settings, catalogs.get, self.clock,
+            self.repo,
+            self.messenger,
+            settings,
+            catalogs.get,
+            self.clock,
             BotIdentity(99, "echowall_bot"),
         )
         self.core = Core(self.svc)
@@ -43,7 +47,13 @@ class World:
         self.update += 1
         self.message_id += 1
         message = Message(
-            self.update, chat, self.message_id, who, text, datetime.now(UTC), **kw  # type: ignore[arg-type]
+            self.update,
+            chat,
+            self.message_id,
+            who,
+            text,
+            datetime.now(UTC),
+            **kw,  # type: ignore[arg-type]
         )
         await self.core.handle(message)
         return message
@@ -94,7 +104,13 @@ async def test_accept_with_past_due_is_refused_and_changes_nothing(world: World)
 
 async def test_resident_cannot_act_on_cases(world: World) -> None:
     await world.say(RESIDENT, "/report 噪音")
-    for command in ("/accept 1", "/fixed 1 好了", "/decline 1 不管", "/escalate 1 上报", "/confirm 1"):
+    for command in (
+        "/accept 1",
+        "/fixed 1 好了",
+        "/decline 1 不管",
+        "/escalate 1 上报",
+        "/confirm 1",
+    ):
         await world.say(NEIGHBOUR, command)
     case = world.repo.get_case(1)
     assert case is not None and case.state is State.NEW and len(case.timeline) == 1
@@ -109,7 +125,9 @@ async def test_forged_staff_button_from_resident_changes_nothing(world: World) -
     assert all(alert for _, _, alert in world.messenger.answers)
 
 
-@pytest.mark.parametrize("data", ["", "x", "c1:acc", "c1:acc:abc", "c2:acc:1", "c1:zz:1", "c1:rate:1:q"])
+@pytest.mark.parametrize(
+    "data", ["", "x", "c1:acc", "c1:acc:abc", "c2:acc:1", "c1:zz:1", "c1:rate:1:q"]
+)
 async def test_malformed_callback_is_answered_and_ignored(world: World, data: str) -> None:
     await world.say(RESIDENT, "/report 灯")
     before = world.repo.get_case(1)
@@ -158,5 +176,16 @@ async def test_menus_published_in_both_languages(world: World) -> None:
     await world.core.register_menus()
     languages = {language for language, _, _ in world.messenger.commands}
     assert languages == {None, "zh", "en"}
-    en = next(c for lang, scope, c in world.messenger.commands if lang == "en" and scope == "default")
+    en = next(
+        c for lang, scope, c in world.messenger.commands if lang == "en" and scope == "default"
+    )
     assert next(c.description for c in en if c.command == "report") == "Report a problem"
+
+
+async def test_report_as_reply_to_the_bots_own_message_only_explains_usage(world: World) -> None:
+    from handlers.events import Quoted
+
+    bot_message = Quoted(500, Person(99, "echowall", is_bot=True), "欢迎使用")
+    await world.say(NEIGHBOUR, "/report", reply_to=bot_message)
+    assert list(world.repo.all_cases()) == []
+    assert "/report" in world.messenger.sent[-1].text

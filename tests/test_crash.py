@@ -35,8 +35,14 @@ async def _spawn(api: LocalBotAPI, data_dir: Path) -> asyncio.subprocess.Process
         "ECHOWALL_LOG_LEVEL": "WARNING",
     }
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
 
 
@@ -85,6 +91,8 @@ async def test_kill_9_never_loses_an_acknowledged_case(tmp_path: Path) -> None:
             assert case.origin_message_id == message_id
     finally:
         repo.close()
-    print(f"\ncrash campaign: {KILLS} kills, {len(reports)} reports sent, "
-          f"{len(acked)} acknowledged, {len(cases)} cases stored, lost 0, doubled 0")
+    print(
+        f"\ncrash campaign: {KILLS} kills, {len(reports)} reports sent, "
+        f"{len(acked)} acknowledged, {len(cases)} cases stored, lost 0, doubled 0"
+    )
     assert len(acked) > KILLS  # the bot did real work between kills

@@ -34,7 +34,9 @@ async def test_resident_report_is_acknowledged_and_staff_get_buttons(h: Harness)
     labels = [b["text"] for row in ack.reply_markup["inline_keyboard"] for b in row]
     assert any("(0)" in label for label in labels)
     card = await h.reply(STAFF, "#1")
-    staff_buttons = [b["callback_data"] for row in card.reply_markup["inline_keyboard"] for b in row]
+    staff_buttons = [
+        b["callback_data"] for row in card.reply_markup["inline_keyboard"] for b in row
+    ]
     assert staff_buttons == ["c1:acc:1", "c1:dec:1", "c1:esc:1"]
     assert "张阿姨" in card.text
     no_bad_requests(h)

@@ -68,10 +68,12 @@ def test_callback_round_trip_within_64_bytes(case_id: int, rating: str) -> None:
     assert callbacks.decode(data) == callbacks.Callback("rate", (case_id, rating))
 
 
-@given(st.integers(min_value=1, max_value=10**6), st.integers(min_value=-10**13, max_value=-1))
+@given(st.integers(min_value=1, max_value=10**6), st.integers(min_value=-(10**13), max_value=-1))
 def test_building_choice_fits_with_supergroup_ids(draft: int, chat: int) -> None:
     data = callbacks.encode("bld", draft, chat)
-    assert len(data.encode()) <= 64 and callbacks.decode(data) == callbacks.Callback("bld", (draft, chat))
+    assert len(data.encode()) <= 64 and callbacks.decode(data) == callbacks.Callback(
+        "bld", (draft, chat)
+    )
 
 
 @given(st.text(max_size=200))

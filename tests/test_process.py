@@ -31,10 +31,20 @@ async def test_signal_stops_the_bot_cleanly(
     async with LocalBotAPI() as api:
         build_world(api)
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-X", "dev", "-m", "bot.cli", "run", "--framework", framework,
+            sys.executable,
+            "-X",
+            "dev",
+            "-m",
+            "bot.cli",
+            "run",
+            "--framework",
+            framework,
             cwd=ROOT,
-            env=_env(token=api.token, api_url=api.url, data_dir=str(tmp_path), staff_chat=str(STAFF)),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=_env(
+                token=api.token, api_url=api.url, data_dir=str(tmp_path), staff_chat=str(STAFF)
+            ),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         api.user_message(B1, AUNT_ZHANG, "/report 楼道灯坏了")
         ack = await api.wait_for(lambda r: r.chat_id == B1 and "#1" in (r.text or ""), timeout=20)
@@ -55,8 +65,12 @@ def test_missing_token_is_a_clear_error(tmp_path: Path) -> None:
     import subprocess
 
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=_env(),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "bot.cli", "run"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "ECHOWALL_TOKEN" in result.stderr and "demo" in result.stderr
@@ -66,9 +80,12 @@ def test_bad_setting_names_the_variable(tmp_path: Path) -> None:
     import subprocess
 
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path,
+        [sys.executable, "-m", "bot.cli", "run"],
+        cwd=tmp_path,
         env=_env(token="1:x", timezone="Mars/Olympus", staff_chat="not-a-number"),
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "ECHOWALL_TIMEZONE" in result.stderr and "ECHOWALL_STAFF_CHAT" in result.stderr

@@ -15,9 +15,16 @@ NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
 def make_case(repo: TinyRepository, text: str, building: int = -1, message: int = 1) -> Case:
     case = Case(
-        id=repo.next_case_id(), building_id=building, channel=Channel.GROUP, text=text,
-        created=NOW, answer_due=NOW + timedelta(hours=24), reporter_id=7, reporter_name="张",
-        origin_chat_id=building, origin_message_id=message,
+        id=repo.next_case_id(),
+        building_id=building,
+        channel=Channel.GROUP,
+        text=text,
+        created=NOW,
+        answer_due=NOW + timedelta(hours=24),
+        reporter_id=7,
+        reporter_name="张",
+        origin_chat_id=building,
+        origin_message_id=message,
         timeline=[Step(NOW, "report", 7, "张")],
     )
     repo.save_case(case)
