@@ -36,42 +36,54 @@ T = TypeVar("T")
 class Limits:
     per_second: float = 30.0
     group_per_minute: float = 20.0
+    group_window: float = 60.0
     attempts: int = 4
     backoff: float = 0.5
 
 
 class Pacer:
-    """Spacing of calls: a global interval plus a sliding one-minute window per group."""
+    """Spacing of calls: a global interval plus a sliding window per group chat."""
 
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
         self._limits = limits
         self._clock = clock
-        self._lock = asyncio.Lock()
+        self._global = asyncio.Lock()
         self._next_global = 0.0
         self._blocked_until = 0.0
         self._windows: dict[int, deque[float]] = {}
+        self._chat_locks: dict[int, asyncio.Lock] = {}
 
     def block(self, seconds: float) -> None:
         """Hold every call until a flood-control window has passed."""
         self._blocked_until = max(self._blocked_until, self._clock() + seconds)
 
     async def wait(self, chat_id: int | None) -> None:
-        async with self._lock:
+        if chat_id is None or chat_id > 0:
+            await self._wait_global()
+            return
+        # A full group waits on its own lock only: other chats keep moving meanwhile.
+        lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
+        async with lock:
+            window = self._windows.setdefault(chat_id, deque())
+            while True:
+                now = self._clock()
+                while window and window[0] <= now - self._limits.group_window:
+                    window.popleft()
+                if len(window) < self._limits.group_per_minute:
+                    break
+                await asyncio.sleep(window[0] + self._limits.group_window - now)
+            window.append(await self._wait_global())
+
+    async def _wait_global(self) -> float:
+        async with self._global:
             while True:
                 now = self._clock()
                 ready = max(self._next_global, self._blocked_until)
-                window = self._windows.get(chat_id) if chat_id is not None and chat_id < 0 else None
-                if window is not None:
-                    while window and window[0] <= now - 60.0:
-                        window.popleft()
-                    if len(window) >= self._limits.group_per_minute:
-                        ready = max(ready, window[0] + 60.0)
                 if ready <= now:
                     break
                 await asyncio.sleep(ready - now)
             self._next_global = now + 1.0 / self._limits.per_second
-            if chat_id is not None and chat_id < 0:
-                self._windows.setdefault(chat_id, deque()).append(now)
+            return now
 
 
 class ReliableMessenger:
