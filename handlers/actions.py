@@ -55,31 +55,46 @@ ACTIONS = {
 }
 
 
-async def _load(ctx: Context, action: Action, case_token: str) -> Case | None:
+async def _refuse(ctx: Context, text: str) -> None:
+    """Say no where the request came from: a reply to a command, an alert on a button."""
+    if ctx.press is not None:
+        await ctx.toast(text, alert=True)
+    else:
+        await ctx.reply(text)
+
+
+async def _checked(ctx: Context, action: Action, case_id: int) -> Case | None:
     """Find the case and check the sender's rights and the case's state."""
+    case = ctx.svc.repo.get_case(case_id)
+    if case is None:
+        await _refuse(ctx, ctx._("There is no case #{id}.").format(id=case_id))
+        return None
+    if not await rights.may_manage(ctx, case.building_id):
+        await _refuse(
+            ctx,
+            ctx._(
+                "Only the building's heads and community staff can do that for case #{id}."
+            ).format(id=case.id),
+        )
+        return None
+    if case.state not in action.allowed:
+        await _refuse(
+            ctx,
+            ctx._("Case #{id} is {state}; that action does not apply now.").format(
+                id=case.id, state=ctx._(STATE_LABELS[case.state])
+            ),
+        )
+        return None
+    return case
+
+
+async def _load(ctx: Context, action: Action, case_token: str) -> Case | None:
+    """Read the case number typed after a command, then check it."""
     case_id = parse_case_id(case_token)
     if case_id is None:
         await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
         return None
-    case = ctx.svc.repo.get_case(case_id)
-    if case is None:
-        await ctx.reply(ctx._("There is no case #{id}.").format(id=case_id))
-        return None
-    if not await rights.may_manage(ctx, case.building_id):
-        await ctx.reply(
-            ctx._(
-                "Only the building's heads and community staff can do that for case #{id}."
-            ).format(id=case.id)
-        )
-        return None
-    if case.state not in action.allowed:
-        await ctx.reply(
-            ctx._("Case #{id} is {state}; that action does not apply now.").format(
-                id=case.id, state=ctx._(STATE_LABELS[case.state])
-            )
-        )
-        return None
-    return case
+    return await _checked(ctx, action, case_id)
 
 
 def _actor(ctx: Context) -> tuple[int | None, str]:
@@ -334,23 +349,7 @@ def reopen(ctx: Context, case: Case, note: str) -> None:
 
 
 async def _press_case(ctx: Context, cb: callbacks.Callback, action: Action) -> Case | None:
-    case = ctx.svc.repo.get_case(cb.int_arg(0))
-    if case is None:
-        await ctx.toast(ctx._("This case no longer exists."))
-        return None
-    if not await rights.may_manage(ctx, case.building_id):
-        await ctx.toast(
-            ctx._("Only the building's heads and community staff can do that."), alert=True
-        )
-        return None
-    if case.state not in action.allowed:
-        await ctx.toast(
-            ctx._("Case #{id} is {state}; that action does not apply now.").format(
-                id=case.id, state=ctx._(STATE_LABELS[case.state])
-            )
-        )
-        return None
-    return case
+    return await _checked(ctx, action, cb.int_arg(0))
 
 
 async def press_accept(ctx: Context, cb: callbacks.Callback) -> None:
