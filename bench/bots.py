@@ -1,0 +1,288 @@
+"""The bots under benchmark: echowall itself and a bare echo bot per framework.
+
+Every bot polls the same in-process ``LocalBotAPI`` and answers a text message in a building
+group with the same two sends: a reply in the group (the acknowledgement the benchmark times)
+and a message to the staff chat. echowall does that through its whole stack (adapter, core,
+durable store, delivery layer); the bare bots do it with nothing but the framework's own API,
+so they show what the framework can do on this machine, the ceiling echowall runs under.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiogram import Bot as AiogramBot
+from aiogram import Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import InlineKeyboardButton as AgButton
+from aiogram.types import InlineKeyboardMarkup as AgMarkup
+from aiogram.types import LinkPreviewOptions as AgLinkPreview
+from aiogram.types import Message as AgMessage
+from aiogram.types import ReplyParameters as AgReplyParameters
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
+from telegram import Update as PtbUpdate
+from telegram.constants import ParseMode
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+from bot import aiogram_adapter, ptb_adapter
+from bot.localapi import LocalBotAPI
+from tests.conftest import STAFF, RunningBot, make_config
+
+FRAMEWORKS = ("ptb", "aiogram")
+KINDS = ("echowall", "bare")
+
+# Pacing in echowall's delivery layer is configured far above what the benchmark can reach,
+# so the numbers show processing cost and not the production flood-limit pacing (30/s).
+RATE_PER_SECOND = 1000
+RATE_GROUP_PER_MINUTE = 100_000
+
+# The same long-poll settings the echowall adapters use (see bot/*_adapter.py).
+POLL_TIMEOUT = 30
+
+
+class BenchBot(Protocol):
+    """A bot the benchmark can start against a local server and stop again."""
+
+    async def start(self, api: LocalBotAPI) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+async def wait_until_polling(api: LocalBotAPI, task: asyncio.Task[Any] | None = None) -> None:
+    """Return once the bot sent its first getUpdates: from then on it sees injected updates."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while not any(method == "getupdates" for method, _ in api.calls):
+        if task is not None and task.done():
+            task.result()  # surfaces the start-up error instead of a bare timeout
+        if loop.time() > deadline:
+            raise TimeoutError("the bot did not start polling within 15 s")
+        await asyncio.sleep(0.01)
+
+
+# --------------------------------------------------------------------------------------
+# What the bare bots send: texts and keyboards shaped like echowall's, without its logic
+# --------------------------------------------------------------------------------------
+
+
+class _BareTexts:
+    """Numbering and texts for a bare bot; HTML and buttons so the server does similar work."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def next(self, chat_title: str | None, sender: str, text: str) -> tuple[int, str, str]:
+        self.count += 1
+        n = self.count
+        problem = html.escape(text.partition(" ")[2] or text)
+        ack = (
+            f"Thank you, your report is logged as case #{n}.\n\n"
+            f"🆕 <b>Case #{n}</b> · new\nProblem: {problem}"
+        )
+        card = (
+            f"🆕 <b>Case #{n}</b> · new\nBuilding: {html.escape(chat_title or '')}\n"
+            f"Reported by: {html.escape(sender)}\nProblem: {problem}"
+        )
+        return n, ack, card
+
+
+# --------------------------------------------------------------------------------------
+# echowall
+# --------------------------------------------------------------------------------------
+
+
+class EchowallBot:
+    """The real bot (``bot.app.run_bot``) on a fresh temporary data directory."""
+
+    def __init__(self, framework: str) -> None:
+        self.framework = framework
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._running: RunningBot | None = None
+
+    async def start(self, api: LocalBotAPI) -> None:
+        # A fresh store per run: the TinyDB tables grow with every case, so reusing one would
+        # make later runs slower than earlier ones. The system temp dir is a real disk here,
+        # so the journal's fsyncs cost what they cost in production (tmpfs would hide them).
+        self._tmp = tempfile.TemporaryDirectory(prefix="echowall-bench-")
+        config = make_config(
+            api,
+            Path(self._tmp.name) / "data",
+            self.framework,
+            rate_per_second=RATE_PER_SECOND,
+            rate_group_per_minute=RATE_GROUP_PER_MINUTE,
+        )
+        self._running = RunningBot(config)
+        await self._running.start(api)
+
+    async def stop(self) -> None:
+        try:
+            if self._running is not None:
+                await self._running.stop()
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+
+
+# --------------------------------------------------------------------------------------
+# Bare python-telegram-bot
+# --------------------------------------------------------------------------------------
+
+
+class BarePtbBot:
+    """PTB ``Application`` with one ``MessageHandler``: reply in the group, card to staff."""
+
+    def __init__(self) -> None:
+        self._app: Application | None = None  # type: ignore[type-arg]
+        self._texts = _BareTexts()
+
+    async def _on_message(self, update: PtbUpdate, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or message.text is None:
+            return
+        sender = message.from_user.full_name if message.from_user else ""
+        n, ack, card = self._texts.next(message.chat.title, sender, message.text)
+        await context.bot.send_message(
+            message.chat_id,
+            ack,
+            parse_mode=ParseMode.HTML,
+            reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+            reply_markup=InlineKeyboardMarkup(
+                [[InlineKeyboardButton("👍 Me too (0)", callback_data=f"too:{n}")]]
+            ),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+        await context.bot.send_message(
+            STAFF,
+            card,
+            parse_mode=ParseMode.HTML,
+            reply_markup=InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton("Accept", callback_data=f"acc:{n}"),
+                        InlineKeyboardButton("Decline", callback_data=f"dec:{n}"),
+                        InlineKeyboardButton("Escalate", callback_data=f"esc:{n}"),
+                    ]
+                ]
+            ),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+
+    async def start(self, api: LocalBotAPI) -> None:
+        # echowall's own builder, so base URLs, timeouts and the HTTP client settings are
+        # identical by construction; everything after it is plain PTB.
+        app = ptb_adapter.build_application(api.token, api.url)
+        app.add_handler(MessageHandler(filters.TEXT, self._on_message))
+        await app.initialize()
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(
+            allowed_updates=ptb_adapter.ALLOWED_UPDATES, timeout=POLL_TIMEOUT
+        )
+        self._app = app
+        await wait_until_polling(api)
+
+    async def stop(self) -> None:
+        app, self._app = self._app, None
+        if app is None:
+            return
+        assert app.updater is not None
+        await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
+
+
+# --------------------------------------------------------------------------------------
+# Bare aiogram
+# --------------------------------------------------------------------------------------
+
+
+class BareAiogramBot:
+    """aiogram ``Dispatcher`` with one message handler: reply in the group, card to staff."""
+
+    def __init__(self) -> None:
+        self._session: AiohttpSession | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._polling: asyncio.Task[None] | None = None
+        self._texts = _BareTexts()
+
+    async def _on_message(self, message: AgMessage, bot: AiogramBot) -> None:
+        if message.text is None:
+            return
+        sender = message.from_user.full_name if message.from_user else ""
+        n, ack, card = self._texts.next(message.chat.title, sender, message.text)
+        await bot.send_message(
+            message.chat.id,
+            ack,
+            parse_mode="HTML",
+            reply_parameters=AgReplyParameters(
+                message_id=message.message_id, allow_sending_without_reply=True
+            ),
+            reply_markup=AgMarkup(
+                inline_keyboard=[[AgButton(text="👍 Me too (0)", callback_data=f"too:{n}")]]
+            ),
+            link_preview_options=AgLinkPreview(is_disabled=True),
+        )
+        await bot.send_message(
+            STAFF,
+            card,
+            parse_mode="HTML",
+            reply_markup=AgMarkup(
+                inline_keyboard=[
+                    [
+                        AgButton(text="Accept", callback_data=f"acc:{n}"),
+                        AgButton(text="Decline", callback_data=f"dec:{n}"),
+                        AgButton(text="Escalate", callback_data=f"esc:{n}"),
+                    ]
+                ]
+            ),
+            link_preview_options=AgLinkPreview(is_disabled=True),
+        )
+
+    async def start(self, api: LocalBotAPI) -> None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api.url))
+        bot = AiogramBot(api.token, session=session)
+        dispatcher = Dispatcher()
+        dispatcher.message.register(self._on_message)
+        self._session, self._dispatcher = session, dispatcher
+        # The same polling arguments as echowall's adapter. handle_as_tasks=False handles one
+        # update at a time, as echowall must (its store has a single owner); aiogram's default
+        # (True) would overlap updates and is not the comparison we want.
+        self._polling = asyncio.create_task(
+            dispatcher.start_polling(
+                bot,
+                polling_timeout=POLL_TIMEOUT,
+                handle_as_tasks=False,
+                allowed_updates=aiogram_adapter.ALLOWED_UPDATES,
+                handle_signals=False,
+                close_bot_session=False,
+            )
+        )
+        await wait_until_polling(api, self._polling)
+
+    async def stop(self) -> None:
+        try:
+            if self._polling is not None and not self._polling.done():
+                assert self._dispatcher is not None
+                await self._dispatcher.stop_polling()
+            if self._polling is not None:
+                await self._polling
+        finally:
+            if self._session is not None:
+                await self._session.close()
+            self._polling = self._dispatcher = self._session = None
+
+
+def make_bot(framework: str, kind: str) -> BenchBot:
+    """The bot to measure: ``kind`` is "echowall" or "bare", ``framework`` "ptb" or "aiogram"."""
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"unknown framework {framework!r}")
+    if kind == "echowall":
+        return EchowallBot(framework)
+    if kind == "bare":
+        return BarePtbBot() if framework == "ptb" else BareAiogramBot()
+    raise ValueError(f"unknown bot kind {kind!r}")

@@ -1,0 +1,208 @@
+"""echowall vs. a bare echo bot, per framework: /report latency and sustained updates/s.
+
+Each measurement runs in a fresh world: a new ``LocalBotAPI`` (no flood limits) in this
+process, the test neighbourhood from ``tests.conftest.build_world``, and a freshly started bot.
+A few warm-up reports go first (lazy imports, connection set-up, echowall registering the
+group and its residents) and are not counted. Then either
+
+* **sequential**: one report at a time. Latency is the time from just before ``user_message``
+  injects the update to the moment the server records the bot's acknowledgement (the message
+  that replies to it). The next report goes in once the staff card of the previous one was
+  recorded too, so each update starts from an idle bot and no sample pays for the tail of
+  the one before; or
+* **burst**: all N reports injected at once; updates/s = N / (time from the first injection
+  to the last acknowledgement).
+
+echowall and the bare bot are measured in alternation, round after round, so slow drift of the
+machine (other processes, thermal state) lands on both alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.bots import KINDS, make_bot
+from bot.localapi import LocalBotAPI, SentRecord
+from tests.conftest import AUNT_ZHANG, B1, HEAD_WANG, STAFF, UNCLE_LI, build_world
+
+# The building-1 people who file reports, in turn.
+RESIDENTS = (AUNT_ZHANG, UNCLE_LI, HEAD_WANG)
+PROBLEMS = (
+    "3楼走廊灯坏了",
+    "电梯按钮失灵，2号电梯停在5楼",
+    "楼道里堆了很多纸箱，有消防隐患",
+    "The entrance door does not close properly",
+    "地下车库漏水",
+)
+WARMUP = 5
+# Generous per-update timeout: a stuck bot fails the run instead of hanging it.
+UPDATE_TIMEOUT = 10.0
+
+
+@dataclass
+class Result:
+    """Everything measured for one (framework, bot kind) pair over all rounds."""
+
+    framework: str
+    kind: str
+    latencies: list[float] = field(default_factory=list)  # seconds, sequential mode
+    rates: list[float] = field(default_factory=list)  # updates/s, one per burst round
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.latencies, 99) * 1000
+
+    @property
+    def rate(self) -> float:
+        """Median of the rounds' burst rates (the middle one for an odd number of rounds)."""
+        return statistics.median(self.rates)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least pct % of values <= it."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _report_text(i: int) -> str:
+    return f"/report {PROBLEMS[i % len(PROBLEMS)]} ({i + 1})"
+
+
+def _ack_of(message_id: int) -> Callable[[SentRecord], bool]:
+    def match(record: SentRecord) -> bool:
+        return record.chat_id == B1 and record.reply_to_message_id == message_id
+
+    return match
+
+
+def _to_staff(record: SentRecord) -> bool:
+    return record.chat_id == STAFF and record.method == "sendMessage"
+
+
+async def _sequential(api: LocalBotAPI, n: int, first: int = 0, pause: float = 0.0) -> list[float]:
+    """Inject n reports one at a time; return each one's acknowledgement latency (s).
+
+    ``pause`` seconds pass between an update's staff card and the next injection: 0 measures
+    the hot path, a pause lets the bot go idle first, as it mostly is in a real building.
+    """
+    latencies: list[float] = []
+    for i in range(first, first + n):
+        mark = api.last_seq
+        started = time.monotonic()
+        message = api.user_message(B1, RESIDENTS[i % len(RESIDENTS)], _report_text(i))
+        ack = await api.wait_for(
+            _ack_of(message["message_id"]), timeout=UPDATE_TIMEOUT, after_seq=mark
+        )
+        latencies.append(ack.time - started)
+        # The staff card follows the acknowledgement; only then is the update handled.
+        await api.wait_for(_to_staff, timeout=UPDATE_TIMEOUT, after_seq=ack.seq)
+        if pause:
+            await asyncio.sleep(pause)
+    return latencies
+
+
+async def _burst(api: LocalBotAPI, n: int, first: int) -> float:
+    """Inject n reports at once; return updates/s up to the last acknowledgement."""
+    mark = api.last_seq
+    pending: set[int] = set()
+    started = time.monotonic()
+    for i in range(first, first + n):
+        message = api.user_message(B1, RESIDENTS[i % len(RESIDENTS)], _report_text(i))
+        pending.add(message["message_id"])
+    staff_cards = 0
+
+    def all_acknowledged(record: SentRecord) -> bool:
+        if record.chat_id == B1:
+            pending.discard(record.reply_to_message_id or 0)
+        return not pending
+
+    def all_carded(record: SentRecord) -> bool:
+        nonlocal staff_cards
+        staff_cards += _to_staff(record)
+        return staff_cards >= n
+
+    timeout = UPDATE_TIMEOUT + n * 0.2
+    last = await api.wait_for(all_acknowledged, timeout=timeout, after_seq=mark)
+    elapsed = last.time - started
+    # Let the bot finish the last staff cards, so stopping it does not interrupt a send.
+    await api.wait_for(all_carded, timeout=timeout, after_seq=mark)
+    return n / elapsed
+
+
+async def measure_once(
+    framework: str,
+    kind: str,
+    mode: str,
+    n: int,
+    *,
+    pause: float = 0.0,
+    profiler: cProfile.Profile | None = None,
+) -> list[float]:
+    """One fresh server and bot; sequential latencies (s) or a one-element [updates/s].
+
+    A given profiler runs only during the measured part, not start-up, warm-up or stop.
+    """
+    api = LocalBotAPI(limits=None)
+    await api.start()
+    try:
+        build_world(api)
+        bot = make_bot(framework, kind)
+        await bot.start(api)
+        try:
+            await _sequential(api, WARMUP)
+            if profiler is not None:
+                profiler.enable()
+            try:
+                if mode == "sequential":
+                    return await _sequential(api, n, first=WARMUP, pause=pause)
+                return [await _burst(api, n, first=WARMUP)]
+            finally:
+                if profiler is not None:
+                    profiler.disable()
+        finally:
+            await bot.stop()
+    finally:
+        await api.stop()
+        if api.internal_errors:
+            raise RuntimeError(f"LocalBotAPI failed internally: {api.internal_errors[0]!r}")
+
+
+def run(
+    frameworks: list[str],
+    n: int,
+    rounds: int,
+    *,
+    pause: float = 0.0,
+    progress: Callable[[str], None] = print,
+) -> list[Result]:
+    """Measure every (framework, kind) pair; each measurement gets its own event loop."""
+    results = {(fw, kind): Result(fw, kind) for fw in frameworks for kind in KINDS}
+    for round_no in range(1, rounds + 1):
+        for fw in frameworks:
+            for kind in KINDS:
+                result = results[(fw, kind)]
+                began = time.monotonic()
+                # A new loop per measurement: no connection pool, task or cache left over
+                # from the previous bot can help or hinder the next one.
+                result.latencies += asyncio.run(
+                    measure_once(fw, kind, "sequential", n, pause=pause)
+                )
+                result.rates += asyncio.run(measure_once(fw, kind, "burst", n))
+                progress(
+                    f"round {round_no}/{rounds} {fw:>7} {kind:<8} "
+                    f"p50 {statistics.median(result.latencies[-n:]) * 1000:6.2f} ms  "
+                    f"burst {result.rates[-1]:7.1f} updates/s  "
+                    f"({time.monotonic() - began:.1f} s)"
+                )
+    return list(results.values())
