@@ -211,8 +211,8 @@ async def press_building(ctx: Context, cb: callbacks.Callback) -> None:
     if group is None or not svc.is_building(building_id):
         await ctx.toast(ctx._("That building is not known."), alert=True)
         return
-    draft = svc.repo.pop_draft(draft_id)
-    if draft is None or draft.user_id != ctx.user_id:
+    draft = svc.repo.pop_draft(draft_id, ctx.user_id) if ctx.user_id is not None else None
+    if draft is None:
         await ctx.toast(ctx._("This question is no longer open."))
         return
     await ctx.toast(group.label)

@@ -7,6 +7,7 @@ thread only, so access is serialised by construction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+import time
 from pathlib import Path
 
 from tinydb import TinyDB
@@ -15,8 +16,6 @@ from tinydb.table import Document
 from storage.codec import from_doc, to_doc
 from storage.journal import JournalStorage
 from storage.records import Case, Draft, Group, Person, State
-
-_COUNTERS = 1  # doc id of the counters document in the `meta` table
 
 
 class TinyRepository:
@@ -30,22 +29,21 @@ class TinyRepository:
         self._groups = self._db.table("groups", cache_size=0)
         self._people = self._db.table("people", cache_size=0)
         self._drafts = self._db.table("drafts", cache_size=0)
-        self._meta = self._db.table("meta", cache_size=0)
         # An index of where reports came from, so a redelivered update finds its case.
         self._origins: dict[tuple[int, int], int] = {}
+        self._last_case_id = 0
+        self._last_draft_id = max((d.doc_id for d in self._drafts.all()), default=0)
         for doc in self._cases.all():
+            self._last_case_id = max(self._last_case_id, doc.doc_id)
             if doc.get("origin_chat_id") is not None:
                 self._origins[(doc["origin_chat_id"], doc["origin_message_id"])] = doc.doc_id
 
-    def _next(self, name: str) -> int:
-        counters = dict(self._meta.get(doc_id=_COUNTERS) or {})
-        value = int(counters.get(name, 0)) + 1
-        counters[name] = value
-        self._meta.upsert(Document(counters, doc_id=_COUNTERS))
-        return value
-
     def next_case_id(self) -> int:
-        return self._next("case")
+        # Cases are never deleted, so the highest stored id is the counter: no extra write
+        # (and fsync) before the acknowledgement. An id handed out but never saved is reused,
+        # which is harmless, as nobody was told about it.
+        self._last_case_id += 1
+        return self._last_case_id
 
     def save_case(self, case: Case) -> None:
         self._cases.upsert(Document(to_doc(case), doc_id=case.id))
@@ -135,17 +133,21 @@ class TinyRepository:
         self._people.upsert(Document(to_doc(person), doc_id=person.id))
 
     def next_draft_id(self) -> int:
-        return self._next("draft")
+        # Drafts are removed when used, so the stored ones cannot tell which ids were given
+        # out before a restart; the clock in milliseconds keeps ids from coming back, so an
+        # old building button never picks up someone's new draft.
+        self._last_draft_id = max(self._last_draft_id + 1, time.time_ns() // 1_000_000)
+        return self._last_draft_id
 
-    def save_draft(self, draft: Draft) -> None:
-        self._drafts.upsert(Document(to_doc(draft), doc_id=draft.id))
-
-    def pop_draft(self, draft_id: int) -> Draft | None:
+    def pop_draft(self, draft_id: int, user_id: int) -> Draft | None:
         doc = self._drafts.get(doc_id=draft_id)
-        if not doc:
+        if not doc or doc["user_id"] != user_id:
             return None
         self._drafts.remove(doc_ids=[draft_id])
         return from_doc(Draft, dict(doc))
+
+    def save_draft(self, draft: Draft) -> None:
+        self._drafts.upsert(Document(to_doc(draft), doc_id=draft.id))
 
     def close(self) -> None:
         self._db.close()
