@@ -24,7 +24,9 @@ def build_runtime(config: Config, *, clock: Callable[[], datetime] = utc_now) ->
     limits = Limits(
         per_second=config.rate_per_second, group_per_minute=config.rate_group_per_minute
     )
-    return Runtime(repo, settings, catalogs.get, limits, clock=clock)
+    return Runtime(
+        repo, settings, catalogs.get, limits, clock=clock, sweep_seconds=config.sweep_seconds
+    )
 
 
 async def run_bot(config: Config, stop: asyncio.Event, *, runtime: Runtime | None = None) -> None:

@@ -49,6 +49,8 @@ class Config(BaseSettings):
     key_days: float = Field(2, gt=0)
     hard_days: float = Field(7, gt=0)
     default_class: CaseClass = CaseClass.KEY
+    overdue_grace_hours: float = Field(24, gt=0)
+    sweep_seconds: float = Field(300, gt=0)
     rate_per_second: float = Field(30, gt=0)
     rate_group_per_minute: float = Field(20, gt=0)
     log_level: str = "INFO"
@@ -112,6 +114,7 @@ class Config(BaseSettings):
                 CaseClass.HARD: self.hard_days,
             },
             default_class=self.default_class,
+            overdue_grace_hours=self.overdue_grace_hours,
         )
 
     def require_token(self) -> str:

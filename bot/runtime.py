@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.delivery import Limits, ReliableMessenger
-from handlers import admin
+from bot.scheduler import Scheduler
+from handlers import admin, overdue
 from handlers.core import BotIdentity, Services, Settings
 from handlers.events import Event, Migration
 from handlers.ports import DeliveryError, Messenger
@@ -33,6 +35,7 @@ class Runtime:
         limits: Limits,
         *,
         clock: Callable[[], datetime] = utc_now,
+        sweep_seconds: float = 300,
     ) -> None:
         self.repo = repo
         self.settings = settings
@@ -40,6 +43,11 @@ class Runtime:
         self.limits = limits
         self.clock = clock
         self.core: Core | None = None
+        self.sweep_seconds = sweep_seconds
+        self.scheduler = Scheduler()
+        # Updates and scheduled jobs take turns: each reads a case, awaits sends, then saves
+        # it, and an interleaved change to the same case would be lost.
+        self._turn = asyncio.Lock()
 
     async def start(self, messenger: Messenger, *, bot_id: int, username: str) -> None:
         """Wire the framework's messenger in and publish the command menus."""
@@ -67,11 +75,28 @@ class Runtime:
             await self.core.register_menus()
         except DeliveryError as exc:
             log.warning("command menus not registered: %s", exc)
+        self.scheduler.every("overdue-sweep", self.sweep_seconds, self.sweep)
+        self.scheduler.start()
         log.info("action=start bot=@%s", username)
 
     async def handle(self, event: Event) -> None:
         assert self.core is not None, "Runtime.start() first"
-        await self.core.handle(event)
+        async with self._turn:
+            await self.core.handle(event)
+
+    async def sweep(self) -> overdue.SweepResult:
+        """Run one overdue sweep now (the scheduler calls this periodically)."""
+        assert self.core is not None, "Runtime.start() first"
+        async with self._turn:
+            try:
+                result = await overdue.sweep(self.core.svc)
+            except Exception:
+                log.exception("action=sweep failed")
+                return overdue.SweepResult()
+        if result.flagged or result.escalated:
+            log.info("action=sweep flagged=%s escalated=%s", result.flagged, result.escalated)
+        return result
 
     async def stop(self) -> None:
+        self.scheduler.shutdown()
         log.info("action=stop")

@@ -104,6 +104,8 @@ def _actor(ctx: Context) -> tuple[int | None, str]:
 
 
 def _step(ctx: Context, case: Case, action: str, note: str = "") -> None:
+    if action in ("accept", "decline", "fixed", "escalate", "reopen", "confirm"):
+        case.overdue_since = None  # a new deadline, or none: the overdue flag is answered
     actor_id, actor_name = _actor(ctx)
     case.timeline.append(Step(ctx.svc.clock(), action, actor_id, actor_name, note))
     log.info("case=%s chat=%s action=%s actor=%s", case.id, ctx.chat.id, action, actor_id)

@@ -34,6 +34,7 @@ class Settings:
     default_class: CaseClass = CaseClass.KEY
     max_text: int = 2000
     status_ttl: float = 60.0
+    overdue_grace_hours: float = 24
 
     def class_due(self, klass: CaseClass, start: datetime) -> datetime:
         return start + timedelta(days=self.class_days[klass])

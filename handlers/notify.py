@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from handlers import callbacks
 from handlers.core import Context, Services, log
 from handlers.ports import Button, ChatGone, DeliveryError, Keyboard
@@ -132,13 +134,13 @@ async def tell_escalation_chat(svc: Services, case: Case, note: str) -> None:
     await safe("escalation chat", svc.messenger.send(chat, text))
 
 
-async def tell_staff(svc: Services, text_for: object) -> None:
+async def tell_staff(svc: Services, text_for: Callable[[Translator], str]) -> None:
     """Send a short notice to the staff chat; `text_for(t)` renders it in its language."""
     staff = svc.settings.staff_chat
     if staff is None:
         return
     t = svc.texts_for(staff)
-    await safe("staff notice", svc.messenger.send(staff, text_for(t)))  # type: ignore[operator]
+    await safe("staff notice", svc.messenger.send(staff, text_for(t)))
 
 
 def card_context_text(ctx: Context, case: Case) -> str:

@@ -58,6 +58,7 @@ ACTION_LABELS = {
     "reopen": N_("reopened"),
     "rate": N_("rated"),
     "supporter": N_("me too"),
+    "overdue": N_("overdue"),
 }
 
 
@@ -101,7 +102,6 @@ def case_card(
     building: str,
     *,
     show_reporter: bool,
-    now_overdue: bool = False,
     text_limit: int = 1500,
 ) -> str:
     """The case as a card: number, state, building, reporter, content, deadline."""
@@ -125,7 +125,7 @@ def case_card(
         lines.append(_("Answer due: {time}").format(time=t.datetime(case.answer_due)))
     elif case.is_open and case.due is not None and case.state is not State.FIXED:
         lines.append(_("Promised by: {time}").format(time=t.datetime(case.due)))
-    if now_overdue:
+    if case.overdue_since is not None and case.is_open:
         lines.append(_("⚠️ Overdue"))
     if case.measure:
         lines.append(_("Measure: {measure}").format(measure=esc(clip(case.measure, 600))))

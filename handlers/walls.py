@@ -14,9 +14,8 @@ ECHO_LIMIT = 10
 
 def _line(ctx: Context, case: Case, *, with_building: bool = False) -> str:
     now = ctx.svc.clock()
-    overdue = (
-        case.is_open and case.state is not State.FIXED and ((case.due or case.answer_due) < now)
-    )
+    deadline = case.deadline()
+    overdue = case.overdue_since is not None or (deadline is not None and deadline < now)
     where = f"[{esc(notify.building_label(ctx.svc, case))}] " if with_building else ""
     flag = " ⚠️" + ctx._("overdue") if overdue else ""
     support = f" 👥{len(case.supporters)}" if case.supporters else ""

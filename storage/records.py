@@ -94,7 +94,16 @@ class Case:
     origin_message_id: int | None = None
     card_message_id: int | None = None
     staff_message_id: int | None = None
+    overdue_since: datetime | None = None
     timeline: list[Step] = field(default_factory=list)
+
+    def deadline(self) -> datetime | None:
+        """The time the next answer or fix is owed by, for a case still waiting on one."""
+        if self.state in (State.NEW, State.REOPENED):
+            return self.answer_due
+        if self.state is State.ACCEPTED:
+            return self.due
+        return None
 
     @property
     def is_open(self) -> bool:

@@ -6,8 +6,8 @@ thread only, so access is serialised by construction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tinydb import TinyDB

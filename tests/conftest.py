@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,11 +137,11 @@ def make_config(api: LocalBotAPI, data_dir: Path, framework: str, **kw: Any) -> 
 class RunningBot:
     """The real bot polling the local server in this event loop."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
         self.stop_event = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
-        self.runtime = build_runtime(config)
+        self.runtime = build_runtime(config, clock=clock) if clock else build_runtime(config)
 
     async def start(self, api: LocalBotAPI) -> None:
         self.task = asyncio.create_task(run_bot(self.config, self.stop_event, runtime=self.runtime))
@@ -181,8 +182,8 @@ def start_bot(api: LocalBotAPI, tmp_path: Path, framework: str) -> Callable[...,
     """Start (or restart) the bot on the same data directory; stopped at teardown."""
     running: list[RunningBot] = []
 
-    async def start(**config: Any) -> RunningBot:
-        bot = RunningBot(make_config(api, tmp_path / "data", framework, **config))
+    async def start(clock: Callable[[], datetime] | None = None, **config: Any) -> RunningBot:
+        bot = RunningBot(make_config(api, tmp_path / "data", framework, **config), clock)
         await bot.start(api)
         running.append(bot)
         return bot
