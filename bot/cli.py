@@ -1,12 +1,18 @@
-"""The `echowall` console program: run, demo."""
+"""The `echowall` console program: run, demo, stats, export."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.config import ConfigError, load_config
 
@@ -36,6 +42,64 @@ async def _run(framework: str | None) -> None:
     await run_bot(config, stop)
 
 
+@contextmanager
+def _store_copy(data_dir: Path) -> Iterator[Path]:
+    """A private copy of the data directory to read from while the bot may be running.
+
+    Opening and closing the store folds its journal into a snapshot; doing that under a
+    running bot could lose the bot's newest writes. The journal is copied before the snapshot,
+    so a snapshot written in between already holds everything the copied journal has.
+    """
+    with tempfile.TemporaryDirectory(prefix="echowall-") as tmp:
+        files = sorted(
+            (p for p in data_dir.iterdir() if p.is_file()), key=lambda p: p.suffix != ".journal"
+        )
+        for path in files:
+            shutil.copy2(path, Path(tmp) / path.name)
+        yield Path(tmp)
+
+
+def _report(command: str, period_text: str | None, out: str | None) -> None:
+    """Print the statistics, or write the ledger file, from the configured data directory."""
+    from bot.i18n import Catalogs
+    from handlers import ledger, stats
+    from storage.tinydb_store import TinyRepository
+
+    config = load_config()
+    settings = config.settings()
+    t = Catalogs(settings.timezone, default=settings.language).get(settings.language)
+    now = datetime.now(UTC)
+    if command == "stats":
+        period = ledger.parse_period(period_text or "", now, settings.timezone)
+        usage = stats.STATS_USAGE
+    else:
+        period = (
+            ledger.parse_month(period_text, settings.timezone)
+            if period_text
+            else ledger.month_of(now, settings.timezone)
+        )
+        usage = stats.EXPORT_USAGE
+    if period is None:
+        raise ConfigError(t.gettext("Usage: {usage}").format(usage=t.gettext(usage)))
+    if not config.data_dir.is_dir():
+        raise ConfigError(
+            t.gettext("There is no data directory at {path}.").format(path=config.data_dir)
+        )
+    with _store_copy(config.data_dir) as copy:
+        repo = TinyRepository(copy)
+        try:
+            cases = list(repo.all_cases())
+            labels = stats.building_labels(repo)
+        finally:
+            repo.close()
+    if command == "stats":
+        print(stats.stats_text(cases, labels, t, period, now))
+        return
+    target = Path(out or stats.export_filename(period))
+    target.write_bytes(stats.export_workbook(cases, labels, t, period, now))
+    print(target)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="echowall", description="民有所呼，我必有应")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -45,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--framework", choices=["ptb", "aiogram"])
     demo.add_argument("--data-dir", help="keep the demo's data here (default: a temp dir)")
     demo.add_argument("--script", help="read demo commands from this file instead of the keyboard")
+    report = sub.add_parser("stats", help="print the counts and the three rates of a period")
+    report.add_argument("--period", default="month", help="week, month, all or YYYY-MM")
+    export = sub.add_parser("export", help="write the ledger of a month as an .xlsx file")
+    export.add_argument("--month", help="YYYY-MM (default: this month)")
+    export.add_argument("--out", help="file to write (default: echowall-ledger-YYYY-MM.xlsx)")
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -53,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.demo import run_demo
 
             asyncio.run(run_demo(args.framework, args.data_dir, args.script))
+        elif args.command == "stats":
+            _report("stats", args.period, None)
+        elif args.command == "export":
+            _report("export", args.month, args.out)
     except ConfigError as exc:
         print(f"echowall: {exc}", file=sys.stderr)
         return 2

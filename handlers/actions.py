@@ -88,7 +88,7 @@ async def _checked(ctx: Context, action: Action, case_id: int) -> Case | None:
     return case
 
 
-async def _load(ctx: Context, action: Action, case_token: str) -> Case | None:
+async def load_case(ctx: Context, action: Action, case_token: str) -> Case | None:
     """Read the case number typed after a command, then check it."""
     case_id = parse_case_id(case_token)
     if case_id is None:
@@ -158,7 +158,7 @@ async def cmd_accept(ctx: Context) -> None:
         if due <= now:
             await ctx.reply(ctx._("The promised time must be in the future."))
             return
-    case = await _load(ctx, action, token)
+    case = await load_case(ctx, action, token)
     if case is None:
         return
     case.klass = klass
@@ -191,7 +191,7 @@ async def _noted(ctx: Context, name: str) -> tuple[Case, str] | None:
             )
         )
         return None
-    case = await _load(ctx, action, token)
+    case = await load_case(ctx, action, token)
     return (case, note) if case is not None else None
 
 
@@ -407,9 +407,6 @@ async def press_rate(ctx: Context, cb: callbacks.Callback) -> None:
     if case.rating is rating:
         await ctx.toast(ctx._("Thank you, your rating is recorded."))
         return
-    case.rating = rating
-    _step(ctx, case, "rate", ctx._(RATING_LABELS[rating]))
-    ctx.svc.repo.save_case(case)
     await ctx.toast(ctx._("Thank you, your rating is recorded."))
     if ctx.press is not None and ctx.press.message_id is not None and ctx.chat.id is not None:
         t = ctx.t
@@ -425,6 +422,14 @@ async def press_rate(ctx: Context, cb: callbacks.Callback) -> None:
                 + t.gettext("Rated: {rating}").format(rating=t.gettext(RATING_LABELS[rating])),
             ),
         )
+    await record_rating(ctx, case, rating)
+
+
+async def record_rating(ctx: Context, case: Case, rating: Rating) -> None:
+    """Store the resident's satisfaction; "unsatisfied" reopens the case and tells staff."""
+    case.rating = rating
+    _step(ctx, case, "rate", ctx._(RATING_LABELS[rating]))
+    ctx.svc.repo.save_case(case)
     if rating is Rating.UNSATISFIED:
         reopen(ctx, case, ctx._("the resident is not satisfied"))
         await _announce(

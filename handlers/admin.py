@@ -49,7 +49,15 @@ def help_text(t: Translator, *, manager: bool, staff: bool) -> str:
             _("/sethead (reply to a person) · /unsethead · /heads · /building &lt;name&gt;"),
         ]
     if staff:
-        lines += ["", _("Staff work in every building, from the staff chat or privately.")]
+        lines += [
+            "",
+            _("Staff work in every building, from the staff chat or privately."),
+            _(
+                "/log &lt;building&gt; &lt;channel&gt; &lt;text&gt; · "
+                "/rate &lt;id&gt; &lt;rating&gt;"
+            ),
+            _("/stats [week|month|all|YYYY-MM] · /export [YYYY-MM]"),
+        ]
     return "\n".join(lines)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from handlers import actions, admin, callbacks, report, walls
+from handlers import actions, admin, callbacks, intake, report, stats, walls
 from handlers.core import Context, Services, log
 from handlers.events import ChatRef, Event, Membership, Message, Migration, Press
 from handlers.parsing import parse_command
@@ -35,6 +35,10 @@ COMMANDS: dict[str, CommandHandler] = {
     "heads": admin.cmd_heads,
     "building": admin.cmd_building,
     "lang": admin.cmd_lang,
+    "log": intake.cmd_log,
+    "rate": intake.cmd_rate,
+    "stats": stats.cmd_stats,
+    "export": stats.cmd_export,
 }
 
 PRESSES: dict[str, PressHandler] = {
@@ -67,6 +71,11 @@ HEAD_MENU = [
     ("sethead", N_("Appoint a building head (reply)")),
     ("heads", N_("List the building heads")),
     ("building", N_("Name this building")),
+    # Staff commands: group administrators see them too, and the handlers refuse non-staff.
+    ("stats", N_("Staff: case statistics and the three rates")),
+    ("export", N_("Staff: the monthly ledger as a spreadsheet")),
+    ("log", N_("Staff: register an offline demand")),
+    ("rate", N_("Staff: record satisfaction from a follow-up visit")),
 ]
 
 _RECENT_UPDATES = 2048

@@ -1,4 +1,4 @@
-"""End to end: deadlines, overdue flags and automatic escalation, with time under the test's control."""
+"""End to end: deadlines, overdue flags and escalation, with time under the test's control."""
 
 from __future__ import annotations
 

@@ -1,0 +1,337 @@
+"""`/stats` and `/export`: the period's figures and the ledger file, for community staff only.
+
+The figures come from `handlers.ledger`; this module words them (chat HTML or plain text for
+the console) and lays the ledger out as an .xlsx workbook. The ledger names reporters, so it
+goes only to staff, and only into a private chat or the staff chat.
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from handlers import rights
+from handlers.core import Context
+from handlers.ledger import (
+    Ledger,
+    Period,
+    Rate,
+    Tally,
+    ledger_headers,
+    ledger_rows,
+    month_of,
+    parse_month,
+    parse_period,
+    tally,
+)
+from handlers.render import CHANNEL_LABELS, chunk, esc
+from handlers.texts import N_, Translator
+from storage.records import Case
+from storage.repository import Repository
+
+STAFF_ONLY = N_("Statistics and the ledger are for community staff only.")
+STATS_USAGE = N_("/stats [week|month|all|YYYY-MM]")
+EXPORT_USAGE = N_("/export [YYYY-MM]")
+
+# Excel's limit for one cell's text.
+_CELL_LIMIT = 32767
+# Widths (in characters) the ledger's columns may grow to; long texts wrap instead.
+_MAX_WIDTH = {5: 50, 12: 40}
+_DEFAULT_MAX_WIDTH = 24
+
+
+# --- wording -----------------------------------------------------------------------------
+
+
+def period_label(period: Period, t: Translator) -> str:
+    """The period as people say it: a week with its dates, a month, or all time."""
+    if period.start is None or period.end is None:
+        return t.gettext("all time")
+    if period.kind == "week":
+        year, week, _weekday = period.start.isocalendar()
+        last = (period.end - timedelta(days=1)).date()
+        return t.gettext("week {week} of {year} ({start} – {end})").format(
+            week=week, year=year, start=period.start.date().isoformat(), end=last.isoformat()
+        )
+    return t.gettext("{month}/{year}").format(month=period.start.month, year=period.start.year)
+
+
+def rate_text(rate: Rate, t: Translator) -> str:
+    """A rate as a percentage with its parts, or "no data" when nothing can be divided."""
+    if rate.value is None:
+        return t.gettext("no data")
+    return f"{t.percent(rate.value)} ({t.number(rate.part)}/{t.number(rate.whole)})"
+
+
+def tally_lines(counts: Tally, t: Translator) -> list[str]:
+    """The counts of one scope and its three rates, in three lines."""
+    n = t.number
+    return [
+        t.gettext(
+            "received {received} · answered {answered} ({in_time} in time) · "
+            "accepted {accepted} · declined {declined}"
+        ).format(
+            received=n(counts.received),
+            answered=n(counts.answered),
+            in_time=n(counts.answered_in_time),
+            accepted=n(counts.accepted),
+            declined=n(counts.declined),
+        ),
+        t.gettext("closed {closed} · open {open} · overdue {overdue} · rated {rated}").format(
+            closed=n(counts.closed),
+            open=n(counts.open),
+            overdue=n(counts.overdue),
+            rated=n(counts.rated),
+        ),
+        t.gettext(
+            "response rate {response} · resolution rate {resolution} · "
+            "satisfaction rate {satisfaction}"
+        ).format(
+            response=rate_text(counts.response_rate, t),
+            resolution=rate_text(counts.resolution_rate, t),
+            satisfaction=rate_text(counts.satisfaction_rate, t),
+        ),
+    ]
+
+
+def _label(labels: Mapping[int, str], building_id: int) -> str:
+    return labels.get(building_id, str(building_id))
+
+
+def stats_blocks(
+    ledger: Ledger, t: Translator, labels: Mapping[int, str], *, html: bool = True
+) -> list[str]:
+    """The figures as self-contained blocks: HTML for a chat, plain text for the console."""
+    _ = t.gettext
+
+    def bold(text: str) -> str:
+        return f"<b>{text}</b>" if html else text
+
+    def name(text: str) -> str:
+        return esc(text) if html else text
+
+    title = "📊 " + bold(_("Case statistics")) + " · " + period_label(ledger.period, t)
+    blocks = [title + "\n" + _("as of {time}").format(time=t.datetime(ledger.now))]
+    if not ledger.overall.received:
+        blocks.append(_("No cases were received in this period."))
+        return blocks
+    blocks.append("\n".join([bold(_("Overall")), *tally_lines(ledger.overall, t)]))
+    blocks.append("\n" + bold(_("By building")))
+    buildings = sorted(ledger.by_building.items(), key=lambda kv: _label(labels, kv[0]))
+    for building_id, counts in buildings:
+        blocks.append(
+            "\n".join(["▸ " + bold(name(_label(labels, building_id))), *tally_lines(counts, t)])
+        )
+    blocks.append("\n" + bold(_("By channel")))
+    for channel, counts in ledger.by_channel.items():
+        blocks.append("\n".join(["▸ " + bold(_(CHANNEL_LABELS[channel])), *tally_lines(counts, t)]))
+    return blocks
+
+
+def stats_text(
+    cases: Iterable[Case],
+    labels: Mapping[int, str],
+    t: Translator,
+    period: Period,
+    now: datetime,
+) -> str:
+    """The figures as plain text, for the console."""
+    return "\n".join(stats_blocks(tally(cases, period, now), t, labels, html=False))
+
+
+def building_labels(repo: Repository) -> dict[int, str]:
+    """Every building's name, including groups the bot has left: old cases still name them."""
+    return {g.chat_id: g.label for g in repo.groups(active_only=False)}
+
+
+# --- the workbook ------------------------------------------------------------------------
+
+
+def _cell(value: str | int | float) -> str | int | float:
+    """A value safe for a cell: no control characters, no more than a cell can hold."""
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("", value)[:_CELL_LIMIT]
+    return value
+
+
+def _width(text: str) -> int:
+    """Display width: CJK characters take two columns."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _append(sheet: Worksheet, values: Sequence[str | int | float]) -> None:
+    sheet.append([_cell(v) for v in values])
+    for cell in sheet[sheet.max_row]:
+        # Residents' text is data: "=..." must never become a formula in the staff's Excel.
+        if cell.data_type == "f":
+            cell.data_type = "s"
+
+
+def _style_table(sheet: Worksheet, *, wrap_from: dict[int, int]) -> None:
+    """Bold, frozen header; columns as wide as their content, long text wrapped."""
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    for index, column in enumerate(sheet.iter_cols(), start=1):
+        limit = wrap_from.get(index, _DEFAULT_MAX_WIDTH)
+        widest = max((_width(str(c.value)) for c in column if c.value is not None), default=4)
+        sheet.column_dimensions[get_column_letter(index)].width = min(widest, limit) + 2
+        if widest > limit:
+            for cell in column[1:]:
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+
+def _summary_sheet(
+    sheet: Worksheet, ledger: Ledger, t: Translator, labels: Mapping[int, str]
+) -> None:
+    _ = t.gettext
+    headers = [
+        _("Scope"),
+        _("Name"),
+        _("Received"),
+        _("Answered"),
+        _("Answered in time"),
+        _("Accepted"),
+        _("Declined"),
+        _("Closed"),
+        _("Open"),
+        _("Overdue"),
+        _("Rated"),
+        _("Satisfied"),
+        _("Basically satisfied"),
+        _("Unsatisfied"),
+        _("Response rate"),
+        _("Resolution rate"),
+        _("Satisfaction rate"),
+    ]
+    _append(sheet, headers)
+    # Buildings and channels get a column of their own, so a building named like a channel
+    # can never be read as one.
+    scopes: list[tuple[str, str, Tally]] = [(_("Overall"), "", ledger.overall)]
+    scopes += sorted(
+        ((_("Building"), _label(labels, b), c) for b, c in ledger.by_building.items()),
+        key=lambda s: s[1],
+    )
+    scopes += [(_("Channel"), _(CHANNEL_LABELS[ch]), c) for ch, c in ledger.by_channel.items()]
+    for scope, name, c in scopes:
+        rates = (c.response_rate, c.resolution_rate, c.satisfaction_rate)
+        _append(
+            sheet,
+            [
+                scope,
+                name,
+                c.received,
+                c.answered,
+                c.answered_in_time,
+                c.accepted,
+                c.declined,
+                c.closed,
+                c.open,
+                c.overdue,
+                c.rated,
+                c.satisfied,
+                c.basic,
+                c.unsatisfied,
+                *(r.value if r.value is not None else _("no data") for r in rates),
+            ],
+        )
+        for cell in sheet[sheet.max_row][-3:]:
+            if isinstance(cell.value, float):
+                cell.number_format = "0.0%"
+    _style_table(sheet, wrap_from={})
+    # The period and the time of counting, under the table, so the header stays on row 1.
+    sheet.append([])
+    sheet.append([_("Period"), period_label(ledger.period, t)])
+    sheet.append([_("Counted at"), t.datetime(ledger.now)])
+
+
+def export_workbook(
+    cases: Iterable[Case],
+    labels: Mapping[int, str],
+    t: Translator,
+    period: Period,
+    now: datetime,
+) -> bytes:
+    """The ledger of the cases received in `period` and a summary sheet, as .xlsx bytes."""
+    cases = list(cases)
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = t.gettext("Ledger")[:31]
+    _append(sheet, ledger_headers(t))
+    for row in ledger_rows(cases, t, labels, period):
+        _append(sheet, row)
+    _style_table(sheet, wrap_from=_MAX_WIDTH)
+    if sheet.max_row > 1:
+        sheet.auto_filter.ref = sheet.dimensions
+    _summary_sheet(
+        book.create_sheet(t.gettext("Summary")[:31]), tally(cases, period, now), t, labels
+    )
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def export_filename(period: Period) -> str:
+    # ASCII only: some clients mangle non-ASCII names of uploaded files.
+    return f"echowall-ledger-{period.month_code}.xlsx"
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+async def cmd_stats(ctx: Context) -> None:
+    """Reply with the period's counts and the three rates, overall, by building and channel."""
+    if not await rights.is_staff(ctx):
+        await ctx.reply(ctx._(STAFF_ONLY))
+        return
+    svc = ctx.svc
+    now = svc.clock()
+    period = (
+        parse_period(ctx.args, now, svc.settings.timezone) if len(ctx.args.split()) <= 1 else None
+    )
+    if period is None:
+        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(STATS_USAGE))))
+        return
+    ledger = tally(svc.repo.all_cases(), period, now)
+    for text in chunk(stats_blocks(ledger, ctx.t, building_labels(svc.repo))):
+        await ctx.reply(text)
+
+
+async def cmd_export(ctx: Context) -> None:
+    """Send the ledger of a month (default: this one) as an .xlsx file."""
+    if not await rights.is_staff(ctx):
+        await ctx.reply(ctx._(STAFF_ONLY))
+        return
+    if not (ctx.chat.is_private or ctx.in_staff_chat):
+        # The ledger names every reporter: never into a building group.
+        await ctx.reply(
+            ctx._(
+                "The ledger names residents: ask for it in a private chat with me "
+                "or in the staff chat."
+            )
+        )
+        return
+    svc = ctx.svc
+    now = svc.clock()
+    words = ctx.args.split()
+    tz = svc.settings.timezone
+    period = month_of(now, tz) if not words else parse_month(words[0], tz)
+    if period is None or len(words) > 1:
+        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(EXPORT_USAGE))))
+        return
+    cases = list(svc.repo.all_cases())
+    count = sum(1 for c in cases if period.contains(c.created))
+    data = export_workbook(cases, building_labels(svc.repo), ctx.t, period, now)
+    caption = ctx.t.ngettext(
+        "📒 Ledger for {period}: {n} case", "📒 Ledger for {period}: {n} cases", count
+    ).format(period=esc(period_label(period, ctx.t)), n=ctx.t.number(count))
+    await svc.messenger.send_document(ctx.chat.id, export_filename(period), data, caption=caption)
