@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from handlers import callbacks
+from handlers import callbacks, livewall
 from handlers.core import Context, Services, log
 from handlers.ports import Button, ChatGone, DeliveryError, Keyboard
 from handlers.render import CAPTION_LIMIT, case_card, esc
@@ -68,7 +68,8 @@ async def echo(
 
 
 async def refresh_card(svc: Services, case: Case) -> None:
-    """Bring the case card in its thread up to date (state and me-too count)."""
+    """Bring the case card in its thread, and the building's pinned wall, up to date."""
+    await livewall.refresh_wall(svc, case.building_id)
     if case.card_message_id is None or case.origin_chat_id is None:
         return
     t = svc.texts_for(case.origin_chat_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers import callbacks, notify
+from handlers import callbacks, livewall, notify
 from handlers.core import Context, log
 from handlers.events import Message, Person
 from handlers.ports import Button
@@ -145,6 +145,7 @@ async def announce_new(ctx: Context, case: Case) -> None:
         svc.repo.save_case(case)
     if case.staff_message_id is None:
         await notify.post_staff_card(svc, case)
+    await livewall.refresh_wall(svc, case.building_id)
 
 
 def _remember(ctx: Context, user_id: int, name: str, building_id: int) -> None:

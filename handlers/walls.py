@@ -5,24 +5,17 @@ from __future__ import annotations
 from handlers import notify, rights
 from handlers.actions import echo_entry
 from handlers.core import Context
+from handlers.livewall import wall_line, wall_title
 from handlers.parsing import parse_case_id
-from handlers.render import STATE_ICONS, STATE_LABELS, chunk, clip, esc, timeline
+from handlers.render import chunk, esc, timeline
 from storage.records import OPEN_STATES, Case, State
 
 ECHO_LIMIT = 10
 
 
 def _line(ctx: Context, case: Case, *, with_building: bool = False) -> str:
-    now = ctx.svc.clock()
-    deadline = case.deadline()
-    overdue = case.overdue_since is not None or (deadline is not None and deadline < now)
-    where = f"[{esc(notify.building_label(ctx.svc, case))}] " if with_building else ""
-    flag = " ⚠️" + ctx._("overdue") if overdue else ""
-    support = f" 👥{len(case.supporters)}" if case.supporters else ""
-    return (
-        f"{STATE_ICONS[case.state]} <b>#{case.id}</b> {where}{esc(clip(case.text, 120))}"
-        f" · {ctx._(STATE_LABELS[case.state])}{flag}{support}"
-    )
+    building = notify.building_label(ctx.svc, case) if with_building else None
+    return wall_line(ctx.svc, ctx.t, case, building=building)
 
 
 async def _send_all(ctx: Context, blocks: list[str]) -> None:
@@ -55,11 +48,7 @@ async def cmd_wall(ctx: Context) -> None:
     if not cases:
         await ctx.reply(ctx._("🧱 Problem wall: no open cases. 🎉"))
         return
-    title = ctx.t.ngettext(
-        "🧱 <b>Problem wall</b>: {n} open case",
-        "🧱 <b>Problem wall</b>: {n} open cases",
-        len(cases),
-    ).format(n=ctx.t.number(len(cases)))
+    title = wall_title(ctx.t, len(cases))
     many = len(buildings) > 1
     await _send_all(ctx, [title, *(_line(ctx, c, with_building=many) for c in cases)])
 

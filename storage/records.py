@@ -121,6 +121,8 @@ class Group:
     heads: dict[int, str] = field(default_factory=dict)
     active: bool = True
     wall_message_id: int | None = None
+    wall_digest: str | None = None
+    pin_warned: bool = False
 
     @property
     def label(self) -> str:

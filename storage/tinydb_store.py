@@ -116,6 +116,7 @@ class TinyRepository:
         self._groups.remove(doc_ids=[self._gid(old_chat_id)])
         group.chat_id = new_chat_id
         group.wall_message_id = None
+        group.wall_digest = None
         self.save_group(group)
         for doc in self._people.all():
             if old_chat_id in doc.get("buildings", []):

@@ -154,7 +154,7 @@ async def test_same_update_twice_makes_one_case(world: World) -> None:
     world.core._recent.clear()  # as after a restart
     await world.core.handle(message)
     assert len(list(world.repo.all_cases())) == 1
-    acks = [t for t in world.messenger.texts_in(GROUP.id) if "#1" in t]
+    acks = [t for t in world.messenger.texts_in(GROUP.id) if "已登记为诉求 #1" in t]
     assert len(acks) == 1
 
 

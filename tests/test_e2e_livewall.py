@@ -1,0 +1,65 @@
+"""End to end: each building group's pinned problem wall stays current, without needless edits."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import AUNT_ZHANG, B1, B2, HEAD_WANG, HEAD_ZHAO, MS_CHEN, UNCLE_LI, Harness
+
+
+@pytest.fixture
+def h(harness: Harness) -> Harness:
+    return harness
+
+
+def pinned_text(h: Harness, chat_id: int) -> str:
+    message_id = h.api.pinned(chat_id)
+    assert message_id is not None, "no pinned wall"
+    message = h.api.message(chat_id, message_id)
+    assert message is not None
+    return str(message["text"])
+
+
+async def test_pinned_wall_follows_every_change(h: Harness) -> None:
+    h.say(B1, AUNT_ZHANG, "/report 楼道灯坏了")
+    card = await h.reply(B1, "#1")
+    await h.settle()
+    assert "#1" in pinned_text(h, B1) and "待受理" in pinned_text(h, B1)
+    wall_id = h.api.pinned(B1)
+
+    h.say(B1, UNCLE_LI, "/report 电梯异响")
+    await h.reply(B1, "#2")
+    await h.settle()
+    assert "#2" in pinned_text(h, B1) and h.api.pinned(B1) == wall_id  # edited, not re-posted
+
+    h.press(card, UNCLE_LI, "(0)")
+    await h.settle()
+    assert "👥1" in pinned_text(h, B1)
+
+    h.say(B1, HEAD_WANG, "/accept 1")
+    await h.reply(B1, "#1", "已受理")
+    await h.settle()
+    assert "已受理" in pinned_text(h, B1)
+
+    for command in ("/fixed 1 换了灯泡", "/confirm 1", "/decline 2 属于物业维修范围"):
+        h.say(B1, HEAD_WANG, command)
+        await h.settle()
+    assert "没有未办结" in pinned_text(h, B1)
+    assert h.api.pinned(B1) == wall_id
+    assert not [e for e in h.api.errors if "not modified" in e.description]
+    walls_posted = [r for r in h.api.sent if r.chat_id == B1 and r.method == "pinChatMessage"]
+    assert len(walls_posted) == 1
+
+
+async def test_without_pin_rights_the_group_is_told_once_and_wall_still_works(h: Harness) -> None:
+    h.api.set_bot_can_pin(B2, False)
+    h.say(B2, MS_CHEN, "/report 垃圾桶满了")
+    await h.reply(B2, "置顶")
+    h.say(B2, MS_CHEN, "/report 门禁坏了")
+    await h.reply(B2, "#2")
+    await h.settle()
+    warnings = [r for r in h.api.sent if r.chat_id == B2 and "置顶" in (r.text or "")]
+    assert len(warnings) == 1
+    h.say(B2, HEAD_ZHAO, "/wall")
+    wall = await h.reply(B2, "问题墙")
+    assert "#1" in wall.text and "#2" in wall.text
