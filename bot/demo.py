@@ -32,6 +32,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Protocol, TextIO, TypeVar
@@ -39,9 +40,10 @@ from typing import Any, Protocol, TextIO, TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from bot.app import run_bot
+from bot.app import build_runtime, run_bot
 from bot.config import Config, ConfigError
 from bot.localapi import LocalBotAPI, SentRecord
+from bot.runtime import Runtime, utc_now
 
 __all__ = ["DemoConfig", "DemoSession", "html_to_terminal", "run_demo"]
 
@@ -310,6 +312,17 @@ class Style:
 # The terminal chat
 # --------------------------------------------------------------------------------------
 
+
+class ShiftedClock:
+    """The bot's clock in the demo: real time plus however far :later has moved it."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return utc_now() + self.offset
+
+
 HELP = """\
 Type a line to send it as {me} in the current chat, e.g.  /report 楼道灯坏了
 Demo commands start with a colon:
@@ -320,6 +333,7 @@ Demo commands start with a colon:
   :photo <caption>   send a photo with a caption, e.g.  :photo /report 墙皮脱落
   :show              show this chat's recent messages as they are now
   :wait <seconds>    wait, then show what the bot did (for scripts)
+  :later <12h|2d>    move the bot's clock forward and run its overdue sweep
   :help  :quit       (Ctrl-D or Ctrl-C quit too; Enter on an empty line shows news)"""
 
 BANNER = """\
@@ -338,8 +352,12 @@ class DemoSession:
         *,
         color: bool = False,
         bot_task: asyncio.Task[None] | None = None,
+        runtime: Runtime | None = None,
+        clock: ShiftedClock | None = None,
     ) -> None:
         self.api = api
+        self.runtime = runtime
+        self.clock = clock
         self.out = out
         self.ansi = color
         self.style = Style(color)
@@ -517,6 +535,9 @@ class DemoSession:
             return False
         if name == "wait":
             await self.cmd_wait(arg)
+            return True
+        if name == "later":
+            await self.cmd_later(arg)
             return True
         handler = handlers.get(name)
         if handler is None:
@@ -697,6 +718,23 @@ class DemoSession:
         lines = self.body(html_text if is_bot else None, plain)
         for line in lines + self.button_lines(message.get("reply_markup")):
             self.say(line)
+
+    async def cmd_later(self, arg: str) -> None:
+        """Let time pass for the bot: deadlines run out, and the overdue sweep acts on them."""
+        match = re.fullmatch(r"(\d{1,3})([hd])", arg.strip().lower())
+        if match is None or self.runtime is None or self.clock is None:
+            self.note("usage:  :later <hours>h  or  :later <days>d   e.g.  :later 25h")
+            return
+        amount = int(match.group(1))
+        self.clock.offset += (
+            timedelta(hours=amount) if match.group(2) == "h" else timedelta(days=amount)
+        )
+        self.note(f"⏩ the bot's clock is now {self.clock():%Y-%m-%d %H:%M} UTC")
+        result = await self.runtime.sweep()
+        self.note(
+            f"overdue sweep: flagged {result.flagged or '-'}, escalated {result.escalated or '-'}"
+        )
+        await self.settle()
 
     async def cmd_wait(self, arg: str) -> None:
         try:
@@ -949,13 +987,15 @@ async def run_demo(framework: str | None, data_dir: str | None, script: str | No
     try:
         build_world(api)
         config = demo_config(api, framework or "ptb", data)
-        bot = asyncio.create_task(run_bot(config, stop), name="echowall-bot")
+        clock = ShiftedClock()
+        runtime = build_runtime(config, clock=clock)
+        bot = asyncio.create_task(run_bot(config, stop, runtime=runtime), name="echowall-bot")
         try:
             await _wait_until_polling(api, bot)
         except Exception as exc:
             print(f"echowall demo: the bot did not start: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
-        session = DemoSession(api, out, color=color, bot_task=bot)
+        session = DemoSession(api, out, color=color, bot_task=bot, runtime=runtime, clock=clock)
         session.note("starting: the bot joins the groups…")
         for chat_id, by_user, as_admin in INTRODUCTIONS:
             api.add_bot_to_chat(chat_id, by_user, as_admin=as_admin)

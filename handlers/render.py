@@ -121,8 +121,9 @@ def case_card(
             parts.append(_(CLASS_LABELS[case.klass]))
         parts.append(_("handled at {level} level").format(level=_(LEVEL_LABELS[case.level])))
         lines.append(" · ".join(parts))
-    if case.state is State.NEW or (case.state is State.REOPENED and case.due is None):
-        lines.append(_("Answer due: {time}").format(time=t.datetime(case.answer_due)))
+    if case.state in (State.NEW, State.REOPENED):
+        answer_by = case.deadline() or case.answer_due
+        lines.append(_("Answer due: {time}").format(time=t.datetime(answer_by)))
     elif case.is_open and case.due is not None and case.state is not State.FIXED:
         lines.append(_("Promised by: {time}").format(time=t.datetime(case.due)))
     if case.overdue_since is not None and case.is_open:

@@ -100,6 +100,9 @@ class Case:
     def deadline(self) -> datetime | None:
         """The time the next answer or fix is owed by, for a case still waiting on one."""
         if self.state in (State.NEW, State.REOPENED):
+            # An escalation gives the higher level a new due time to answer by.
+            if self.due is not None and self.due > self.answer_due:
+                return self.due
             return self.answer_due
         if self.state is State.ACCEPTED:
             return self.due

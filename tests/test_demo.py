@@ -206,3 +206,14 @@ async def test_switching_people_and_chats_follows_membership() -> None:
         assert not await session.handle(":quit")
     finally:
         await api.stop()
+
+
+def test_later_lets_a_case_run_overdue_and_escalate(tmp_path: Path) -> None:
+    result = run_script(tmp_path, "/report 楼道漏水\n:later 25h\n:later 25h\n:later 2x\n", "ptb")
+    assert result.returncode == 0, result.stderr
+    flagged = after(result.stdout, "> :later 25h")
+    assert "flagged [1]" in flagged and "已超期" in flagged
+    _, _, second = result.stdout.partition("> :later 25h")
+    escalated = after(second, "> :later 25h")
+    assert "escalated [1]" in escalated and "街道督办" in escalated
+    assert "usage:  :later" in after(result.stdout, "> :later 2x")

@@ -104,3 +104,25 @@ async def test_the_scheduler_runs_the_sweep_by_itself(
     finally:
         for running in start_bot.running:  # type: ignore[attr-defined]
             await running.stop()
+
+
+async def test_an_escalated_unanswered_case_gets_a_new_deadline_to_answer_by(
+    api: LocalBotAPI, tmp_path: Path, framework: str, start_bot: Callable[..., Any]
+) -> None:
+    h, bot, clock = await _start(api, tmp_path, framework, start_bot)
+    try:
+        h.say(B1, AUNT_ZHANG, "/report 井盖松动")
+        await h.reply(B1, "#1")
+        await h.settle()
+        clock.advance(hours=25)
+        assert (await bot.runtime.sweep()).flagged == [1]
+        clock.advance(hours=25)
+        assert (await bot.runtime.sweep()).escalated == [1]
+        clock.advance(hours=1)
+        result = await bot.runtime.sweep()
+        assert result.flagged == [] and result.escalated == []  # the community has 2 days now
+        clock.advance(days=2)
+        assert (await bot.runtime.sweep()).flagged == [1]
+    finally:
+        for running in start_bot.running:  # type: ignore[attr-defined]
+            await running.stop()
