@@ -159,6 +159,16 @@ class AiogramMessenger:
         )
         return sent.message_id
 
+    async def send_picture(
+        self, chat_id: int, filename: str, data: bytes, *, caption: str | None = None
+    ) -> int:
+        sent = await _mapped(
+            self._bot.send_photo(
+                chat_id, BufferedInputFile(data, filename), caption=caption, parse_mode=HTML
+            )
+        )
+        return sent.message_id
+
     async def member_status(self, chat_id: int, user_id: int) -> str | None:
         member = await _mapped(self._bot.get_chat_member(chat_id, user_id))
         return str(member.status.value if hasattr(member.status, "value") else member.status)

@@ -10,7 +10,7 @@ from datetime import datetime
 from bot.config import Config
 from bot.delivery import Limits
 from bot.i18n import Catalogs
-from bot.runtime import Runtime, utc_now
+from bot.runtime import ReportTimes, Runtime, utc_now
 from storage.tinydb_store import TinyRepository
 
 log = logging.getLogger("echowall")
@@ -25,7 +25,17 @@ def build_runtime(config: Config, *, clock: Callable[[], datetime] = utc_now) ->
         per_second=config.rate_per_second, group_per_minute=config.rate_group_per_minute
     )
     return Runtime(
-        repo, settings, catalogs.get, limits, clock=clock, sweep_seconds=config.sweep_seconds
+        repo,
+        settings,
+        catalogs.get,
+        limits,
+        clock=clock,
+        sweep_seconds=config.sweep_seconds,
+        report_times=(
+            ReportTimes(config.daily_at, config.weekly_at, config.monthly_at)
+            if config.reports
+            else None
+        ),
     )
 
 

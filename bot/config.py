@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +20,7 @@ from handlers.core import Settings
 from storage.records import CaseClass
 
 TELEGRAM_API = "https://api.telegram.org"
+_HH_MM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 
 
 class ConfigError(Exception):
@@ -50,7 +53,12 @@ class Config(BaseSettings):
     hard_days: float = Field(7, gt=0)
     default_class: CaseClass = CaseClass.KEY
     overdue_grace_hours: float = Field(24, gt=0)
+    working_days: bool = False
     sweep_seconds: float = Field(300, gt=0)
+    reports: bool = True
+    daily_at: time = time(20, 0)
+    weekly_at: time = time(8, 30)
+    monthly_at: time = time(9, 0)
     rate_per_second: float = Field(30, gt=0)
     rate_group_per_minute: float = Field(20, gt=0)
     log_level: str = "INFO"
@@ -87,6 +95,17 @@ class Config(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @field_validator("daily_at", "weekly_at", "monthly_at", mode="before")
+    @classmethod
+    def _clock_time(cls, value: object) -> time:
+        # Only HH:MM: pydantic alone would also take seconds, offsets or a bare number.
+        if isinstance(value, time) and not (value.second or value.microsecond or value.tzinfo):
+            return value  # a TOML local time, e.g. daily_at = 20:00:00
+        found = _HH_MM.fullmatch(value.strip()) if isinstance(value, str) else None
+        if found is None:
+            raise ValueError("must be a time of day as HH:MM, e.g. 20:00")
+        return time(int(found[1]), int(found[2]))
+
     @field_validator("admins")
     @classmethod
     def _admins(cls, value: str) -> str:
@@ -115,6 +134,7 @@ class Config(BaseSettings):
             },
             default_class=self.default_class,
             overdue_grace_hours=self.overdue_grace_hours,
+            working_days=self.working_days,
         )
 
     def require_token(self) -> str:

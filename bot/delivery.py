@@ -197,6 +197,15 @@ class ReliableMessenger:
 
         return await self._call(chat_id, make)
 
+    async def send_picture(
+        self, chat_id: int, filename: str, data: bytes, *, caption: str | None = None
+    ) -> int:
+        async def make(target: int | None) -> int:
+            assert target is not None
+            return await self._inner.send_picture(target, filename, data, caption=caption)
+
+        return await self._call(chat_id, make)
+
     async def member_status(self, chat_id: int, user_id: int) -> str | None:
         async def make(target: int | None) -> str | None:
             assert target is not None

@@ -6,6 +6,7 @@ catalog is ever committed or hand-edited.
 
 from __future__ import annotations
 
+import datetime as dt
 import gettext
 import io
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_datetime, format_timedelta
+from babel.dates import format_date, format_datetime, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -22,6 +23,7 @@ LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 LANGUAGES = ("zh", "en")
 _BABEL_LOCALE = {"zh": "zh_Hans_CN", "en": "en_GB"}
 _DATETIME_FORMAT = {"zh": "M月d日 EEE HH:mm", "en": "EEE d MMM HH:mm"}
+_DATE_FORMAT = {"zh": "M月d日 EEE", "en": "EEE d MMM"}
 
 
 class BabelTranslator:
@@ -43,6 +45,14 @@ class BabelTranslator:
         return format_datetime(
             value, _DATETIME_FORMAT[self.language], tzinfo=self._tz, locale=self._locale
         )
+
+    def date(self, value: dt.date) -> str:
+        """Format a calendar day with its weekday, e.g. 11月20日 周五."""
+        return format_date(value, _DATE_FORMAT[self.language], locale=self._locale)
+
+    def weekday(self, value: dt.date) -> str:
+        """Format the short name of the weekday, e.g. 周五 or Fri."""
+        return format_date(value, "EEE", locale=self._locale)
 
     def duration(self, value: timedelta) -> str:
         return format_timedelta(value, threshold=1.1, locale=self._locale)

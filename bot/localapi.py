@@ -205,6 +205,8 @@ class SentRecord:
     parse_mode: str | None
     reply_to_message_id: int | None
     reply_markup: JSON | None
+    # The uploaded file: a document's, or a photo's when its bytes were uploaded (a photo sent
+    # by file_id or URL has none), so tests can check what image arrived.
     document_name: str | None
     document_bytes: bytes | None
     photo: bool
@@ -2009,6 +2011,7 @@ class LocalBotAPI:
             parse_mode=params.get_str("parse_mode"),
             raw_text=raw,
             reply_markup=markup,
+            document=(upload.filename, upload.data) if upload is not None and upload.data else None,
             photo=True,
         )
         return copy.deepcopy(msg)

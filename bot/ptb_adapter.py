@@ -13,6 +13,7 @@ from telegram import (
     BotCommandScopeDefault,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     LinkPreviewOptions,
     ReplyParameters,
     Update,
@@ -149,6 +150,19 @@ class PtbMessenger:
         sent = await _mapped(
             self._bot.send_document(
                 chat_id, data, filename=filename, caption=caption, parse_mode=ParseMode.HTML
+            )
+        )
+        return sent.message_id
+
+    async def send_picture(
+        self, chat_id: int, filename: str, data: bytes, *, caption: str | None = None
+    ) -> int:
+        sent = await _mapped(
+            self._bot.send_photo(
+                chat_id,
+                InputFile(data, filename=filename),
+                caption=caption,
+                parse_mode=ParseMode.HTML,
             )
         )
         return sent.message_id

@@ -4,24 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from typing import TypeVar
 
 from bot.delivery import Limits, ReliableMessenger
 from bot.scheduler import Scheduler
-from handlers import admin, overdue
+from handlers import admin, digests, overdue
 from handlers.core import BotIdentity, Services, Settings
 from handlers.events import Event, Migration
+from handlers.ledger import Ledger
 from handlers.ports import DeliveryError, Messenger
 from handlers.router import Core
 from handlers.texts import Translator
 from storage.repository import Repository
 
 log = logging.getLogger("echowall.runtime")
+T = TypeVar("T")
+
+# Fixed ids: a job added again (after a restart of the runtime) replaces, never doubles.
+DAILY_JOB, WEEKLY_JOB, MONTHLY_JOB = "digest:daily", "digest:weekly", "digest:monthly"
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ReportTimes:
+    """Local times of the staff chat's reports: daily, Mondays, and on the 1st."""
+
+    daily: time = time(20, 0)
+    weekly: time = time(8, 30)
+    monthly: time = time(9, 0)
 
 
 class Runtime:
@@ -36,6 +52,7 @@ class Runtime:
         *,
         clock: Callable[[], datetime] = utc_now,
         sweep_seconds: float = 300,
+        report_times: ReportTimes | None = ReportTimes(),
     ) -> None:
         self.repo = repo
         self.settings = settings
@@ -44,7 +61,10 @@ class Runtime:
         self.clock = clock
         self.core: Core | None = None
         self.sweep_seconds = sweep_seconds
-        self.scheduler = Scheduler()
+        # None: the reports are not scheduled (they can still be sent by calling them).
+        self.reports_scheduled = report_times is not None
+        self.report_times = report_times or ReportTimes()
+        self.scheduler = Scheduler(settings.timezone)
         # Updates and scheduled jobs take turns: each reads a case, awaits sends, then saves
         # it, and an interleaved change to the same case would be lost.
         self._turn = asyncio.Lock()
@@ -76,6 +96,25 @@ class Runtime:
         except DeliveryError as exc:
             log.warning("command menus not registered: %s", exc)
         self.scheduler.every("overdue-sweep", self.sweep_seconds, self.sweep)
+        times = self.report_times
+        if self.reports_scheduled and self.settings.staff_chat is not None:  # nowhere else
+            self.scheduler.cron(
+                DAILY_JOB, self.daily, hour=times.daily.hour, minute=times.daily.minute
+            )
+            self.scheduler.cron(
+                WEEKLY_JOB,
+                self.weekly,
+                day_of_week="mon",
+                hour=times.weekly.hour,
+                minute=times.weekly.minute,
+            )
+            self.scheduler.cron(
+                MONTHLY_JOB,
+                self.monthly,
+                day=1,
+                hour=times.monthly.hour,
+                minute=times.monthly.minute,
+            )
         self.scheduler.start()
         log.info("action=start bot=@%s", username)
 
@@ -96,6 +135,46 @@ class Runtime:
         if result.flagged or result.escalated:
             log.info("action=sweep flagged=%s escalated=%s", result.flagged, result.escalated)
         return result
+
+    async def _report(self, name: str, make: Callable[[Services], Awaitable[T]]) -> T | None:
+        """Run one report in its turn; a failure is logged and must not stop the scheduler."""
+        assert self.core is not None, "Runtime.start() first"
+        async with self._turn:
+            try:
+                result = await make(self.core.svc)
+            except Exception:
+                log.exception("action=%s failed", name)
+                return None
+        log.info("action=%s done", name)
+        return result
+
+    async def daily(self) -> list[int] | None:
+        """Send the daily register that closed last; return the numbers of the cases listed."""
+        closes = self.report_times.daily
+
+        async def run(svc: Services) -> list[int]:
+            day = digests.register_day(self.clock(), self.settings.timezone, closes)
+            return await digests.daily_register(svc, day, closes_at=closes)
+
+        return await self._report("daily-register", run)
+
+    async def weekly(self) -> Ledger | None:
+        """Send the summary of last ISO week (Monday to Sunday), with its chart."""
+
+        async def run(svc: Services) -> Ledger | None:
+            monday = digests.previous_week(self.clock(), self.settings.timezone)
+            return await digests.weekly_summary(svc, monday)
+
+        return await self._report("weekly-summary", run)
+
+    async def monthly(self) -> Ledger | None:
+        """Send the report of last calendar month, with its ledger file."""
+
+        async def run(svc: Services) -> Ledger | None:
+            first = digests.previous_month(self.clock(), self.settings.timezone)
+            return await digests.monthly_report(svc, first)
+
+        return await self._report("monthly-report", run)
 
     async def stop(self) -> None:
         self.scheduler.shutdown()

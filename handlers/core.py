@@ -6,9 +6,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from handlers.deadlines import add_days
 from handlers.events import ChatRef, Message, Person, Press
 from handlers.ports import DeliveryError, Keyboard, Messenger
 from handlers.texts import Translator
@@ -35,9 +36,11 @@ class Settings:
     max_text: int = 2000
     status_ttl: float = 60.0
     overdue_grace_hours: float = 24
+    working_days: bool = False
 
     def class_due(self, klass: CaseClass, start: datetime) -> datetime:
-        return start + timedelta(days=self.class_days[klass])
+        """The due time of a case class, in calendar or working days as configured."""
+        return add_days(start, self.class_days[klass], self.timezone, working=self.working_days)
 
 
 @dataclass(frozen=True)

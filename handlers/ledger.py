@@ -47,7 +47,7 @@ _MONTH = re.compile(r"(\d{4})-(\d{1,2})")
 class Period:
     """A half-open interval `[start, end)` of local time; `None` ends are unbounded."""
 
-    kind: str  # "week", "month" or "all"
+    kind: str  # "day" (a daily register's span), "week", "month" or "all"
     start: datetime | None = None
     end: datetime | None = None
 

@@ -62,6 +62,12 @@ class Messenger(Protocol):
         """Send a file and return the message id."""
         ...
 
+    async def send_picture(
+        self, chat_id: int, filename: str, data: bytes, *, caption: str | None = None
+    ) -> int:
+        """Upload an image (PNG or JPEG) as a photo and return the message id."""
+        ...
+
     async def member_status(self, chat_id: int, user_id: int) -> str | None:
         """Return Telegram's status of a user in a chat (creator, administrator, member, ...)."""
         ...

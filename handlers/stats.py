@@ -107,9 +107,18 @@ def _label(labels: Mapping[int, str], building_id: int) -> str:
 
 
 def stats_blocks(
-    ledger: Ledger, t: Translator, labels: Mapping[int, str], *, html: bool = True
+    ledger: Ledger,
+    t: Translator,
+    labels: Mapping[int, str],
+    *,
+    html: bool = True,
+    heading: str | None = None,
 ) -> list[str]:
-    """The figures as self-contained blocks: HTML for a chat, plain text for the console."""
+    """The figures as self-contained blocks: HTML for a chat, plain text for the console.
+
+    `heading` (already formatted) replaces "📊 Case statistics" in the first block, so the
+    scheduled reports word the same figures under their own names.
+    """
     _ = t.gettext
 
     def bold(text: str) -> str:
@@ -118,7 +127,9 @@ def stats_blocks(
     def name(text: str) -> str:
         return esc(text) if html else text
 
-    title = "📊 " + bold(_("Case statistics")) + " · " + period_label(ledger.period, t)
+    if heading is None:
+        heading = "📊 " + bold(_("Case statistics"))
+    title = heading + " · " + period_label(ledger.period, t)
     blocks = [title + "\n" + _("as of {time}").format(time=t.datetime(ledger.now))]
     if not ledger.overall.received:
         blocks.append(_("No cases were received in this period."))

@@ -26,6 +26,8 @@ class FakeMessenger:
     edits: list[tuple[int, int, str, Keyboard | None]] = field(default_factory=list)
     answers: list[tuple[str, str | None, bool]] = field(default_factory=list)
     documents: list[tuple[int, str, bytes]] = field(default_factory=list)
+    # (chat id, file name, image bytes, caption) of every uploaded picture.
+    pictures: list[tuple[int, str, bytes, str | None]] = field(default_factory=list)
     statuses: dict[tuple[int, int], str] = field(default_factory=dict)
     commands: list[tuple[str | None, str, list[BotCommand]]] = field(default_factory=list)
     _next_id: int = 1000
@@ -60,6 +62,13 @@ class FakeMessenger:
         self, chat_id: int, filename: str, data: bytes, *, caption: str | None = None
     ) -> int:
         self.documents.append((chat_id, filename, data))
+        self._next_id += 1
+        return self._next_id
+
+    async def send_picture(
+        self, chat_id: int, filename: str, data: bytes, *, caption: str | None = None
+    ) -> int:
+        self.pictures.append((chat_id, filename, data, caption))
         self._next_id += 1
         return self._next_id
 

@@ -376,6 +376,8 @@ async def test_caption_edits(server: LocalBotAPI, http: aiohttp.ClientSession) -
         photo = (await resp.json())["result"]
     assert [p["width"] for p in photo["photo"]] == [90, 320, 800]
     assert server.sent[-1].photo is True and server.sent[-1].text == "old"
+    # An uploaded photo is kept, so tests can check which image arrived.
+    assert (server.sent[-1].document_name, server.sent[-1].document_bytes) == ("p.png", b"\x89PNG")
     mid = photo["message_id"]
     assert_error(
         await call(http, server, "editMessageText", chat_id=ALICE, message_id=mid, text="x"),
