@@ -334,6 +334,7 @@ Demo commands start with a colon:
   :show              show this chat's recent messages as they are now
   :wait <seconds>    wait, then show what the bot did (for scripts)
   :later <12h|2d>    move the bot's clock forward and run its overdue sweep
+  :report <daily|weekly|monthly>   send that staff-chat report now
   :help  :quit       (Ctrl-D or Ctrl-C quit too; Enter on an empty line shows news)"""
 
 BANNER = """\
@@ -539,6 +540,9 @@ class DemoSession:
         if name == "later":
             await self.cmd_later(arg)
             return True
+        if name == "report":
+            await self.cmd_report(arg)
+            return True
         handler = handlers.get(name)
         if handler is None:
             self.note(f"unknown command :{name}; :help lists the demo commands")
@@ -735,6 +739,21 @@ class DemoSession:
             f"overdue sweep: flagged {result.flagged or '-'}, escalated {result.escalated or '-'}"
         )
         await self.settle()
+
+    async def cmd_report(self, arg: str) -> None:
+        """Send one of the scheduled staff-chat reports now, as its job would."""
+        jobs = {
+            "daily": self.runtime.daily if self.runtime else None,
+            "weekly": self.runtime.weekly if self.runtime else None,
+            "monthly": self.runtime.monthly if self.runtime else None,
+        }
+        job = jobs.get(arg.strip().lower())
+        if job is None:
+            self.note("usage:  :report daily  |  :report weekly  |  :report monthly")
+            return
+        self.note(f"sending the {arg.strip().lower()} report to the staff chat…")
+        await job()
+        await self.settle(timeout=30)
 
     async def cmd_wait(self, arg: str) -> None:
         try:

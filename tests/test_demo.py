@@ -217,3 +217,14 @@ def test_later_lets_a_case_run_overdue_and_escalate(tmp_path: Path) -> None:
     escalated = after(second, "> :later 25h")
     assert "escalated [1]" in escalated and "街道督办" in escalated
     assert "usage:  :later" in after(result.stdout, "> :later 2x")
+
+
+def test_reports_can_be_sent_from_the_demo(tmp_path: Path) -> None:
+    script = "/report 楼道灯坏了\n:later 3d\n:report weekly\n:report monthly\n:report yearly\n"
+    result = run_script(tmp_path, script, "ptb")
+    assert result.returncode == 0, result.stderr
+    weekly = after(result.stdout, "> :report weekly")
+    assert "社区工作群" in weekly and "photo" in weekly
+    monthly = after(result.stdout, "> :report monthly")
+    assert ".xlsx" in monthly
+    assert "usage:  :report" in after(result.stdout, "> :report yearly")
