@@ -87,7 +87,8 @@ class RetryLater(DeliveryError):
     """Flood control: Telegram asks to wait `seconds` before the next call (429)."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"retry after {seconds}s")
+        message = f"retry after {seconds}s"  # for logs only, never shown to people
+        super().__init__(message)
         self.seconds = seconds
 
 
@@ -99,7 +100,8 @@ class ChatMigrated(DeliveryError):
     """The group became a supergroup with a new chat id."""
 
     def __init__(self, new_chat_id: int) -> None:
-        super().__init__(f"migrated to {new_chat_id}")
+        message = f"migrated to {new_chat_id}"
+        super().__init__(message)
         self.new_chat_id = new_chat_id
 
 

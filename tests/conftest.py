@@ -180,8 +180,13 @@ async def api() -> AsyncIterator[LocalBotAPI]:
 
 
 @pytest.fixture
-def start_bot(api: LocalBotAPI, tmp_path: Path, framework: str) -> Callable[..., Any]:
-    """Start (or restart) the bot on the same data directory; stopped at teardown."""
+async def start_bot(
+    api: LocalBotAPI, tmp_path: Path, framework: str
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start (or restart) the bot on the same data directory; stopped at teardown.
+
+    `await start_bot.stop_all()` stops it earlier, e.g. before a test opens the store itself.
+    """
     running: list[RunningBot] = []
 
     async def start(clock: Callable[[], datetime] | None = None, **config: Any) -> RunningBot:
@@ -190,8 +195,15 @@ def start_bot(api: LocalBotAPI, tmp_path: Path, framework: str) -> Callable[...,
         running.append(bot)
         return bot
 
-    start.running = running  # type: ignore[attr-defined]
-    return start
+    async def stop_all() -> None:
+        while running:
+            await running.pop().stop()
+
+    start.stop_all = stop_all  # type: ignore[attr-defined]
+    try:
+        yield start
+    finally:
+        await stop_all()
 
 
 @pytest.fixture
@@ -199,8 +211,4 @@ async def harness(
     api: LocalBotAPI, tmp_path: Path, framework: str, start_bot: Callable[..., Any]
 ) -> AsyncIterator[Harness]:
     await start_bot()
-    try:
-        yield Harness(api, tmp_path / "data", framework)
-    finally:
-        for running in start_bot.running:  # type: ignore[attr-defined]
-            await running.stop()
+    yield Harness(api, tmp_path / "data", framework)

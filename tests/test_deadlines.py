@@ -53,15 +53,12 @@ async def test_accept_counts_working_days_when_configured(
     clock = FakeClock(EVE_OF_NATIONAL_DAY.astimezone(UTC))
     await start_bot(clock=clock, working_days=True)
     h = Harness(api, tmp_path / "data", framework)
-    try:
-        h.say(B1, AUNT_ZHANG, "/report 国庆前楼道灯坏了")
-        await h.reply(B1, "#1")
-        h.say(B1, HEAD_WANG, "/accept 1 key")
-        accepted = await h.reply(B1, "#1", "已受理")
-        assert "10月9日" in accepted.text
-    finally:
-        for running in start_bot.running:  # type: ignore[attr-defined]
-            await running.stop()
+    h.say(B1, AUNT_ZHANG, "/report 国庆前楼道灯坏了")
+    await h.reply(B1, "#1")
+    h.say(B1, HEAD_WANG, "/accept 1 key")
+    accepted = await h.reply(B1, "#1", "已受理")
+    assert "10月9日" in accepted.text
+    await start_bot.stop_all()  # type: ignore[attr-defined]
     repo = TinyRepository(tmp_path / "data")
     try:
         case = repo.get_case(1)

@@ -26,39 +26,36 @@ async def test_unanswered_case_is_flagged_once_then_escalated(
     api: LocalBotAPI, tmp_path: Path, framework: str, start_bot: Callable[..., Any]
 ) -> None:
     h, bot, clock = await _start(api, tmp_path, framework, start_bot)
-    try:
-        h.say(B1, AUNT_ZHANG, "/report 楼顶漏水")
-        card = await h.reply(B1, "#1")
-        await h.settle()
-        clock.advance(hours=23)
-        assert (await bot.runtime.sweep()).flagged == []
+    h.say(B1, AUNT_ZHANG, "/report 楼顶漏水")
+    card = await h.reply(B1, "#1")
+    await h.settle()
+    clock.advance(hours=23)
+    assert (await bot.runtime.sweep()).flagged == []
 
-        clock.advance(hours=2)
-        h.mark = api.last_seq
-        assert (await bot.runtime.sweep()).flagged == [1]
-        notice = await h.reply(STAFF, "#1", "超期")
-        assert "林溪苑1号楼" in notice.text
-        await h.settle()
-        current = api.message(B1, card.message_id)
-        assert current is not None and "超期" in current["text"]
+    clock.advance(hours=2)
+    h.mark = api.last_seq
+    assert (await bot.runtime.sweep()).flagged == [1]
+    notice = await h.reply(STAFF, "#1", "超期")
+    assert "林溪苑1号楼" in notice.text
+    await h.settle()
+    current = api.message(B1, card.message_id)
+    assert current is not None and "超期" in current["text"]
 
-        h.say(B1, AUNT_ZHANG, "/wall")
-        wall = await h.reply(B1, "问题墙")
-        assert "#1" in wall.text and "超期" in wall.text
+    h.say(B1, AUNT_ZHANG, "/wall")
+    wall = await h.reply(B1, "问题墙")
+    assert "#1" in wall.text and "超期" in wall.text
 
-        h.mark = api.last_seq
-        assert (await bot.runtime.sweep()).flagged == []  # told once
-        await h.settle()
-        assert not [r for r in api.sent if r.seq > h.mark and r.chat_id == STAFF]
+    h.mark = api.last_seq
+    assert (await bot.runtime.sweep()).flagged == []  # told once
+    await h.settle()
+    assert not [r for r in api.sent if r.seq > h.mark and r.chat_id == STAFF]
 
-        clock.advance(hours=25)
-        h.mark = api.last_seq
-        assert (await bot.runtime.sweep()).escalated == [1]
-        await h.reply(ESCALATION, "#1", "楼顶漏水")
-        await h.reply(B1, "#1", "社区")
-    finally:
-        for running in start_bot.running:  # type: ignore[attr-defined]
-            await running.stop()
+    clock.advance(hours=25)
+    h.mark = api.last_seq
+    assert (await bot.runtime.sweep()).escalated == [1]
+    await h.reply(ESCALATION, "#1", "楼顶漏水")
+    await h.reply(B1, "#1", "社区")
+    await start_bot.stop_all()  # type: ignore[attr-defined]
     repo = TinyRepository(tmp_path / "data")
     try:
         case = repo.get_case(1)
@@ -72,57 +69,45 @@ async def test_accepted_case_past_due_tells_the_head_who_promised(
     api: LocalBotAPI, tmp_path: Path, framework: str, start_bot: Callable[..., Any]
 ) -> None:
     h, bot, clock = await _start(api, tmp_path, framework, start_bot)
-    try:
-        h.say(B1, AUNT_ZHANG, "/report 电梯停了")
-        await h.reply(B1, "#1")
-        h.say(B1, HEAD_WANG, "/accept 1 easy")
-        await h.reply(B1, "#1", "已受理")
-        await h.settle()
-        clock.advance(hours=25)
-        h.mark = api.last_seq
-        assert (await bot.runtime.sweep()).flagged == [1]
-        await h.reply(HEAD_WANG, "#1", "超期")
-        h.say(B1, HEAD_WANG, "/fixed 1 修好了")
-        await h.reply(B1, "#1", "修好了")
-        await h.settle()
-        clock.advance(hours=48)
-        assert await bot.runtime.sweep() == type(await bot.runtime.sweep())()
-    finally:
-        for running in start_bot.running:  # type: ignore[attr-defined]
-            await running.stop()
+    h.say(B1, AUNT_ZHANG, "/report 电梯停了")
+    await h.reply(B1, "#1")
+    h.say(B1, HEAD_WANG, "/accept 1 easy")
+    await h.reply(B1, "#1", "已受理")
+    await h.settle()
+    clock.advance(hours=25)
+    h.mark = api.last_seq
+    assert (await bot.runtime.sweep()).flagged == [1]
+    await h.reply(HEAD_WANG, "#1", "超期")
+    h.say(B1, HEAD_WANG, "/fixed 1 修好了")
+    await h.reply(B1, "#1", "修好了")
+    await h.settle()
+    clock.advance(hours=48)
+    assert await bot.runtime.sweep() == type(await bot.runtime.sweep())()
 
 
 async def test_the_scheduler_runs_the_sweep_by_itself(
     api: LocalBotAPI, tmp_path: Path, framework: str, start_bot: Callable[..., Any]
 ) -> None:
     h, _, clock = await _start(api, tmp_path, framework, start_bot, sweep_seconds=0.2)
-    try:
-        h.say(B1, AUNT_ZHANG, "/report 路灯不亮")
-        await h.reply(B1, "#1")
-        clock.advance(hours=30)
-        await h.reply(STAFF, "#1", "超期", timeout=10)
-    finally:
-        for running in start_bot.running:  # type: ignore[attr-defined]
-            await running.stop()
+    h.say(B1, AUNT_ZHANG, "/report 路灯不亮")
+    await h.reply(B1, "#1")
+    clock.advance(hours=30)
+    await h.reply(STAFF, "#1", "超期", timeout=10)
 
 
 async def test_an_escalated_unanswered_case_gets_a_new_deadline_to_answer_by(
     api: LocalBotAPI, tmp_path: Path, framework: str, start_bot: Callable[..., Any]
 ) -> None:
     h, bot, clock = await _start(api, tmp_path, framework, start_bot)
-    try:
-        h.say(B1, AUNT_ZHANG, "/report 井盖松动")
-        await h.reply(B1, "#1")
-        await h.settle()
-        clock.advance(hours=25)
-        assert (await bot.runtime.sweep()).flagged == [1]
-        clock.advance(hours=25)
-        assert (await bot.runtime.sweep()).escalated == [1]
-        clock.advance(hours=1)
-        result = await bot.runtime.sweep()
-        assert result.flagged == [] and result.escalated == []  # the community has 2 days now
-        clock.advance(days=2)
-        assert (await bot.runtime.sweep()).flagged == [1]
-    finally:
-        for running in start_bot.running:  # type: ignore[attr-defined]
-            await running.stop()
+    h.say(B1, AUNT_ZHANG, "/report 井盖松动")
+    await h.reply(B1, "#1")
+    await h.settle()
+    clock.advance(hours=25)
+    assert (await bot.runtime.sweep()).flagged == [1]
+    clock.advance(hours=25)
+    assert (await bot.runtime.sweep()).escalated == [1]
+    clock.advance(hours=1)
+    result = await bot.runtime.sweep()
+    assert result.flagged == [] and result.escalated == []  # the community has 2 days now
+    clock.advance(days=2)
+    assert (await bot.runtime.sweep()).flagged == [1]
