@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import aiohttp
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -64,8 +65,16 @@ async def _mapped(call: Awaitable[T]) -> T:
         if "not modified" in exc.message:
             raise ports.NotModified(exc.message) from exc
         raise ports.Rejected(exc.message) from exc
-    except (TimeoutError, TelegramServerError, TelegramNetworkError) as exc:
+    except TelegramServerError as exc:
         raise ports.Transient(str(exc)) from exc
+    except TelegramNetworkError as exc:
+        # A refused connection never carried the request; a timeout or a dropped connection
+        # may have come after Telegram got it.
+        if isinstance(exc.__cause__, aiohttp.ClientConnectorError):
+            raise ports.Transient(str(exc)) from exc
+        raise ports.Uncertain(str(exc)) from exc
+    except TimeoutError as exc:
+        raise ports.Uncertain(str(exc)) from exc
     except TelegramAPIError as exc:
         raise ports.Rejected(exc.message) from exc
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,7 +16,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from handlers.core import Settings
+from handlers.calendar import EventError, parse_offsets
+from handlers.core import QuietHours, Settings
 from storage.records import CaseClass
 
 TELEGRAM_API = "https://api.telegram.org"
@@ -59,6 +60,9 @@ class Config(BaseSettings):
     daily_at: time = time(20, 0)
     weekly_at: time = time(8, 30)
     monthly_at: time = time(9, 0)
+    quiet_hours: str = "22:00-07:00"
+    event_reminders: str = "1d,1h"
+    reminder_grace_minutes: float = Field(120, ge=0)
     rate_per_second: float = Field(30, gt=0)
     rate_group_per_minute: float = Field(20, gt=0)
     log_level: str = "INFO"
@@ -106,6 +110,25 @@ class Config(BaseSettings):
             raise ValueError("must be a time of day as HH:MM, e.g. 20:00")
         return time(int(found[1]), int(found[2]))
 
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        if value.strip().lower() in ("", "off", "none"):
+            return ""
+        start, sep, end = value.partition("-")
+        if not sep or not _HH_MM.fullmatch(start.strip()) or not _HH_MM.fullmatch(end.strip()):
+            raise ValueError("must be two times of day as HH:MM-HH:MM, e.g. 22:00-07:00, or off")
+        return value.strip()
+
+    @field_validator("event_reminders")
+    @classmethod
+    def _reminders(cls, value: str) -> str:
+        try:
+            parse_offsets(value.strip() or "none")
+        except EventError as exc:
+            raise ValueError("must be like 1d,1h (d, h or m before the event) or none") from exc
+        return value.strip() or "none"
+
     @field_validator("admins")
     @classmethod
     def _admins(cls, value: str) -> str:
@@ -135,7 +158,16 @@ class Config(BaseSettings):
             default_class=self.default_class,
             overdue_grace_hours=self.overdue_grace_hours,
             working_days=self.working_days,
+            quiet_hours=self._quiet_hours(),
+            event_reminders=tuple(parse_offsets(self.event_reminders)),
+            reminder_grace=timedelta(minutes=self.reminder_grace_minutes),
         )
+
+    def _quiet_hours(self) -> QuietHours | None:
+        if not self.quiet_hours:
+            return None
+        start, end = (v.strip() for v in self.quiet_hours.split("-"))
+        return QuietHours(self._clock_time(start), self._clock_time(end))
 
     def require_token(self) -> str:
         if self.token is None or not self.token.get_secret_value().strip():

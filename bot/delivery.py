@@ -26,6 +26,7 @@ from handlers.ports import (
     NotModified,
     RetryLater,
     Transient,
+    Uncertain,
 )
 
 log = logging.getLogger("echowall.delivery")
@@ -104,8 +105,15 @@ class ReliableMessenger:
         self._on_gone = on_gone
 
     async def _call(
-        self, chat_id: int | None, make: Callable[[int | None], Awaitable[T]], *, paced: bool = True
+        self,
+        chat_id: int | None,
+        make: Callable[[int | None], Awaitable[T]],
+        *,
+        paced: bool = True,
+        attempts: int | None = None,
+        retry_uncertain: bool = True,
     ) -> T:
+        limit = attempts or self._limits.attempts
         attempt = 0
         migrated = False
         while True:
@@ -117,10 +125,10 @@ class ReliableMessenger:
             except RetryLater as exc:
                 log.warning("chat=%s flood control: waiting %ss", chat_id, exc.seconds)
                 self._pacer.block(exc.seconds)
-                if attempt >= self._limits.attempts:
+                if attempt >= limit:
                     raise
             except Transient as exc:
-                if attempt >= self._limits.attempts:
+                if attempt >= limit or (isinstance(exc, Uncertain) and not retry_uncertain):
                     raise
                 delay = self._limits.backoff * 2 ** (attempt - 1)
                 log.warning("chat=%s transient failure (%s); retry in %.1fs", chat_id, exc, delay)
@@ -144,7 +152,14 @@ class ReliableMessenger:
         reply_to: int | None = None,
         keyboard: Keyboard | None = None,
         photo: str | None = None,
+        attempts: int | None = None,
+        retry_uncertain: bool = True,
     ) -> int:
+        """Send with pacing and retries.
+
+        `retry_uncertain=False` is for broadcasts: a call whose fate is unknown is not repeated,
+        since a second copy in every such group is worse than a gap the delivery report shows.
+        """
         first = chat_id
 
         async def make(target: int | None) -> int:
@@ -158,7 +173,7 @@ class ReliableMessenger:
                 photo=photo,
             )
 
-        return await self._call(chat_id, make)
+        return await self._call(chat_id, make, attempts=attempts, retry_uncertain=retry_uncertain)
 
     async def edit(
         self, chat_id: int, message_id: int, text: str, *, keyboard: Keyboard | None = None

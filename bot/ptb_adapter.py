@@ -7,6 +7,7 @@ from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TypeVar
 
+import httpx
 from telegram import (
     Bot,
     BotCommandScopeAllChatAdministrators,
@@ -63,8 +64,15 @@ async def _mapped(call: Awaitable[T]) -> T:
         if "not modified" in exc.message:
             raise ports.NotModified(exc.message) from exc
         raise ports.Rejected(exc.message) from exc
-    except (TimedOut, NetworkError) as exc:
-        raise ports.Transient(str(exc)) from exc
+    except TimedOut as exc:
+        raise ports.Uncertain(str(exc)) from exc
+    except NetworkError as exc:
+        # A refused connection never carried the request; any other transport failure may have
+        # happened after Telegram got it. A server error (5xx) has no transport cause.
+        cause = exc.__cause__
+        if isinstance(cause, httpx.ConnectError) or not isinstance(cause, httpx.TransportError):
+            raise ports.Transient(str(exc)) from exc
+        raise ports.Uncertain(str(exc)) from exc
     except TelegramError as exc:
         raise ports.Transient(str(exc)) from exc
 

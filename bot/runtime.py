@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import TypeVar
 
 from bot.delivery import Limits, ReliableMessenger
 from bot.scheduler import Scheduler
-from handlers import admin, digests, overdue
+from handlers import admin, calendar, digests, overdue
 from handlers.core import BotIdentity, Services, Settings
 from handlers.events import Event, Migration
 from handlers.ledger import Ledger
+from handlers.outbox import Outbox
 from handlers.ports import DeliveryError, Messenger
 from handlers.router import Core
 from handlers.texts import Translator
@@ -25,6 +27,12 @@ T = TypeVar("T")
 
 # Fixed ids: a job added again (after a restart of the runtime) replaces, never doubles.
 DAILY_JOB, WEEKLY_JOB, MONTHLY_JOB = "digest:daily", "digest:weekly", "digest:monthly"
+CALENDAR_JOB = "calendar:catch-up"
+SLOT_PREFIX = "slot:"
+# How often the calendar is checked for missed slots and replanned (weekly events roll on).
+CALENDAR_SECONDS = 60.0
+# On stop, deliveries in flight get this long to finish before they are cancelled.
+STOP_GRACE = 3.0
 
 
 def utc_now() -> datetime:
@@ -68,6 +76,10 @@ class Runtime:
         # Updates and scheduled jobs take turns: each reads a case, awaits sends, then saves
         # it, and an interleaved change to the same case would be lost.
         self._turn = asyncio.Lock()
+        self.outbox: Outbox | None = None
+        self._outbox_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._replan = False
 
     async def start(self, messenger: Messenger, *, bot_id: int, username: str) -> None:
         """Wire the framework's messenger in and publish the command menus."""
@@ -90,7 +102,10 @@ class Runtime:
             clock=self.clock,
             bot=BotIdentity(bot_id, username),
         )
+        services.wake_outbox = self._wake.set
+        services.calendar_changed = self._calendar_changed
         self.core = Core(services)
+        self.outbox = Outbox(services, reliable)
         try:
             await self.core.register_menus()
         except DeliveryError as exc:
@@ -115,13 +130,87 @@ class Runtime:
                 hour=times.monthly.hour,
                 minute=times.monthly.minute,
             )
+        self.scheduler.every(CALENDAR_JOB, CALENDAR_SECONDS, self.calendar_tick)
         self.scheduler.start()
+        self.outbox.recover()
+        await self.calendar_tick()
+        self._outbox_task = asyncio.create_task(self._deliver_forever(), name="outbox")
         log.info("action=start bot=@%s", username)
 
     async def handle(self, event: Event) -> None:
         assert self.core is not None, "Runtime.start() first"
         async with self._turn:
             await self.core.handle(event)
+        if self._replan:
+            self.plan()
+
+    # ------------------------------------------------------------------ calendar and outbox
+
+    def _calendar_changed(self) -> None:
+        self._replan = True
+
+    async def calendar_tick(self) -> dict[str, int]:
+        """Send what fell due (late within the grace, else skip) and replan the jobs."""
+        assert self.core is not None, "Runtime.start() first"
+        async with self._turn:
+            try:
+                counts = calendar.catch_up(self.core.svc)
+            except Exception:
+                log.exception("action=calendar-catch-up failed")
+                counts = {}
+        if counts:
+            log.info("action=calendar-catch-up %s", counts)
+        self.plan()
+        return counts
+
+    def plan(self) -> None:
+        """Make the scheduler's reminder jobs match the calendar in storage (ids = slot keys)."""
+        assert self.core is not None, "Runtime.start() first"
+        self._replan = False
+        now = self.clock()
+        # Jobs run on the wall clock; the bot's clock may be moved (tests, the demo).
+        offset = datetime.now(UTC) - now
+        wanted = {
+            SLOT_PREFIX + s.key: s.due + offset for s in calendar.upcoming(self.core.svc, now)
+        }
+        existing = self.scheduler.job_times(SLOT_PREFIX)
+        for job_id in existing.keys() - wanted.keys():
+            self.scheduler.remove(job_id)
+        for job_id, when in wanted.items():
+            planned = existing.get(job_id)
+            if planned is None or abs(planned - when) > timedelta(seconds=1):
+                self.scheduler.at(job_id, when, self.fire, job_id.removeprefix(SLOT_PREFIX))
+
+    async def fire(self, key: str) -> str | None:
+        """A reminder job: hand the slot to the outbox if it still exists and is due."""
+        assert self.core is not None, "Runtime.start() first"
+        async with self._turn:
+            try:
+                return calendar.fire_key(self.core.svc, key)
+            except Exception:
+                log.exception("action=reminder key=%s failed", key)
+                return None
+
+    async def tick(self) -> None:
+        """Catch up with the clock now: due reminders, then everything the outbox may send."""
+        await self.calendar_tick()
+        assert self.outbox is not None
+        await self.outbox.pump()
+
+    async def _deliver_forever(self) -> None:
+        assert self.outbox is not None
+        while not self.outbox.stopping:
+            self._wake.clear()
+            try:
+                await self.outbox.pump()
+            except Exception:
+                log.exception("action=outbox failed")
+            release = self.outbox.next_release()
+            wait = 60.0 if release is None else (release - self.clock()).total_seconds()
+            if self.outbox.stopping:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.05, min(wait, 60.0)))
 
     async def sweep(self) -> overdue.SweepResult:
         """Run one overdue sweep now (the scheduler calls this periodically)."""
@@ -178,4 +267,15 @@ class Runtime:
 
     async def stop(self) -> None:
         self.scheduler.shutdown()
+        task, self._outbox_task = self._outbox_task, None
+        if task is not None and self.outbox is not None:
+            # Sends in flight finish (and are recorded); the rest wait for the next start.
+            self.outbox.stop()
+            self._wake.set()
+            try:
+                await asyncio.wait_for(task, STOP_GRACE)
+            except TimeoutError:
+                log.warning("action=stop outbox did not finish in %ss", STOP_GRACE)
+            except asyncio.CancelledError:
+                pass
         log.info("action=stop")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 log = logging.getLogger("echowall.scheduler")
@@ -44,6 +45,31 @@ class Scheduler:
             id=job_id,
             replace_existing=True,
         )
+
+    def at(
+        self, job_id: str, when: datetime, job: Callable[..., Awaitable[object]], *args: object
+    ) -> None:
+        """Run `job(*args)` once at `when`, however late: the job itself decides what a late
+        run should do (APScheduler would otherwise drop a missed one-off job with a warning)."""
+        self._scheduler.add_job(
+            job,
+            DateTrigger(run_date=when),
+            args=args,
+            id=job_id,
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    def job_times(self, prefix: str) -> dict[str, datetime | None]:
+        """The jobs whose id starts with `prefix`, with their next run time."""
+        return {
+            job.id: getattr(job, "next_run_time", None)
+            for job in self._scheduler.get_jobs()
+            if job.id.startswith(prefix)
+        }
+
+    def remove(self, job_id: str) -> None:
+        self._scheduler.remove_job(job_id)
 
     def next_runs(self) -> dict[str, datetime | None]:
         """Return every job's id and next run time (None until the scheduler has started)."""

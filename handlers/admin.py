@@ -31,6 +31,7 @@ def help_text(t: Translator, *, manager: bool, staff: bool) -> str:
         _("/report &lt;problem&gt; — report a problem (also as a photo caption or a reply)"),
         _("/mine — your cases · /case &lt;id&gt; — one case with its history"),
         _("/wall — open cases · /echo — closed cases with their measure"),
+        _("/events — upcoming events; sign up with the buttons under an event"),
         _("/lang zh|en — language"),
     ]
     if manager:
@@ -47,6 +48,11 @@ def help_text(t: Translator, *, manager: bool, staff: bool) -> str:
                 "/reopen &lt;id&gt; &lt;note&gt;"
             ),
             _("/sethead (reply to a person) · /unsethead · /heads · /building &lt;name&gt;"),
+            _(
+                "/event YYYY-MM-DD HH:MM &lt;title&gt; [@ &lt;place&gt;] · "
+                "/event every mon 19:00 &lt;title&gt; · /cancel E&lt;id&gt;"
+            ),
+            _("/announce &lt;text&gt; · /remind &lt;10m|2h|1d|HH:MM&gt; &lt;text&gt;"),
         ]
     if staff:
         lines += [
@@ -57,6 +63,7 @@ def help_text(t: Translator, *, manager: bool, staff: bool) -> str:
                 "/rate &lt;id&gt; &lt;rating&gt;"
             ),
             _("/stats [week|month|all|YYYY-MM] · /export [YYYY-MM]"),
+            _("From the staff chat, /event and /announce reach every building group."),
         ]
     return "\n".join(lines)
 

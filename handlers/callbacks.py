@@ -15,6 +15,7 @@ _ARITY = {
     "esc": 1,  # staff card: escalate case
     "rate": 2,  # fix notice: case id, s|b|u
     "bld": 2,  # private report: draft id, building chat id
+    "go": 2,  # event post: event id, y (I'll come) | n (can't come)
 }
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from handlers.deadlines import add_days
@@ -17,6 +18,27 @@ from storage.records import CaseClass, Group
 from storage.repository import Repository
 
 log = logging.getLogger("echowall")
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Local hours when routine posts wait; `start` > `end` spans midnight (22:00-07:00)."""
+
+    start: dt.time
+    end: dt.time
+
+    def contains(self, local: dt.time) -> bool:
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def release(self, now: datetime, tz: tzinfo) -> datetime | None:
+        """When a routine post made at `now` may go out: None if right away."""
+        local = now.astimezone(tz)
+        if not self.contains(local.time()):
+            return None
+        day = local.date() if local.time() < self.end else local.date() + timedelta(days=1)
+        return datetime.combine(day, self.end, tzinfo=tz)
 
 
 @dataclass(frozen=True)
@@ -37,6 +59,15 @@ class Settings:
     status_ttl: float = 60.0
     overdue_grace_hours: float = 24
     working_days: bool = False
+    # Routine posts into groups (event posts from the staff chat, reminders a day or more
+    # ahead) wait until the end of these hours; None: no quiet hours.
+    quiet_hours: QuietHours | None = field(
+        default_factory=lambda: QuietHours(dt.time(22, 0), dt.time(7, 0))
+    )
+    # Minutes before an event that reminders go out, unless the event says otherwise.
+    event_reminders: tuple[int, ...] = (24 * 60, 60)
+    # A reminder missed while the bot was down is sent late within this time, else skipped.
+    reminder_grace: timedelta = timedelta(hours=2)
 
     def class_due(self, klass: CaseClass, start: datetime) -> datetime:
         """The due time of a case class, in calendar or working days as configured."""
@@ -87,6 +118,9 @@ class Services:
     clock: Callable[[], datetime]
     bot: BotIdentity
     statuses: StatusCache = field(init=False)
+    # Set by the runtime: wake the outbox's worker; reschedule the calendar's jobs.
+    wake_outbox: Callable[[], None] = lambda: None
+    calendar_changed: Callable[[], None] = lambda: None
 
     def __post_init__(self) -> None:
         self.statuses = StatusCache(self.settings.status_ttl)

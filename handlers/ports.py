@@ -115,3 +115,10 @@ class NotModified(Rejected):
 
 class Transient(DeliveryError):
     """A server error, a timeout or a broken connection: the call may succeed later."""
+
+
+class Uncertain(Transient):
+    """The call may have been carried out: the answer was lost (a timeout, a dropped connection).
+
+    A retry may send the same message twice; the caller decides whether that is acceptable.
+    """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from handlers import actions, admin, callbacks, intake, report, stats, walls
+from handlers import actions, admin, announce, calendar, callbacks, intake, report, stats, walls
 from handlers.core import Context, Services, log
 from handlers.events import ChatRef, Event, Membership, Message, Migration, Press
 from handlers.parsing import parse_command
@@ -39,6 +39,11 @@ COMMANDS: dict[str, CommandHandler] = {
     "rate": intake.cmd_rate,
     "stats": stats.cmd_stats,
     "export": stats.cmd_export,
+    "event": calendar.cmd_event,
+    "events": calendar.cmd_events,
+    "cancel": calendar.cmd_cancel,
+    "remind": calendar.cmd_remind,
+    "announce": announce.cmd_announce,
 }
 
 PRESSES: dict[str, PressHandler] = {
@@ -48,6 +53,7 @@ PRESSES: dict[str, PressHandler] = {
     "esc": actions.press_escalate,
     "rate": actions.press_rate,
     "bld": report.press_building,
+    "go": calendar.press_rsvp,
 }
 
 RESIDENT_MENU = [
@@ -56,6 +62,7 @@ RESIDENT_MENU = [
     ("wall", N_("Open cases of this building")),
     ("echo", N_("Closed cases and their measures")),
     ("case", N_("One case with its history")),
+    ("events", N_("Upcoming events")),
     ("help", N_("How to use echowall")),
     ("lang", N_("Language: zh or en")),
 ]
@@ -71,6 +78,10 @@ HEAD_MENU = [
     ("sethead", N_("Appoint a building head (reply)")),
     ("heads", N_("List the building heads")),
     ("building", N_("Name this building")),
+    ("event", N_("Plan an event with sign-up and reminders")),
+    ("announce", N_("Post and pin an announcement")),
+    ("remind", N_("Set a reminder in this chat")),
+    ("cancel", N_("Cancel an event or a reminder")),
     # Staff commands: group administrators see them too, and the handlers refuse non-staff.
     ("stats", N_("Staff: case statistics and the three rates")),
     ("export", N_("Staff: the monthly ledger as a spreadsheet")),

@@ -153,3 +153,123 @@ class Draft:
     message_id: int
     created: datetime
     photo: str | None = None
+
+
+class EventKind(StrEnum):
+    """What an event is, from the tag in its title (#forum, #vaccination, ...)."""
+
+    GENERAL = "general"
+    FORUM = "forum"
+    SEMINAR = "seminar"
+    VACCINATION = "vaccination"
+    CLINIC = "clinic"
+
+
+@dataclass(slots=True)
+class Attendee:
+    """One sign-up for an event, and the chat it came from (where to tell them news)."""
+
+    user_id: int
+    name: str
+    chat_id: int
+
+
+@dataclass(slots=True)
+class CalendarEvent:
+    """A residents' forum, seminar, clinic or vaccination drive: one-off or weekly.
+
+    A one-off event has `start`; a weekly one has `weekday` (0 = Monday) and `at` ("HH:MM",
+    local time of the deployment). Reminders are minutes before each occurrence.
+    """
+
+    id: int
+    title: str
+    kind: EventKind
+    groups: list[int]
+    created: datetime
+    created_by: int | None
+    created_in: int
+    start: datetime | None = None
+    weekday: int | None = None
+    at: str | None = None
+    place: str | None = None
+    notes: str = ""
+    capacity: int | None = None
+    reminders: list[int] = field(default_factory=list)
+    going: list[Attendee] = field(default_factory=list)
+    waitlist: list[Attendee] = field(default_factory=list)
+    declined: list[int] = field(default_factory=list)
+    cancelled: datetime | None = None
+
+    @property
+    def weekly(self) -> bool:
+        return self.weekday is not None
+
+
+@dataclass(slots=True)
+class Reminder:
+    """A plain reminder someone set with /remind for one chat."""
+
+    id: int
+    chat_id: int
+    text: str
+    due: datetime
+    created: datetime
+    created_by: int | None = None
+    cancelled: datetime | None = None
+
+
+class BroadcastKind(StrEnum):
+    ANNOUNCE = "announce"
+    EVENT = "event"
+    REMINDER = "reminder"
+    NOTE = "note"
+    CANCEL = "cancel"
+
+
+class BroadcastState(StrEnum):
+    ACTIVE = "active"
+    DONE = "done"
+    SKIPPED = "skipped"
+
+
+class DeliveryState(StrEnum):
+    SENDING = "sending"  # written before the call: after a crash its fate is unknown
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
+@dataclass(slots=True)
+class Broadcast:
+    """One message for many chats, delivered by the outbox and recorded per recipient.
+
+    `key` makes creation idempotent: a reminder slot or an event post is one broadcast, however
+    often the scheduler or a restart asks for it.
+    """
+
+    id: int
+    kind: BroadcastKind
+    targets: list[int]
+    created: datetime
+    key: str | None = None
+    payload: dict[str, str] = field(default_factory=dict)
+    report_to: int | None = None
+    not_before: datetime | None = None
+    pin: bool = False
+    state: BroadcastState = BroadcastState.ACTIVE
+    done_at: datetime | None = None
+    reported: bool = False
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What happened to one recipient of a broadcast."""
+
+    id: int
+    broadcast_id: int
+    chat_id: int
+    state: DeliveryState
+    at: datetime
+    message_id: int | None = None
+    error: str | None = None

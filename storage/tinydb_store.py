@@ -13,13 +13,14 @@ from pathlib import Path
 from tinydb import TinyDB
 from tinydb.table import Document
 
+from storage.calendar_tables import CalendarTables
 from storage.codec import from_doc, to_doc
 from storage.journal import JournalStorage
 from storage.records import Case, Draft, Group, Person, State
 
 
-class TinyRepository:
-    """Repository of cases, groups, people and drafts in one TinyDB database."""
+class TinyRepository(CalendarTables):
+    """Repository of cases, groups, people, drafts and the calendar in one TinyDB database."""
 
     def __init__(self, data_dir: str | Path, *, compact_every: int = 2000) -> None:
         self._db = TinyDB(
@@ -29,6 +30,7 @@ class TinyRepository:
         self._groups = self._db.table("groups", cache_size=0)
         self._people = self._db.table("people", cache_size=0)
         self._drafts = self._db.table("drafts", cache_size=0)
+        self._open_calendar()
         # An index of where reports came from, so a redelivered update finds its case.
         self._origins: dict[tuple[int, int], int] = {}
         self._last_case_id = 0
@@ -114,6 +116,7 @@ class TinyRepository:
             self.save_case(case)
         self._origins = {k: v for k, v in self._origins.items() if k[0] != old_chat_id}
         self._groups.remove(doc_ids=[self._gid(old_chat_id)])
+        self._migrate_calendar(old_chat_id, new_chat_id)
         group.chat_id = new_chat_id
         group.wall_message_id = None
         group.wall_digest = None

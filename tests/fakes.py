@@ -30,6 +30,7 @@ class FakeMessenger:
     pictures: list[tuple[int, str, bytes, str | None]] = field(default_factory=list)
     statuses: dict[tuple[int, int], str] = field(default_factory=dict)
     commands: list[tuple[str | None, str, list[BotCommand]]] = field(default_factory=list)
+    pins: list[tuple[int, int]] = field(default_factory=list)
     _next_id: int = 1000
 
     async def send(
@@ -40,6 +41,8 @@ class FakeMessenger:
         reply_to: int | None = None,
         keyboard: Keyboard | None = None,
         photo: str | None = None,
+        attempts: int | None = None,
+        retry_uncertain: bool = True,
     ) -> int:
         self._next_id += 1
         self.sent.append(Sent(chat_id, self._next_id, text, reply_to, keyboard, photo))
@@ -51,7 +54,7 @@ class FakeMessenger:
         self.edits.append((chat_id, message_id, text, keyboard))
 
     async def pin(self, chat_id: int, message_id: int) -> None:
-        return None
+        self.pins.append((chat_id, message_id))
 
     async def answer(
         self, callback_id: str, text: str | None = None, *, alert: bool = False

@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from bot.config import ConfigError, load_config
 from bot.delivery import Limits
 from bot.i18n import Catalogs
-from bot.runtime import DAILY_JOB, MONTHLY_JOB, WEEKLY_JOB, ReportTimes, Runtime
+from bot.runtime import CALENDAR_JOB, DAILY_JOB, MONTHLY_JOB, WEEKLY_JOB, ReportTimes, Runtime
 from bot.scheduler import Scheduler
 from handlers import chart, digests
 from handlers.core import BotIdentity, Services, Settings
@@ -389,7 +389,7 @@ async def test_runtime_schedules_the_three_reports(tmp_path: Path) -> None:
     finally:
         await runtime.stop()
         repo.close()
-    assert set(runs) == {"overdue-sweep", DAILY_JOB, WEEKLY_JOB, MONTHLY_JOB}
+    assert set(runs) == {"overdue-sweep", CALENDAR_JOB, DAILY_JOB, WEEKLY_JOB, MONTHLY_JOB}
     assert (DAILY_JOB, WEEKLY_JOB, MONTHLY_JOB) == (
         "digest:daily",
         "digest:weekly",
@@ -411,7 +411,7 @@ async def test_no_staff_chat_schedules_no_reports(tmp_path: Path) -> None:
     runtime = Runtime(repo, Settings(timezone=TZ), Catalogs(TZ).get, Limits())
     await runtime.start(FakeMessenger(), bot_id=99, username="echowall_bot")
     try:
-        assert set(runtime.scheduler.next_runs()) == {"overdue-sweep"}
+        assert set(runtime.scheduler.next_runs()) == {"overdue-sweep", CALENDAR_JOB}
     finally:
         await runtime.stop()
         repo.close()

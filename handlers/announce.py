@@ -1,0 +1,73 @@
+"""Announcements: pinned in one group by its heads, or broadcast by staff to every building."""
+
+from __future__ import annotations
+
+from handlers import outbox, rights
+from handlers.calendar import _targets
+from handlers.core import Context, Services, log
+from handlers.outbox import Post
+from handlers.render import clip, esc
+from handlers.texts import N_, Translator
+from storage.records import Broadcast, BroadcastKind
+
+ANNOUNCE_USAGE = N_("/announce &lt;text&gt; (in the staff chat: to every building group)")
+MAX_ANNOUNCEMENT = 3500
+
+
+@outbox.renders(BroadcastKind.ANNOUNCE)
+def render_announcement(svc: Services, broadcast: Broadcast, chat_id: int, t: Translator) -> Post:
+    payload = broadcast.payload
+    head = t.gettext("📢 <b>Announcement</b> from {name}").format(name=esc(payload["by"]))
+    return Post(f"{head}\n\n{esc(payload['text'])}")
+
+
+async def cmd_announce(ctx: Context) -> None:
+    """Post and pin an announcement here, or from the staff chat send it to every group."""
+    text = ctx.args.strip()
+    if not text:
+        await ctx.reply(ctx._("Usage: {usage}").format(usage=ctx._(ANNOUNCE_USAGE)))
+        return
+    if len(text) > MAX_ANNOUNCEMENT:
+        await ctx.reply(
+            ctx._("Please keep an announcement under {limit} characters.").format(
+                limit=ctx.t.number(MAX_ANNOUNCEMENT)
+            )
+        )
+        return
+    groups = await _targets(ctx, [])
+    if groups is None:
+        return
+    if not groups:
+        await ctx.reply(ctx._("There are no building groups yet to invite."))
+        return
+    broadcasting = ctx.in_staff_chat or ctx.chat.is_private
+    if ctx.group is not None and not broadcasting and ctx.message is not None:
+        if ctx.message.is_anonymous_admin:
+            by = ctx.group.label
+        else:
+            by = ctx.sender.name if ctx.sender else ctx.group.label
+    else:
+        by = ctx.sender.name if ctx.sender else ctx._("community staff")
+    if broadcasting and await rights.is_staff(ctx):
+        by = ctx._("{name}, community staff").format(name=by)
+    broadcast = outbox.enqueue(
+        ctx.svc,
+        BroadcastKind.ANNOUNCE,
+        [g.chat_id for g in groups],
+        {"text": text, "by": by, "label": clip(text, 40)},
+        report_to=ctx.chat.id if broadcasting else None,
+        # One group's announcement is pinned there; a broadcast to every group is not, so it
+        # does not push each building's pinned problem wall aside.
+        pin=not broadcasting,
+    )
+    log.info(
+        "action=announce broadcast=%s groups=%s chat=%s", broadcast.id, len(groups), ctx.chat.id
+    )
+    if broadcasting:
+        await ctx.reply(
+            ctx.t.ngettext(
+                "📢 Sending to {n} group; a delivery report follows.",
+                "📢 Sending to {n} groups; a delivery report follows.",
+                len(groups),
+            ).format(n=ctx.t.number(len(groups)))
+        )

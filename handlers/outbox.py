@@ -1,0 +1,359 @@
+"""The outbox: durable broadcasts, delivered once per recipient under Telegram's limits.
+
+Everything the bot sends to many chats, or sends later (announcements, event posts,
+reminders, cancellations), is first written as a `Broadcast` and then delivered by
+`Outbox.pump`. Each recipient gets a `Delivery` record that is written *before* the call
+(`sending`) and again after it (`sent` with the message id, or `failed` with the reason), both
+fsync'd. After a crash, a recipient still marked `sending` may or may not have the message:
+it is marked `uncertain` and never sent again, because a second copy in a group is worse than
+the gap the delivery report shows. The same holds for a call whose answer was lost to a
+timeout. Flood control (429) and server errors are retried, as they mean "not delivered".
+
+Pacing is the messenger's (`bot.delivery`): the outbox runs one queue per chat, so a group
+that has used its 20 messages a minute holds up only itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from handlers.core import Services, log
+from handlers.ports import (
+    ChatGone,
+    ChatMigrated,
+    DeliveryError,
+    Keyboard,
+    Rejected,
+    RetryLater,
+    Uncertain,
+)
+from handlers.render import clip, esc
+from handlers.texts import N_, Translator
+from storage.records import (
+    Broadcast,
+    BroadcastKind,
+    BroadcastState,
+    Delivery,
+    DeliveryState,
+)
+
+# Calls per recipient before the outbox gives up on flood control or server errors; each
+# waits out retry_after or backs off, so this covers minutes of trouble.
+SEND_ATTEMPTS = 12
+CONCURRENT_CHATS = 32
+# Problem lines in a delivery report: 50 short lines stay far below 4096 characters.
+REPORT_LINES = 50
+FINAL = frozenset({DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.UNCERTAIN})
+
+REASONS = {
+    "removed": N_("the bot was removed from the group"),
+    "rejected": N_("Telegram refused the message"),
+    "flood": N_("Telegram's flood control did not let up"),
+    "network": N_("Telegram could not be reached"),
+    "uncertain": N_("unknown whether it arrived (no answer from Telegram); not sent twice"),
+    "obsolete": N_("no longer needed (the event was cancelled or moved)"),
+    "pin": N_("posted, but could not be pinned (the bot is not allowed to pin)"),
+}
+
+
+@dataclass(frozen=True)
+class Post:
+    """What one recipient of a broadcast gets."""
+
+    text: str
+    keyboard: Keyboard | None = None
+    reply_to: int | None = None
+
+
+# Builds a recipient's post; None when the broadcast no longer applies (e.g. event cancelled).
+Renderer = Callable[[Services, Broadcast, int, Translator], Post | None]
+_RENDERERS: dict[BroadcastKind, Renderer] = {}
+
+
+def renders(kind: BroadcastKind) -> Callable[[Renderer], Renderer]:
+    """Register the renderer of a broadcast kind (the calendar and announcements do)."""
+
+    def register(render: Renderer) -> Renderer:
+        _RENDERERS[kind] = render
+        return render
+
+    return register
+
+
+class Sender(Protocol):
+    """The part of the delivery layer the outbox needs."""
+
+    async def send(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        keyboard: Keyboard | None = None,
+        attempts: int | None = None,
+        retry_uncertain: bool = True,
+    ) -> int: ...
+
+    async def pin(self, chat_id: int, message_id: int) -> None: ...
+
+
+def enqueue(
+    svc: Services,
+    kind: BroadcastKind,
+    targets: list[int],
+    payload: dict[str, str],
+    *,
+    key: str | None = None,
+    report_to: int | None = None,
+    routine: bool = False,
+    pin: bool = False,
+) -> Broadcast:
+    """Record a broadcast durably and wake the outbox; with a `key`, at most once ever."""
+    if key is not None:
+        existing = svc.repo.broadcast_by_key(key)
+        if existing is not None:
+            return existing
+    now = svc.clock()
+    quiet = svc.settings.quiet_hours
+    not_before = quiet.release(now, svc.settings.timezone) if routine and quiet else None
+    broadcast = Broadcast(
+        id=svc.repo.next_broadcast_id(),
+        kind=kind,
+        targets=list(dict.fromkeys(targets)),
+        created=now,
+        key=key,
+        payload=payload,
+        report_to=report_to,
+        not_before=not_before,
+        pin=pin,
+    )
+    if not broadcast.targets:
+        broadcast.state = BroadcastState.DONE
+        broadcast.done_at = now
+        broadcast.reported = report_to is None
+    svc.repo.save_broadcast(broadcast)
+    log.info(
+        "action=enqueue broadcast=%s kind=%s targets=%s key=%s",
+        broadcast.id,
+        kind.value,
+        len(broadcast.targets),
+        key,
+    )
+    svc.wake_outbox()
+    return broadcast
+
+
+def skip(svc: Services, key: str, kind: BroadcastKind) -> None:
+    """Record that a keyed broadcast will never go out (a reminder missed beyond its grace)."""
+    if svc.repo.broadcast_by_key(key) is not None:
+        return
+    now = svc.clock()
+    svc.repo.save_broadcast(
+        Broadcast(
+            id=svc.repo.next_broadcast_id(),
+            kind=kind,
+            targets=[],
+            created=now,
+            key=key,
+            state=BroadcastState.SKIPPED,
+            done_at=now,
+            reported=True,
+        )
+    )
+
+
+class Outbox:
+    """Delivers unfinished broadcasts; one instance per running bot."""
+
+    def __init__(self, svc: Services, sender: Sender) -> None:
+        self.svc = svc
+        self.sender = sender
+        self._lock = asyncio.Lock()
+        self._recovered = False
+        self._stopping = False
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self) -> None:
+        """Finish the sends in flight, start no new ones; the worker then returns."""
+        self._stopping = True
+
+    def recover(self) -> int:
+        """After a restart: recipients caught mid-call are uncertain; return how many."""
+        count = 0
+        for broadcast in self.svc.repo.unfinished_broadcasts():
+            for delivery in self.svc.repo.deliveries(broadcast.id).values():
+                if delivery.state is DeliveryState.SENDING:
+                    delivery.state = DeliveryState.UNCERTAIN
+                    delivery.error = "uncertain"
+                    self.svc.repo.save_delivery(delivery)
+                    count += 1
+        self._recovered = True
+        if count:
+            log.warning("action=outbox-recover uncertain=%s", count)
+        return count
+
+    def next_release(self) -> datetime | None:
+        """The earliest time a waiting (quiet-hours) broadcast may go out."""
+        now = self.svc.clock()
+        times = [
+            b.not_before
+            for b in self.svc.repo.unfinished_broadcasts()
+            if b.state is BroadcastState.ACTIVE and b.not_before and b.not_before > now
+        ]
+        return min(times, default=None)
+
+    async def pump(self) -> int:
+        """Deliver everything that may go out now; return the number of messages sent."""
+        if not self._recovered:
+            self.recover()
+        async with self._lock:
+            sent = 0
+            while not self._stopping:
+                queues, ready = self._ready()
+                if not queues:
+                    break
+                sent += await self._deliver_all(queues)
+                for broadcast in ready:
+                    await self._finish(broadcast.id)
+            for broadcast in self.svc.repo.unfinished_broadcasts():
+                await self._finish(broadcast.id)
+            return sent
+
+    def _ready(self) -> tuple[dict[int, list[Broadcast]], list[Broadcast]]:
+        now = self.svc.clock()
+        queues: dict[int, list[Broadcast]] = {}
+        ready = []
+        for broadcast in self.svc.repo.unfinished_broadcasts():
+            if broadcast.state is not BroadcastState.ACTIVE:
+                continue
+            if broadcast.not_before is not None and broadcast.not_before > now:
+                continue
+            ready.append(broadcast)
+            done = self.svc.repo.deliveries(broadcast.id)
+            for chat_id in broadcast.targets:
+                if chat_id not in done:
+                    queues.setdefault(chat_id, []).append(broadcast)
+        return queues, ready
+
+    async def _deliver_all(self, queues: dict[int, list[Broadcast]]) -> int:
+        gate = asyncio.Semaphore(CONCURRENT_CHATS)
+        counts: list[int] = []
+
+        async def drain(chat_id: int, broadcasts: list[Broadcast]) -> None:
+            async with gate:
+                for broadcast in broadcasts:
+                    if self._stopping:
+                        return
+                    counts.append(await self._deliver(broadcast, chat_id))
+
+        await asyncio.gather(*(drain(c, b) for c, b in queues.items()))
+        return sum(counts)
+
+    async def _deliver(self, broadcast: Broadcast, chat_id: int) -> int:
+        svc = self.svc
+        delivery = Delivery(0, broadcast.id, chat_id, DeliveryState.SENDING, svc.clock())
+        render = _RENDERERS.get(broadcast.kind)
+        post = render(svc, broadcast, chat_id, svc.texts_for(chat_id)) if render else None
+        if post is None:
+            delivery.state, delivery.error = DeliveryState.FAILED, "obsolete"
+            svc.repo.save_delivery(delivery)
+            return 0
+        svc.repo.save_delivery(delivery)  # durable before the call: see the module docstring
+        try:
+            delivery.message_id = await self.sender.send(
+                chat_id,
+                post.text,
+                reply_to=post.reply_to,
+                keyboard=post.keyboard,
+                attempts=SEND_ATTEMPTS,
+                retry_uncertain=False,
+            )
+            delivery.state = DeliveryState.SENT
+        except Uncertain:
+            delivery.state, delivery.error = DeliveryState.UNCERTAIN, "uncertain"
+        except ChatGone:
+            delivery.state, delivery.error = DeliveryState.FAILED, "removed"
+        except ChatMigrated:
+            delivery.state, delivery.error = DeliveryState.FAILED, "removed"
+        except Rejected as exc:
+            log.warning("broadcast=%s chat=%s rejected: %s", broadcast.id, chat_id, exc)
+            delivery.state, delivery.error = DeliveryState.FAILED, "rejected"
+        except RetryLater:
+            delivery.state, delivery.error = DeliveryState.FAILED, "flood"
+        except DeliveryError:
+            delivery.state, delivery.error = DeliveryState.FAILED, "network"
+        delivery.at = svc.clock()
+        if delivery.state is DeliveryState.SENT and broadcast.pin:
+            assert delivery.message_id is not None
+            try:
+                await self.sender.pin(chat_id, delivery.message_id)
+            except DeliveryError as exc:
+                log.info("broadcast=%s chat=%s pin failed: %s", broadcast.id, chat_id, exc)
+                delivery.error = "pin"
+        svc.repo.save_delivery(delivery)
+        log.info(
+            "action=deliver broadcast=%s chat=%s state=%s message=%s",
+            broadcast.id,
+            chat_id,
+            delivery.state.value,
+            delivery.message_id,
+        )
+        return 1 if delivery.state is DeliveryState.SENT else 0
+
+    async def _finish(self, broadcast_id: int) -> None:
+        """Close a broadcast whose recipients all have a final state, and report it."""
+        repo = self.svc.repo
+        broadcast = repo.get_broadcast(broadcast_id)
+        if broadcast is None:
+            return
+        if broadcast.state is BroadcastState.ACTIVE:
+            done = repo.deliveries(broadcast.id)
+            if any(done.get(c) is None or done[c].state not in FINAL for c in broadcast.targets):
+                return
+            broadcast.state = BroadcastState.DONE
+            broadcast.done_at = self.svc.clock()
+            broadcast.reported = broadcast.report_to is None
+            repo.save_broadcast(broadcast)
+        if broadcast.reported or broadcast.report_to is None:
+            return
+        try:
+            await self.sender.send(broadcast.report_to, delivery_report(self.svc, broadcast))
+        except DeliveryError as exc:
+            log.warning("broadcast=%s report not delivered: %s", broadcast.id, exc)
+        broadcast.reported = True
+        repo.save_broadcast(broadcast)
+
+
+def delivery_report(svc: Services, broadcast: Broadcast) -> str:
+    """The staff chat's account of a finished broadcast: how many got it, who did not, why."""
+    assert broadcast.report_to is not None
+    t = svc.texts_for(broadcast.report_to)
+    done = svc.repo.deliveries(broadcast.id)
+    delivered = [c for c in broadcast.targets if done[c].state is DeliveryState.SENT]
+    lines = [
+        t.gettext("📬 <b>Delivery report</b> of {what}: {sent} of {total} groups got it.").format(
+            what=esc(broadcast.payload.get("label", "")),
+            sent=t.number(len(delivered)),
+            total=t.number(len(broadcast.targets)),
+        )
+    ]
+    problems = [
+        c for c in broadcast.targets if done[c].state is not DeliveryState.SENT or done[c].error
+    ]
+    for chat_id in problems[:REPORT_LINES]:
+        delivery = done[chat_id]
+        group = svc.repo.get_group(chat_id)
+        name = group.label if group else str(chat_id)
+        reason = REASONS.get(delivery.error or "", REASONS["rejected"])
+        lines.append(f"• {esc(clip(name, 60))}: {t.gettext(reason)}")
+    if len(problems) > REPORT_LINES:
+        more = t.gettext("… and {n} more groups.")
+        lines.append(more.format(n=t.number(len(problems) - REPORT_LINES)))
+    return "\n".join(lines)

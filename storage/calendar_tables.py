@@ -1,0 +1,148 @@
+"""Calendar and outbox tables of the TinyDB repository: events, reminders, broadcasts.
+
+Kept apart from the case tables so the two can evolve separately; `TinyRepository` mixes this
+in and calls `_open_calendar` once its database is open.
+"""
+
+from __future__ import annotations
+
+from tinydb import TinyDB
+from tinydb.table import Document, Table
+
+from storage.codec import from_doc, to_doc
+from storage.records import (
+    Broadcast,
+    BroadcastState,
+    CalendarEvent,
+    Delivery,
+    Reminder,
+)
+
+
+class CalendarTables:
+    """Events, reminders and the outbox (broadcasts with one delivery record per recipient)."""
+
+    _db: TinyDB
+
+    def _open_calendar(self) -> None:
+        self._events: Table = self._db.table("events", cache_size=0)
+        self._reminders: Table = self._db.table("reminders", cache_size=0)
+        self._broadcasts: Table = self._db.table("broadcasts", cache_size=0)
+        self._deliveries: Table = self._db.table("deliveries", cache_size=0)
+        self._last_event_id = max((d.doc_id for d in self._events.all()), default=0)
+        self._last_reminder_id = max((d.doc_id for d in self._reminders.all()), default=0)
+        self._last_broadcast_id = 0
+        self._last_delivery_id = 0
+        # Unique keys of broadcasts, and each broadcast's deliveries by recipient.
+        self._broadcast_keys: dict[str, int] = {}
+        self._unfinished: set[int] = set()
+        self._delivery_index: dict[int, dict[int, int]] = {}
+        for doc in self._broadcasts.all():
+            self._last_broadcast_id = max(self._last_broadcast_id, doc.doc_id)
+            if doc.get("key"):
+                self._broadcast_keys[doc["key"]] = doc.doc_id
+            if doc["state"] == BroadcastState.ACTIVE.value or not doc.get("reported", True):
+                self._unfinished.add(doc.doc_id)
+        for doc in self._deliveries.all():
+            self._last_delivery_id = max(self._last_delivery_id, doc.doc_id)
+            by_chat = self._delivery_index.setdefault(doc["broadcast_id"], {})
+            by_chat[doc["chat_id"]] = doc.doc_id
+
+    # ---------------------------------------------------------------- events and reminders
+
+    def next_event_id(self) -> int:
+        self._last_event_id += 1
+        return self._last_event_id
+
+    def save_event(self, event: CalendarEvent) -> None:
+        self._events.upsert(Document(to_doc(event), doc_id=event.id))
+
+    def get_event(self, event_id: int) -> CalendarEvent | None:
+        doc = self._events.get(doc_id=event_id)
+        return from_doc(CalendarEvent, dict(doc)) if doc else None
+
+    def events(self, *, include_cancelled: bool = False) -> list[CalendarEvent]:
+        found = [from_doc(CalendarEvent, dict(d)) for d in self._events.all()]
+        return sorted(
+            (e for e in found if include_cancelled or e.cancelled is None), key=lambda e: e.id
+        )
+
+    def next_reminder_id(self) -> int:
+        self._last_reminder_id += 1
+        return self._last_reminder_id
+
+    def save_reminder(self, reminder: Reminder) -> None:
+        self._reminders.upsert(Document(to_doc(reminder), doc_id=reminder.id))
+
+    def get_reminder(self, reminder_id: int) -> Reminder | None:
+        doc = self._reminders.get(doc_id=reminder_id)
+        return from_doc(Reminder, dict(doc)) if doc else None
+
+    def reminders(self, *, include_cancelled: bool = False) -> list[Reminder]:
+        found = [from_doc(Reminder, dict(d)) for d in self._reminders.all()]
+        return sorted(
+            (r for r in found if include_cancelled or r.cancelled is None), key=lambda r: r.id
+        )
+
+    # ---------------------------------------------------------------- the outbox
+
+    def next_broadcast_id(self) -> int:
+        self._last_broadcast_id += 1
+        return self._last_broadcast_id
+
+    def save_broadcast(self, broadcast: Broadcast) -> None:
+        self._broadcasts.upsert(Document(to_doc(broadcast), doc_id=broadcast.id))
+        if broadcast.key:
+            self._broadcast_keys[broadcast.key] = broadcast.id
+        if broadcast.state is BroadcastState.ACTIVE or not broadcast.reported:
+            self._unfinished.add(broadcast.id)
+        else:
+            self._unfinished.discard(broadcast.id)
+
+    def get_broadcast(self, broadcast_id: int) -> Broadcast | None:
+        doc = self._broadcasts.get(doc_id=broadcast_id)
+        return from_doc(Broadcast, dict(doc)) if doc else None
+
+    def broadcast_by_key(self, key: str) -> Broadcast | None:
+        found = self._broadcast_keys.get(key)
+        return self.get_broadcast(found) if found is not None else None
+
+    def unfinished_broadcasts(self) -> list[Broadcast]:
+        """Broadcasts still delivering, or finished without their report sent."""
+        found = (self.get_broadcast(b) for b in sorted(self._unfinished))
+        return [b for b in found if b is not None]
+
+    def save_delivery(self, delivery: Delivery) -> None:
+        if delivery.id == 0:
+            self._last_delivery_id += 1
+            delivery.id = self._last_delivery_id
+        self._deliveries.upsert(Document(to_doc(delivery), doc_id=delivery.id))
+        by_chat = self._delivery_index.setdefault(delivery.broadcast_id, {})
+        by_chat[delivery.chat_id] = delivery.id
+
+    def deliveries(self, broadcast_id: int) -> dict[int, Delivery]:
+        """The recorded deliveries of a broadcast by recipient chat id."""
+        found: dict[int, Delivery] = {}
+        for chat_id, doc_id in self._delivery_index.get(broadcast_id, {}).items():
+            doc = self._deliveries.get(doc_id=doc_id)
+            if doc is not None:
+                found[chat_id] = from_doc(Delivery, dict(doc))
+        return found
+
+    def _migrate_calendar(self, old_chat_id: int, new_chat_id: int) -> None:
+        """Point events and reminders of a group that became a supergroup at its new id."""
+        for event in self.events(include_cancelled=True):
+            touched = old_chat_id in event.groups or event.created_in == old_chat_id
+            event.groups = [new_chat_id if g == old_chat_id else g for g in event.groups]
+            if event.created_in == old_chat_id:
+                event.created_in = new_chat_id
+            for person in (*event.going, *event.waitlist):
+                if person.chat_id == old_chat_id:
+                    person.chat_id = new_chat_id
+                    touched = True
+            if touched:
+                self.save_event(event)
+        for reminder in self.reminders():
+            if reminder.chat_id == old_chat_id:
+                reminder.chat_id = new_chat_id
+                self.save_reminder(reminder)
