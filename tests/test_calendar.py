@@ -211,7 +211,10 @@ async def test_resident_cannot_plan_announce_or_cancel(world: World) -> None:
 
 async def test_staff_event_reaches_every_group_with_a_delivery_report(world: World) -> None:
     await _with_groups(world)
-    await world.say(WORKER, "/event tomorrow 19:00 疫苗接种 #vaccination @ 社区卫生站\n对象：60岁以上老人\n携带：身份证", STAFF)
+    command = (
+        "/event tomorrow 19:00 疫苗接种 #vaccination @ 社区卫生站\n对象：60岁以上老人\n携带：身份证"
+    )
+    await world.say(WORKER, command, STAFF)
     assert any("E1" in t and "2" in t for t in world.texts(STAFF))
     await world.outbox.pump()
     for chat in (B1, B2):
