@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TypeVar
@@ -36,6 +37,9 @@ from bot.runtime import Runtime
 from bot.updates import translate
 from handlers import ports
 
+# Opt in to PTB's coming behaviour (durations as timedelta; read when used), which _mapped
+# handles; without it every 429 logs a deprecation warning.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 T = TypeVar("T")
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 

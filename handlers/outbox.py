@@ -16,6 +16,7 @@ that has used its 20 messages a minute holds up only itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -297,6 +298,17 @@ class Outbox:
             except DeliveryError as exc:
                 log.info("broadcast=%s chat=%s pin failed: %s", broadcast.id, chat_id, exc)
                 delivery.error = "pin"
+                if broadcast.report_to is None:  # the head is in the group: say it there
+                    t = svc.texts_for(chat_id)
+                    with contextlib.suppress(DeliveryError):
+                        await self.sender.send(
+                            chat_id,
+                            t.gettext(
+                                "I could not pin this announcement: give me the right to pin "
+                                "messages to keep announcements on top."
+                            ),
+                            reply_to=delivery.message_id,
+                        )
         svc.repo.save_delivery(delivery)
         log.info(
             "action=deliver broadcast=%s chat=%s state=%s message=%s",

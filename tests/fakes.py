@@ -96,3 +96,16 @@ class FakeClock:
 
     def advance(self, **kw: float) -> None:
         self.now += timedelta(**kw)
+
+
+@dataclass
+class ShiftedClock:
+    """The wall clock moved by a settable amount: time passes, and tests may jump ahead."""
+
+    shift: timedelta = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.shift
+
+    def advance(self, **kw: float) -> None:
+        self.shift += timedelta(**kw)
