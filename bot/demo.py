@@ -191,6 +191,8 @@ def demo_config(api: LocalBotAPI, framework: str, data_dir: Path) -> DemoConfig:
         # types faster than a real group talks and should not watch the bot wait a minute.
         rate_per_second=30,
         rate_group_per_minute=600,
+        # No quiet hours: someone trying the demo at night should see event posts at once.
+        quiet_hours="off",
         log_level=_log_level_name(),
     )
     try:
@@ -333,7 +335,7 @@ Demo commands start with a colon:
   :photo <caption>   send a photo with a caption, e.g.  :photo /report 墙皮脱落
   :show              show this chat's recent messages as they are now
   :wait <seconds>    wait, then show what the bot did (for scripts)
-  :later <12h|2d>    move the bot's clock forward and run its overdue sweep
+  :later <30m|12h|2d> move the bot's clock forward: overdue sweep, reminders due
   :report <daily|weekly|monthly>   send that staff-chat report now
   :help  :quit       (Ctrl-D or Ctrl-C quit too; Enter on an empty line shows news)"""
 
@@ -724,20 +726,20 @@ class DemoSession:
             self.say(line)
 
     async def cmd_later(self, arg: str) -> None:
-        """Let time pass for the bot: deadlines run out, and the overdue sweep acts on them."""
-        match = re.fullmatch(r"(\d{1,3})([hd])", arg.strip().lower())
+        """Let time pass for the bot: deadlines run out, reminders fall due."""
+        match = re.fullmatch(r"(\d{1,3})([mhd])", arg.strip().lower())
         if match is None or self.runtime is None or self.clock is None:
-            self.note("usage:  :later <hours>h  or  :later <days>d   e.g.  :later 25h")
+            self.note("usage:  :later <minutes>m, <hours>h or <days>d   e.g.  :later 25h")
             return
         amount = int(match.group(1))
-        self.clock.offset += (
-            timedelta(hours=amount) if match.group(2) == "h" else timedelta(days=amount)
-        )
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        self.clock.offset += timedelta(**{unit: amount})
         self.note(f"⏩ the bot's clock is now {self.clock():%Y-%m-%d %H:%M} UTC")
         result = await self.runtime.sweep()
         self.note(
             f"overdue sweep: flagged {result.flagged or '-'}, escalated {result.escalated or '-'}"
         )
+        await self.runtime.tick()  # reminders that fell due go out (late ones say so)
         await self.settle()
 
     async def cmd_report(self, arg: str) -> None:
