@@ -32,7 +32,7 @@ from aiogram.types import (
 )
 
 from bot.runtime import Runtime
-from bot.updates import translate
+from bot.updates import keep_trying, translate
 from handlers import ports
 
 T = TypeVar("T")
@@ -217,7 +217,9 @@ async def serve(runtime: Runtime, token: str, api_url: str, stop: asyncio.Event)
 
     dispatcher.update.outer_middleware(feed)  # type: ignore[arg-type]
     try:
-        me = await bot.get_me()
+        me = await keep_trying(lambda: _mapped(bot.get_me()), stop, "getMe")
+        if me is None:
+            return  # stopped before Telegram answered
         await runtime.start(AiogramMessenger(bot), bot_id=me.id, username=me.username or "")
         polling = asyncio.create_task(
             dispatcher.start_polling(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import shutil
 import signal
 import sys
@@ -15,15 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import ConfigError, load_config
-
-
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    # httpx logs every request URL, and the URL holds the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+from bot.logs import configure
 
 
 async def _until_signal(main: asyncio.Event) -> None:
@@ -36,7 +27,8 @@ async def _run(framework: str | None) -> None:
     from bot.app import run_bot
 
     config = load_config(framework=framework)
-    _logging(config.log_level)
+    token = config.token.get_secret_value() if config.token else ""
+    configure(config.log_level, [token])
     stop = asyncio.Event()
     await _until_signal(stop)
     await run_bot(config, stop)

@@ -40,6 +40,10 @@ class Limits:
     group_window: float = 60.0
     attempts: int = 4
     backoff: float = 0.5
+    # Calls leave at most this share of the allowed pace: the server counts arrivals, and a
+    # few milliseconds of network jitter must not push 31 calls into one second (a 429 costs
+    # a whole second of retry_after).
+    margin: float = 0.97
 
 
 class Pacer:
@@ -70,7 +74,7 @@ class Pacer:
                 now = self._clock()
                 while window and window[0] <= now - self._limits.group_window:
                     window.popleft()
-                if len(window) < self._limits.group_per_minute:
+                if len(window) < self._limits.group_per_minute * self._limits.margin:
                     break
                 await asyncio.sleep(window[0] + self._limits.group_window - now)
             window.append(await self._wait_global())
@@ -83,7 +87,7 @@ class Pacer:
                 if ready <= now:
                     break
                 await asyncio.sleep(ready - now)
-            self._next_global = now + 1.0 / self._limits.per_second
+            self._next_global = now + 1.0 / (self._limits.per_second * self._limits.margin)
             return now
 
 

@@ -43,6 +43,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bot.app import build_runtime, run_bot
 from bot.config import Config, ConfigError
 from bot.localapi import LocalBotAPI, SentRecord
+from bot.logs import configure
 from bot.runtime import Runtime, utc_now
 
 __all__ = ["DemoConfig", "DemoSession", "html_to_terminal", "run_demo"]
@@ -908,12 +909,10 @@ def _log_level_name() -> str:
     return level if level in logging.getLevelNamesMapping() else "WARNING"
 
 
-def _quiet_logging() -> None:
+def _quiet_logging(token: str) -> None:
     """WARNING unless ECHOWALL_LOG_LEVEL asks for more; the terminal chat is the output."""
-    level = logging.getLevelNamesMapping()[_log_level_name()]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(level)
-    # httpx logs request URLs at INFO, and a Bot API URL holds the token.
+    configure(_log_level_name(), [token])
+    level = logging.getLogger().level
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
@@ -985,7 +984,6 @@ def _terminal_state() -> Callable[[], None]:
 
 async def run_demo(framework: str | None, data_dir: str | None, script: str | None) -> None:
     """Run the terminal demo until :quit, end of input or end of the script."""
-    _quiet_logging()
     out = sys.stdout
     if isinstance(out, io.TextIOWrapper):
         # A terminal that cannot show Chinese should get '?' rather than a crash.
@@ -999,6 +997,7 @@ async def run_demo(framework: str | None, data_dir: str | None, script: str | No
     data.mkdir(parents=True, exist_ok=True)
     # A fresh random token per run: nothing to leak, and nothing else can talk to this bot.
     api = LocalBotAPI(token=f"123456:{secrets.token_urlsafe(24)}", host="127.0.0.1")
+    _quiet_logging(api.token)
     await api.start()
     stop = asyncio.Event()
     bot: asyncio.Task[None] | None = None

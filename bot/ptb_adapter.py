@@ -34,7 +34,7 @@ from telegram.error import (
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.runtime import Runtime
-from bot.updates import translate
+from bot.updates import keep_trying, translate
 from handlers import ports
 
 # Opt in to PTB's coming behaviour (durations as timedelta; read when used), which _mapped
@@ -223,7 +223,13 @@ async def serve(runtime: Runtime, token: str, api_url: str, stop: asyncio.Event)
                 await runtime.handle(event)
 
     app.add_handler(TypeHandler(Update, on_update))
-    async with app:
+    try:
+        async def initialize() -> bool:
+            await app.initialize()  # getMe
+            return True
+
+        if await keep_trying(lambda: _mapped(initialize()), stop, "getMe") is None:
+            return  # stopped before Telegram answered
         me = app.bot
         await runtime.start(PtbMessenger(app.bot), bot_id=me.id, username=me.username)
         await app.start()
@@ -235,3 +241,5 @@ async def serve(runtime: Runtime, token: str, api_url: str, stop: asyncio.Event)
             await app.updater.stop()
             await app.stop()
             await runtime.stop()
+    finally:
+        await app.shutdown()

@@ -1,4 +1,4 @@
-"""Translation of Telegram updates into the core's neutral events, shared by both adapters.
+"""What both adapters share: updates translated into the core's neutral events, start-up retries.
 
 python-telegram-bot and aiogram model updates with the same field names as the Bot API, so one
 function reads either; each adapter only decides how its framework delivers them.
@@ -6,9 +6,17 @@ function reads either; each adapter only decides how its framework delivers them
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from handlers import events
+from handlers.ports import RetryLater, Transient
+
+log = logging.getLogger("echowall.updates")
+T = TypeVar("T")
 
 
 def _person(user: Any) -> events.Person | None:
@@ -84,3 +92,22 @@ def translate(update: Any) -> events.Event | None:
         sender_chat_id=message.sender_chat.id if message.sender_chat else None,
         edited=update.edited_message is not None,
     )
+
+
+async def keep_trying(make: Callable[[], Awaitable[T]], stop: asyncio.Event, what: str) -> T | None:
+    """Start-up calls (getMe): wait out flood control and outages instead of dying.
+
+    Returns None if `stop` was set before the call succeeded.
+    """
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            return await make()
+        except RetryLater as exc:
+            wait = exc.seconds
+        except Transient as exc:
+            wait, delay = delay, min(delay * 2, 30.0)
+            log.warning("action=startup call=%s failed (%s); retry in %.1fs", what, exc, wait)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+    return None

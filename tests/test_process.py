@@ -90,3 +90,37 @@ def test_bad_setting_names_the_variable(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "ECHOWALL_TIMEZONE" in result.stderr and "ECHOWALL_STAFF_CHAT" in result.stderr
     assert "1:x" not in result.stderr
+
+
+async def test_logs_are_structured_and_never_hold_the_token(tmp_path: Path) -> None:
+    token = "987654:AAH-secret_half_of_the_token_42"
+    async with LocalBotAPI(token=token) as api:
+        build_world(api)
+        # Failures make the HTTP stack log and raise with URLs in hand.
+        api.fail_rate(0.3, kinds=("500", "502", "429"), seed=3)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            cwd=ROOT,
+            env=_env(
+                token=token,
+                api_url=api.url,
+                data_dir=str(tmp_path),
+                staff_chat=str(STAFF),
+                log_level="DEBUG",
+            ),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        api.user_message(B1, AUNT_ZHANG, "/report 楼道灯坏了")
+        await api.wait_for(lambda r: r.chat_id == B1 and "#1" in (r.text or ""), timeout=30)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 15)
+    text = stderr.decode()
+    assert "secret_half_of_the_token" not in text and token not in text
+    assert "retry" in text  # the failures were logged
+    lines = [line for line in text.splitlines() if "logger=echowall" in line]
+    assert any("action=report" in ln and "case=1" in ln and f"chat={B1}" in ln for ln in lines)
+    assert all(line.startswith("ts=") and " level=" in line for line in lines)
