@@ -224,6 +224,7 @@ async def serve(runtime: Runtime, token: str, api_url: str, stop: asyncio.Event)
 
     app.add_handler(TypeHandler(Update, on_update))
     try:
+
         async def initialize() -> bool:
             await app.initialize()  # getMe
             return True
