@@ -63,6 +63,8 @@ class Config(BaseSettings):
     quiet_hours: str = "22:00-07:00"
     event_reminders: str = "1d,1h"
     reminder_grace_minutes: float = Field(120, ge=0)
+    report_limit: int = Field(5, ge=0)
+    report_window_minutes: float = Field(10, gt=0)
     rate_per_second: float = Field(30, gt=0)
     rate_group_per_minute: float = Field(20, gt=0)
     log_level: str = "INFO"
@@ -159,6 +161,8 @@ class Config(BaseSettings):
             overdue_grace_hours=self.overdue_grace_hours,
             working_days=self.working_days,
             quiet_hours=self._quiet_hours(),
+            report_limit=self.report_limit,
+            report_window=timedelta(minutes=self.report_window_minutes),
             event_reminders=tuple(parse_offsets(self.event_reminders)),
             reminder_grace=timedelta(minutes=self.reminder_grace_minutes),
         )

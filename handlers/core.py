@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from handlers.deadlines import add_days
 from handlers.events import ChatRef, Message, Person, Press
+from handlers.flood import FloodGate
 from handlers.ports import DeliveryError, Keyboard, Messenger
 from handlers.texts import Translator
 from storage.records import CaseClass, Group
@@ -64,6 +65,9 @@ class Settings:
     quiet_hours: QuietHours | None = field(
         default_factory=lambda: QuietHours(dt.time(22, 0), dt.time(7, 0))
     )
+    # Flood control: at most this many /report per person within the window (0: no limit).
+    report_limit: int = 5
+    report_window: timedelta = timedelta(minutes=10)
     # Minutes before an event that reminders go out, unless the event says otherwise.
     event_reminders: tuple[int, ...] = (24 * 60, 60)
     # A reminder missed while the bot was down is sent late within this time, else skipped.
@@ -118,12 +122,14 @@ class Services:
     clock: Callable[[], datetime]
     bot: BotIdentity
     statuses: StatusCache = field(init=False)
+    report_gate: FloodGate = field(init=False)
     # Set by the runtime: wake the outbox's worker; reschedule the calendar's jobs.
     wake_outbox: Callable[[], None] = lambda: None
     calendar_changed: Callable[[], None] = lambda: None
 
     def __post_init__(self) -> None:
         self.statuses = StatusCache(self.settings.status_ttl)
+        self.report_gate = FloodGate(self.settings.report_limit, self.settings.report_window)
 
     def chat_language(self, chat_id: int) -> str:
         group = self.repo.get_group(chat_id)

@@ -58,6 +58,8 @@ async def cmd_report(ctx: Context) -> None:
             # The same update again (redelivered after a crash): finish what was not sent.
             await announce_new(ctx, existing)
         return
+    if not await _within_flood_limit(ctx):
+        return
     if ctx.chat.is_private:
         await _ask_building(ctx, text.strip(), photo)
         return
@@ -77,6 +79,28 @@ async def cmd_report(ctx: Context) -> None:
         origin=(ctx.chat.id, origin_id),
         logged_by=ctx.sender.name if by_other else None,
     )
+
+
+async def _within_flood_limit(ctx: Context) -> bool:
+    """Slow down one person's stream of reports with one polite answer per window."""
+    assert ctx.sender is not None
+    svc, now = ctx.svc, ctx.svc.clock()
+    if ctx.sender.id in svc.settings.admins or svc.report_gate.allow(ctx.sender.id, now):
+        return True
+    log.info("chat=%s action=report-limited user=%s", ctx.chat.id, ctx.sender.id)
+    if svc.report_gate.first_refusal(ctx.sender.id, now):
+        wait = svc.report_gate.retry_in(ctx.sender.id, now)
+        await ctx.reply(
+            ctx._(
+                "You have reported {n} problems in a short time; thank you! Please wait {wait} "
+                "before the next one. If a neighbour already reported the same problem, press "
+                "“me too” on their case instead."
+            ).format(
+                n=ctx.t.number(svc.settings.report_limit),
+                wait=ctx.t.duration(max(wait, timedelta(minutes=1))),
+            )
+        )
+    return False
 
 
 async def create_case(

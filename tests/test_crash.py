@@ -32,6 +32,7 @@ async def _spawn(api: LocalBotAPI, data_dir: Path) -> asyncio.subprocess.Process
         "ECHOWALL_STAFF_CHAT": str(STAFF),
         "ECHOWALL_RATE_PER_SECOND": "1000",
         "ECHOWALL_RATE_GROUP_PER_MINUTE": "100000",
+        "ECHOWALL_REPORT_LIMIT": "0",
         "ECHOWALL_LOG_LEVEL": "WARNING",
     }
     return await asyncio.create_subprocess_exec(
