@@ -957,6 +957,10 @@ class LocalBotAPI:
         self._queue_for_chat(chat, "channel_post" if chat.type == "channel" else "message", msg)
         return copy.deepcopy(msg)
 
+    def deliver_again(self, message: JSON) -> None:
+        """Queue a message update once more under a new update_id (a duplicate delivery)."""
+        self._queue_update("message", message)
+
     def edit_user_message(self, chat_id: int, message_id: int, text: str) -> JSON:
         """A user edits a text message: queues ``edited_message``, returns the new state."""
         chat = self._require_chat(chat_id)

@@ -196,7 +196,7 @@ async def test_flood_of_reports_is_slowed_politely_once(world: World) -> None:
         await world.say(RESIDENT, f"/report 问题{n}")
     assert [c.text for c in world.repo.all_cases()] == [f"问题{n}" for n in range(5)]
     polite = [t for t in world.messenger.texts_in(GROUP.id) if "短时间内" in t]
-    assert len(polite) == 1 and "同感" in polite[0]
+    assert len(polite) == 1 and "我也遇到" in polite[0]
     await world.say(NEIGHBOUR, "/report 邻居的问题")  # others are not held up
     world.clock.advance(minutes=11)
     await world.say(RESIDENT, "/report 过了十分钟")
