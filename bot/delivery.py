@@ -158,16 +158,21 @@ class ReliableMessenger:
         photo: str | None = None,
         attempts: int | None = None,
         retry_uncertain: bool = True,
+        on_call: Callable[[], None] | None = None,
     ) -> int:
         """Send with pacing and retries.
 
         `retry_uncertain=False` is for broadcasts: a call whose fate is unknown is not repeated,
         since a second copy in every such group is worse than a gap the delivery report shows.
+        `on_call` runs right before each call leaves, after the pacing wait: the outbox
+        records there that the message may be on its way.
         """
         first = chat_id
 
         async def make(target: int | None) -> int:
             assert target is not None
+            if on_call is not None:
+                on_call()
             # After a migration the old message ids mean nothing in the new chat.
             return await self._inner.send(
                 target,

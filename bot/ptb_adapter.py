@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 from collections.abc import Awaitable
 from datetime import timedelta
@@ -18,7 +20,6 @@ from telegram import (
     InputFile,
     LinkPreviewOptions,
     ReplyParameters,
-    Update,
 )
 from telegram import BotCommand as PtbCommand
 from telegram.constants import ParseMode
@@ -31,7 +32,7 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.ext import Application, ApplicationBuilder
 
 from bot.runtime import Runtime
 from bot.updates import keep_trying, translate
@@ -40,6 +41,7 @@ from handlers import ports
 # Opt in to PTB's coming behaviour (durations as timedelta; read when used), which _mapped
 # handles; without it every 429 logs a deprecation warning.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
+log = logging.getLogger("echowall.ptb")
 T = TypeVar("T")
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
@@ -212,17 +214,54 @@ def build_application(token: str, api_url: str) -> Application:  # type: ignore[
     return builder.build()
 
 
+async def _poll(runtime: Runtime, bot: Bot, stop: asyncio.Event) -> None:
+    """Long polling that confirms an update only after the core has handled it.
+
+    PTB's `Updater` confirms a batch as soon as it is queued, so a `kill -9` with a backlog
+    would lose updates nobody answered; here an interrupted update comes again after the
+    restart, and the core recognises what it already did.
+    """
+    offset: int | None = None
+    delay = 0.5
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        while not stop.is_set():
+            fetch = asyncio.create_task(
+                _mapped(bot.get_updates(offset=offset, timeout=30, allowed_updates=ALLOWED_UPDATES))
+            )
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not fetch.done():
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ports.DeliveryError):
+                    await fetch
+                break
+            try:
+                updates = fetch.result()
+            except ports.RetryLater as exc:
+                await asyncio.sleep(exc.seconds)
+                continue
+            except ports.DeliveryError as exc:
+                log.warning("action=poll failed (%s); retry in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 0.5
+            for update in updates:
+                event = translate(update)
+                if event is not None:
+                    await runtime.handle(event)
+                offset = update.update_id + 1
+        if offset is not None:
+            # Confirm what was handled, so a clean restart does not see it again.
+            with contextlib.suppress(ports.DeliveryError):
+                await _mapped(bot.get_updates(offset=offset, timeout=0, limit=1))
+    finally:
+        stopping.cancel()
+
+
 async def serve(runtime: Runtime, token: str, api_url: str, stop: asyncio.Event) -> None:
     """Poll for updates and feed them to the core until `stop` is set."""
     app = build_application(token, api_url)
-
-    async def on_update(update: object, _: ContextTypes.DEFAULT_TYPE) -> None:
-        if isinstance(update, Update):
-            event = translate(update)
-            if event is not None:
-                await runtime.handle(event)
-
-    app.add_handler(TypeHandler(Update, on_update))
     try:
 
         async def initialize() -> bool:
@@ -233,14 +272,9 @@ async def serve(runtime: Runtime, token: str, api_url: str, stop: asyncio.Event)
             return  # stopped before Telegram answered
         me = app.bot
         await runtime.start(PtbMessenger(app.bot), bot_id=me.id, username=me.username)
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=30)
         try:
-            await stop.wait()
+            await _poll(runtime, app.bot, stop)
         finally:
-            await app.updater.stop()
-            await app.stop()
             await runtime.stop()
     finally:
         await app.shutdown()

@@ -40,6 +40,10 @@ async def cmd_announce(ctx: Context) -> None:
     if not groups:
         await ctx.reply(ctx._("There are no building groups yet to invite."))
         return
+    # One message, one broadcast: a redelivery after a crash finds it and stops here.
+    key = f"ann:{ctx.chat.id}:{ctx.message.message_id}" if ctx.message else None
+    if key is not None and ctx.svc.repo.broadcast_by_key(key) is not None:
+        return
     broadcasting = ctx.in_staff_chat or ctx.chat.is_private
     if ctx.group is not None and not broadcasting and ctx.message is not None:
         if ctx.message.is_anonymous_admin:
@@ -55,6 +59,7 @@ async def cmd_announce(ctx: Context) -> None:
         BroadcastKind.ANNOUNCE,
         [g.chat_id for g in groups],
         {"text": text, "by": by, "label": clip(text, 40)},
+        key=key,
         report_to=ctx.chat.id if broadcasting else None,
         # One group's announcement is pinned there; a broadcast to every group is not, so it
         # does not push each building's pinned problem wall aside.

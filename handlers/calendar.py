@@ -567,6 +567,10 @@ def render_cancel(svc: Services, broadcast: Broadcast, chat_id: int, t: Translat
 # ------------------------------------------------------------------------------ commands
 
 
+def _origin(ctx: Context) -> str | None:
+    return f"{ctx.chat.id}:{ctx.message.message_id}" if ctx.message else None
+
+
 async def _targets(ctx: Context, names: list[str]) -> list[Group] | None:
     """The groups an event or announcement from here goes to; None after a refusal."""
     if ctx.in_staff_chat or (ctx.chat.is_private and await rights.is_staff(ctx)):
@@ -608,6 +612,11 @@ async def cmd_event(ctx: Context) -> None:
             ctx._(str(exc)) + "\n" + ctx._("Usage: {usage}").format(usage=ctx._(EVENT_USAGE))
         )
         return
+    origin = _origin(ctx)
+    if origin is not None and any(
+        e.origin == origin for e in svc.repo.events(include_cancelled=True)
+    ):
+        return  # the same command delivered again after a crash: it was done
     groups = await _targets(ctx, draft.buildings)
     if groups is None:
         return
@@ -629,6 +638,7 @@ async def cmd_event(ctx: Context) -> None:
         place=draft.place,
         notes=draft.notes,
         capacity=draft.capacity,
+        origin=origin,
         reminders=(
             draft.reminders if draft.reminders is not None else list(svc.settings.event_reminders)
         ),
@@ -835,7 +845,13 @@ async def cmd_remind(ctx: Context) -> None:
     if due > now + timedelta(days=366):
         await ctx.reply(ctx._("Reminders can be set at most a year ahead."))
         return
+    origin = _origin(ctx)
+    if origin is not None and any(
+        r.origin == origin for r in svc.repo.reminders(include_cancelled=True)
+    ):
+        return  # the same command delivered again after a crash: it was done
     reminder = Reminder(
+        origin=origin,
         id=svc.repo.next_reminder_id(),
         chat_id=ctx.chat.id,
         text=body,

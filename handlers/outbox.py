@@ -97,6 +97,7 @@ class Sender(Protocol):
         keyboard: Keyboard | None = None,
         attempts: int | None = None,
         retry_uncertain: bool = True,
+        on_call: Callable[[], None] | None = None,
     ) -> int: ...
 
     async def pin(self, chat_id: int, message_id: int) -> None: ...
@@ -266,7 +267,6 @@ class Outbox:
             delivery.state, delivery.error = DeliveryState.FAILED, "obsolete"
             svc.repo.save_delivery(delivery)
             return 0
-        svc.repo.save_delivery(delivery)  # durable before the call: see the module docstring
         try:
             delivery.message_id = await self.sender.send(
                 chat_id,
@@ -275,6 +275,8 @@ class Outbox:
                 keyboard=post.keyboard,
                 attempts=SEND_ATTEMPTS,
                 retry_uncertain=False,
+                # Durable before the call leaves (after the pacing wait): see the docstring.
+                on_call=lambda: svc.repo.save_delivery(delivery),
             )
             delivery.state = DeliveryState.SENT
         except Uncertain:

@@ -109,7 +109,7 @@ class Core:
 
     def _duplicate(self, update_id: int) -> bool:
         # The same update can arrive twice after a crash before its offset was confirmed.
-        if update_id in self._recent:
+        if update_id in self._recent or self.svc.repo.was_handled(update_id):
             return True
         self._recent[update_id] = None
         if len(self._recent) > _RECENT_UPDATES:
@@ -123,8 +123,14 @@ class Core:
         try:
             if isinstance(event, Message):
                 await self._message(event)
+                if event.text.startswith("/"):
+                    # Commands are remembered across restarts: redelivered after a crash,
+                    # a /progress or /announce must not run twice (reports have their own
+                    # check by message, which also finishes an unsent acknowledgement).
+                    self.svc.repo.mark_handled(event.update_id)
             elif isinstance(event, Press):
                 await self._press(event)
+                self.svc.repo.mark_handled(event.update_id)
             elif isinstance(event, Membership):
                 await admin.on_membership(self.svc, event)
             elif isinstance(event, Migration):

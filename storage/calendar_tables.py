@@ -18,6 +18,9 @@ from storage.records import (
     Reminder,
 )
 
+# How many handled update ids are remembered across restarts.
+HANDLED_KEPT = 5000
+
 
 class CalendarTables:
     """Events, reminders and the outbox (broadcasts with one delivery record per recipient)."""
@@ -29,6 +32,14 @@ class CalendarTables:
         self._reminders: Table = self._db.table("reminders", cache_size=0)
         self._broadcasts: Table = self._db.table("broadcasts", cache_size=0)
         self._deliveries: Table = self._db.table("deliveries", cache_size=0)
+        self._handled: Table = self._db.table("handled", cache_size=0)
+        self._handled_ids = {doc["u"] for doc in self._handled.all()}
+        self._last_handled_doc = max((d.doc_id for d in self._handled.all()), default=0)
+        if len(self._handled_ids) > 2 * HANDLED_KEPT:
+            # Telegram redelivers only the latest unconfirmed updates; older marks can go.
+            old = sorted(self._handled.all(), key=lambda d: d.doc_id)[:-HANDLED_KEPT]
+            self._handled.remove(doc_ids=[d.doc_id for d in old])
+            self._handled_ids = {doc["u"] for doc in self._handled.all()}
         self._last_event_id = max((d.doc_id for d in self._events.all()), default=0)
         self._last_reminder_id = max((d.doc_id for d in self._reminders.all()), default=0)
         self._last_broadcast_id = 0
@@ -146,3 +157,16 @@ class CalendarTables:
             if reminder.chat_id == old_chat_id:
                 reminder.chat_id = new_chat_id
                 self.save_reminder(reminder)
+
+    # ---------------------------------------------------------------- handled updates
+
+    def was_handled(self, update_id: int) -> bool:
+        return update_id in self._handled_ids
+
+    def mark_handled(self, update_id: int) -> None:
+        """Remember durably that an update was handled, so a redelivery is skipped."""
+        if update_id in self._handled_ids:
+            return
+        self._last_handled_doc += 1
+        self._handled.insert(Document({"u": update_id}, doc_id=self._last_handled_doc))
+        self._handled_ids.add(update_id)

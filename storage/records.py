@@ -200,6 +200,8 @@ class CalendarEvent:
     waitlist: list[Attendee] = field(default_factory=list)
     declined: list[int] = field(default_factory=list)
     cancelled: datetime | None = None
+    # "chat:message" of the command that made it: a redelivered command makes no second one.
+    origin: str | None = None
 
     @property
     def weekly(self) -> bool:
@@ -217,6 +219,7 @@ class Reminder:
     created: datetime
     created_by: int | None = None
     cancelled: datetime | None = None
+    origin: str | None = None
 
 
 class BroadcastKind(StrEnum):

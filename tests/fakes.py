@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -43,7 +44,10 @@ class FakeMessenger:
         photo: str | None = None,
         attempts: int | None = None,
         retry_uncertain: bool = True,
+        on_call: Callable[[], None] | None = None,
     ) -> int:
+        if on_call is not None:
+            on_call()
         self._next_id += 1
         self.sent.append(Sent(chat_id, self._next_id, text, reply_to, keyboard, photo))
         return self._next_id

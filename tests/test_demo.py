@@ -96,7 +96,7 @@ def test_script_runs_the_first_flow_end_to_end(tmp_path: Path, framework: str) -
     assert "Traceback" not in result.stderr, result.stderr
 
     # The groups were greeted when the bot joined them; the banner suggests a first step.
-    assert any(head.startswith("◆ 林溪苑1号楼") for head, _ in blocks(out))
+    assert any(head.startswith("◆ 林溪苑1号楼") for head, _ in blocks(out)), out[:3000]
     banner = out.split("[张阿姨 @ 林溪苑1号楼] >")[0]
     assert any(
         line.startswith("刘社工 (staff). Try:") and "/report 楼道灯坏了" in line
