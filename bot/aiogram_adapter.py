@@ -199,9 +199,11 @@ class AiogramMessenger:
         )
 
 
-async def serve(runtime: Runtime, token: str, api_url: str, stop: asyncio.Event) -> None:
+async def serve(
+    runtime: Runtime, token: str, api_url: str, stop: asyncio.Event, *, timeout: float = 10.0
+) -> None:
     """Poll for updates and feed them to the core until `stop` is set."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url))
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), timeout=timeout)
     bot = Bot(token, session=session)
     dispatcher = Dispatcher()
 
@@ -217,7 +219,8 @@ async def serve(runtime: Runtime, token: str, api_url: str, stop: asyncio.Event)
 
     dispatcher.update.outer_middleware(feed)  # type: ignore[arg-type]
     try:
-        me = await keep_trying(lambda: _mapped(bot.get_me()), stop, "getMe")
+        # bot.me() caches the answer; aiogram's polling asks for it again and must not fail.
+        me = await keep_trying(lambda: _mapped(bot.me()), stop, "getMe")
         if me is None:
             return  # stopped before Telegram answered
         await runtime.start(AiogramMessenger(bot), bot_id=me.id, username=me.username or "")

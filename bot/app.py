@@ -47,10 +47,14 @@ async def run_bot(config: Config, stop: asyncio.Event, *, runtime: Runtime | Non
         if config.framework == "ptb":
             from bot import ptb_adapter
 
-            await ptb_adapter.serve(runtime, token, config.api_url, stop)
+            await ptb_adapter.serve(
+                runtime, token, config.api_url, stop, timeout=config.http_timeout
+            )
         else:
             from bot import aiogram_adapter
 
-            await aiogram_adapter.serve(runtime, token, config.api_url, stop)
+            await aiogram_adapter.serve(
+                runtime, token, config.api_url, stop, timeout=config.http_timeout
+            )
     finally:
         runtime.repo.close()

@@ -65,6 +65,7 @@ class Config(BaseSettings):
     reminder_grace_minutes: float = Field(120, ge=0)
     report_limit: int = Field(5, ge=0)
     report_window_minutes: float = Field(10, gt=0)
+    http_timeout: float = Field(10, gt=0)
     rate_per_second: float = Field(30, gt=0)
     rate_group_per_minute: float = Field(20, gt=0)
     log_level: str = "INFO"

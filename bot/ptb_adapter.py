@@ -202,13 +202,15 @@ class PtbMessenger:
         )
 
 
-def build_application(token: str, api_url: str) -> Application:  # type: ignore[type-arg]
+def build_application(token: str, api_url: str, timeout: float = 10.0) -> Application:  # type: ignore[type-arg]
     """A PTB Application pointed at the configured Bot API server."""
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
         Application.builder()
         .token(token)
         .base_url(f"{api_url}/bot")
         .base_file_url(f"{api_url}/file/bot")
+        .read_timeout(timeout)
+        .write_timeout(timeout)
         .get_updates_read_timeout(40)
     )
     return builder.build()
@@ -259,9 +261,11 @@ async def _poll(runtime: Runtime, bot: Bot, stop: asyncio.Event) -> None:
         stopping.cancel()
 
 
-async def serve(runtime: Runtime, token: str, api_url: str, stop: asyncio.Event) -> None:
+async def serve(
+    runtime: Runtime, token: str, api_url: str, stop: asyncio.Event, *, timeout: float = 10.0
+) -> None:
     """Poll for updates and feed them to the core until `stop` is set."""
-    app = build_application(token, api_url)
+    app = build_application(token, api_url, timeout)
     try:
 
         async def initialize() -> bool:

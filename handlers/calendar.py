@@ -393,15 +393,17 @@ def catch_up(svc: Services, lookback: timedelta = timedelta(days=8)) -> dict[str
 
 
 def upcoming(svc: Services, now: datetime) -> list[Slot]:
-    """Slots to schedule: every future one of one-off events and reminders, weekly ones
-    within the horizon."""
+    """Slots to schedule: every one not sent yet of one-off events and reminders, weekly ones
+    within the horizon. A slot that fell due moments ago is included (its job runs at once
+    and decides, late or skipped), so none waits for the next catch-up."""
+    start = now - svc.settings.reminder_grace
     found: list[Slot] = []
     for event in svc.repo.events():
         end = event.start if event.start is not None else now + HORIZON
-        found += event_slots(svc, event, now, max(end, now))
+        found += event_slots(svc, event, start, max(end, now))
     for reminder in svc.repo.reminders():
         slot = reminder_slot(reminder)
-        if slot is not None and slot.due > now:
+        if slot is not None and slot.due > start:
             found.append(slot)
     return [s for s in found if svc.repo.broadcast_by_key(s.key) is None]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,6 +105,8 @@ class Harness:
                 and all(n in (r.text or "") for n in needles)
             )
 
+        # Under injected faults every answer may wait out a few retry_after windows.
+        timeout *= 4 if FAULT_RATE else 1
         return await self.api.wait_for(match, timeout=timeout, after_seq=self.mark)
 
     async def answer_to(self, callback_id: str, timeout: float = 5.0) -> dict:
@@ -116,7 +120,8 @@ class Harness:
         return self.api.callback_answers[callback_id]
 
     async def settle(self) -> None:
-        await self.api.wait_idle(quiet=0.15, timeout=10)
+        # A retry_after window is quiet too: under faults, wait longer for silence.
+        await self.api.wait_idle(quiet=1.2 if FAULT_RATE else 0.15, timeout=40)
 
 
 def make_config(api: LocalBotAPI, data_dir: Path, framework: str, **kw: Any) -> Config:
@@ -170,11 +175,20 @@ def framework(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+# `ECHOWALL_FAULT_RATE=0.2 ./dev test` runs every scenario with a fifth of the bot's calls
+# failing (429 with retry_after, 500, 502); the scenarios must pass unchanged.
+FAULT_RATE = float(os.environ.get("ECHOWALL_FAULT_RATE", "0") or 0)
+
+
 @pytest.fixture
-async def api() -> AsyncIterator[LocalBotAPI]:
+async def api(request: pytest.FixtureRequest) -> AsyncIterator[LocalBotAPI]:
     server = LocalBotAPI()
     await server.start()
     build_world(server)
+    if FAULT_RATE and "no_faults" not in request.keywords:
+        server.fail_rate(
+            FAULT_RATE, kinds=("429", "500", "502"), seed=zlib.crc32(request.node.name.encode())
+        )
     try:
         yield server
     finally:
