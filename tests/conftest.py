@@ -178,6 +178,17 @@ def framework(request: pytest.FixtureRequest) -> str:
 # `ECHOWALL_FAULT_RATE=0.2 ./dev test` runs every scenario with a fifth of the bot's calls
 # failing (429 with retry_after, 500, 502); the scenarios must pass unchanged.
 FAULT_RATE = float(os.environ.get("ECHOWALL_FAULT_RATE", "0") or 0)
+FAULT_TOTALS = {"calls": 0, "failed": 0, "violations": 0}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Under injected faults, say how many calls failed and whether any limit was broken."""
+    if FAULT_RATE:
+        t = FAULT_TOTALS
+        terminalreporter.write_line(
+            f"injected faults: {t['failed']} of {t['calls']} bot calls failed "
+            f"(429 / 500 / 502); sends inside a retry_after window: {t['violations']}"
+        )
 
 
 @pytest.fixture
@@ -186,12 +197,14 @@ async def api(request: pytest.FixtureRequest) -> AsyncIterator[LocalBotAPI]:
     await server.start()
     build_world(server)
     if FAULT_RATE and "no_faults" not in request.keywords:
-        server.fail_rate(
-            FAULT_RATE, kinds=("429", "500", "502"), seed=zlib.crc32(request.node.name.encode())
-        )
+        seed = zlib.crc32(request.node.name.encode())
+        server.fail_rate(FAULT_RATE, kinds=("429", "500", "502"), seed=seed)
     try:
         yield server
     finally:
+        FAULT_TOTALS["calls"] += len(server.calls)
+        FAULT_TOTALS["failed"] += len(server.injected)
+        FAULT_TOTALS["violations"] += server.violations
         await server.stop()
 
 
