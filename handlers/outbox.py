@@ -168,6 +168,10 @@ def skip(svc: Services, key: str, kind: BroadcastKind) -> None:
     )
 
 
+class _Stopping(Exception):
+    """The bot is stopping: a message still waiting for its turn is left for the next start."""
+
+
 class Outbox:
     """Delivers unfinished broadcasts; one instance per running bot."""
 
@@ -275,10 +279,11 @@ class Outbox:
                 keyboard=post.keyboard,
                 attempts=SEND_ATTEMPTS,
                 retry_uncertain=False,
-                # Durable before the call leaves (after the pacing wait): see the docstring.
-                on_call=lambda: svc.repo.save_delivery(delivery),
+                on_call=lambda: self._leaving(delivery),
             )
             delivery.state = DeliveryState.SENT
+        except _Stopping:
+            return 0  # not sent, not recorded: the next start sends it
         except Uncertain:
             delivery.state, delivery.error = DeliveryState.UNCERTAIN, "uncertain"
         except ChatGone:
@@ -320,6 +325,12 @@ class Outbox:
             delivery.message_id,
         )
         return 1 if delivery.state is DeliveryState.SENT else 0
+
+    def _leaving(self, delivery: Delivery) -> None:
+        """Right before the call, after the pacing wait: stop here, or record it durably."""
+        if self._stopping:
+            raise _Stopping
+        self.svc.repo.save_delivery(delivery)
 
     async def _finish(self, broadcast_id: int) -> None:
         """Close a broadcast whose recipients all have a final state, and report it."""

@@ -188,3 +188,23 @@ async def test_broadcast_to_200_groups_under_faults_arrives_once_each(
     assert group is not None and not group.active
     await asyncio.sleep(0)
     assert bot.runtime.outbox is not None and bot.runtime.outbox.next_release() is None
+
+
+async def test_broadcast_interrupted_by_a_stop_resumes_without_doubles(
+    api: LocalBotAPI, start_bot: Callable[..., Any], tmp_path: Path, framework: str
+) -> None:
+    groups = [-5500 - i for i in range(30)]
+    for i, chat_id in enumerate(groups):
+        api.add_chat(chat_id, "group", title=f"和平里{i + 1}号楼", members=[UNCLE_LI])
+    await start_bot(rate_per_second=15)
+    h = Harness(api, tmp_path / "data", framework)
+    await _meet_groups(h, [(chat_id, UNCLE_LI) for chat_id in groups])
+    h.say(STAFF, WORKER_LIU, "/announce 周日上午社区义诊")
+    await h.reply(STAFF, "30 个群")
+    await asyncio.sleep(0.8)
+    await start_bot.stop_all()  # SIGTERM's path: sends in flight finish, the rest wait
+    before = sum(len(_sent(api, c, "义诊")) for c in groups)
+    assert 0 < before < len(groups)
+    await start_bot(rate_per_second=15)
+    await h.reply(STAFF, "📬", timeout=20)
+    assert all(len(_sent(api, c, "义诊")) == 1 for c in groups)
