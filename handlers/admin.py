@@ -5,11 +5,13 @@ from __future__ import annotations
 from handlers import rights
 from handlers.core import Context, Services, log
 from handlers.events import ChatRef, Membership, Migration
-from handlers.render import esc
-from handlers.texts import Translator
+from handlers.parsing import parse_int
+from handlers.render import chunk, esc
+from handlers.texts import N_, Translator
 from storage.records import Group
 
 LANGUAGES = ("zh", "en")
+BUILDING_USAGE = N_("/building <name, up to 64 characters>")
 
 
 def welcome(t: Translator, bot_username: str) -> str:
@@ -164,8 +166,8 @@ async def cmd_unsethead(ctx: Context) -> None:
     target: int | None = None
     if quoted is not None and quoted.sender is not None:
         target = quoted.sender.id
-    elif ctx.args.strip().lstrip("-").isdigit():
-        target = int(ctx.args.strip())
+    else:
+        target = parse_int(ctx.args)
     if target is None or target not in group.heads:
         await ctx.reply(ctx._("Reply to a head's message with /unsethead (see /heads)."))
         return
@@ -184,7 +186,8 @@ async def cmd_heads(ctx: Context) -> None:
     if not ctx.group.heads:
         lines.append(ctx._("No heads appointed yet: a head replies to a person with /sethead."))
     lines.append(ctx._("The group's administrators count as heads too."))
-    await ctx.reply("\n".join(lines))
+    for text in chunk(lines):
+        await ctx.reply(text)
 
 
 async def cmd_building(ctx: Context) -> None:
@@ -194,9 +197,7 @@ async def cmd_building(ctx: Context) -> None:
         return
     name = " ".join(ctx.args.split())
     if not name or len(name) > 64:
-        await ctx.reply(
-            ctx._("Usage: {usage}").format(usage=esc("/building <name, up to 64 characters>"))
-        )
+        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(BUILDING_USAGE))))
         return
     group.name = name
     ctx.svc.repo.save_group(group)

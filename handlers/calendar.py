@@ -901,7 +901,8 @@ async def press_rsvp(ctx: Context, cb: callbacks.Callback) -> None:
     if event.cancelled is not None:
         await ctx.toast(ctx._("This event was cancelled."), alert=True)
         return
-    if ctx.chat.is_group and ctx.chat.id not in event.groups:
+    if not ctx.chat.is_group or ctx.chat.id not in event.groups:
+        # Event posts exist only in the event's groups: anything else is forged.
         await ctx.toast(ctx._("This button is no longer valid."))
         return
     user = ctx.sender

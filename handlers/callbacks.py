@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 VERSION = "c1"
 MAX_BYTES = 64
 
-# action -> number of arguments; anything else is refused as forged or stale.
-_ARITY = {
-    "too": 1,  # me too on a case card: case id
-    "acc": 1,  # staff card: accept case
-    "dec": 1,  # staff card: decline case (asks for a reason)
-    "esc": 1,  # staff card: escalate case
-    "rate": 2,  # fix notice: case id, s|b|u
-    "bld": 2,  # private report: draft id, building chat id
-    "go": 2,  # event post: event id, y (I'll come) | n (can't come)
+# action -> its arguments, `i` a number, `w` a short word; anything else is refused as forged
+# or stale.
+_ARGS = {
+    "too": "i",  # me too on a case card: case id
+    "acc": "i",  # staff card: accept case
+    "dec": "i",  # staff card: decline case (asks for a reason)
+    "esc": "i",  # staff card: escalate case
+    "rate": "iw",  # fix notice: case id, s|b|u
+    "bld": "ii",  # private report: draft id, building chat id
+    "go": "iw",  # event post: event id, y (I'll come) | n (can't come)
 }
+# Only what `encode` writes: ASCII digits without a leading zero, ASCII letters.
+_KINDS = {"i": re.compile(r"0|-?[1-9][0-9]{0,19}"), "w": re.compile(r"[A-Za-z]{1,8}")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,7 @@ class Callback:
 
 def encode(action: str, *args: int | str) -> str:
     """Build callback data; refuses what Telegram would reject."""
-    if _ARITY.get(action) != len(args):
+    if action not in _ARGS or len(_ARGS[action]) != len(args):
         raise ValueError(f"bad callback {action}/{len(args)}")
     data = ":".join([VERSION, action, *map(str, args)])
     if len(data.encode()) > MAX_BYTES:
@@ -51,14 +55,12 @@ def decode(data: str) -> Callback | None:
     if len(parts) < 2 or parts[0] != VERSION:
         return None
     action, raw = parts[1], parts[2:]
-    if _ARITY.get(action) != len(raw):
+    kinds = _ARGS.get(action)
+    if kinds is None or len(kinds) != len(raw):
         return None
     args: list[int | str] = []
-    for item in raw:
-        if item.lstrip("-").isdigit() and item.isascii():
-            args.append(int(item))
-        elif item.isascii() and item.isalpha() and len(item) <= 8:
-            args.append(item)
-        else:
-            return None
+    for kind, item in zip(kinds, raw, strict=True):
+        if not _KINDS[kind].fullmatch(item):
+            return None  # e.g. a word where a number belongs, `--1`, `²` or `１`
+        args.append(int(item) if kind == "i" else item)
     return Callback(action, tuple(args))

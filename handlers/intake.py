@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from handlers import actions, rights
 from handlers.core import Context
-from handlers.render import CHANNEL_LABELS, RATING_LABELS, esc
+from handlers.parsing import parse_int
+from handlers.render import CHANNEL_LABELS, RATING_LABELS, clip, esc
 from handlers.report import create_case
 from handlers.texts import N_
 from storage.records import Channel, Group, Rating, State
@@ -39,8 +40,9 @@ RATE_USAGE = N_("/rate <id> <satisfied|basic|unsatisfied>")
 def find_building(ctx: Context, token: str) -> Group | list[Group] | None:
     """A building by chat id, exact name, or a unique part of its name (spaces ignored)."""
     buildings = ctx.svc.buildings()
-    if token.lstrip("-").isdigit():
-        return next((g for g in buildings if g.chat_id == int(token)), None)
+    chat_id = parse_int(token)
+    if chat_id is not None:
+        return next((g for g in buildings if g.chat_id == chat_id), None)
     wanted = token.replace(" ", "").lower()
     exact = [g for g in buildings if g.label.replace(" ", "").lower() == wanted]
     if exact:
@@ -61,13 +63,14 @@ async def cmd_log(ctx: Context) -> None:
     found = find_building(ctx, parts[0])
     if not isinstance(found, Group):
         names = ", ".join(g.label for g in found) if isinstance(found, list) else ""
+        name = clip(parts[0], 100)  # what was typed may be long; a name is at most 64
         await ctx.reply(
             ctx._("Which building? “{name}” matches {names}.").format(
-                name=esc(parts[0]), names=esc(names)
+                name=esc(name), names=esc(clip(names, 3000))
             )
             if names
             else ctx._("There is no building “{name}”; see /wall in the staff chat.").format(
-                name=esc(parts[0])
+                name=esc(name)
             )
         )
         return
@@ -100,6 +103,10 @@ async def cmd_log(ctx: Context) -> None:
 
 async def cmd_rate(ctx: Context) -> None:
     """Record the satisfaction a resident without Telegram gave on the follow-up visit."""
+    # Staff make the follow-up visit; a head who fixed the case must not rate it.
+    if not await rights.is_staff(ctx):
+        await ctx.reply(ctx._("Only community staff can record satisfaction from a visit."))
+        return
     parts = ctx.args.split()
     rating = RATING_WORDS.get(parts[1].lower()) if len(parts) == 2 else None
     if rating is None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from handlers import callbacks, livewall
 from handlers.core import Context, Services, log
 from handlers.ports import Button, ChatGone, DeliveryError, Keyboard
-from handlers.render import CAPTION_LIMIT, case_card, esc
+from handlers.render import CAPTION_LIMIT, case_card, clip, esc, visible_len
 from handlers.texts import Translator
 from storage.records import Case, State
 
@@ -102,10 +102,11 @@ async def post_staff_card(svc: Services, case: Case) -> None:
 
 
 def staff_card_text(svc: Services, case: Case, t: Translator) -> str:
-    limit = 600 if case.photo else 1500
-    text = case_card(case, t, building_label(svc, case), show_reporter=True, text_limit=limit)
-    if case.photo and len(text) > CAPTION_LIMIT:
-        text = case_card(case, t, building_label(svc, case), show_reporter=True, text_limit=200)
+    limits = (600, 200, 50) if case.photo else (1500,)
+    for limit in limits:
+        text = case_card(case, t, building_label(svc, case), show_reporter=True, text_limit=limit)
+        if visible_len(text) <= CAPTION_LIMIT:
+            break
     return text
 
 
@@ -130,7 +131,8 @@ async def tell_escalation_chat(svc: Services, case: Case, note: str) -> None:
     if chat is None:
         return
     t = svc.texts_for(chat)
-    text = t.gettext("⬆️ Escalated to you: {note}").format(note=esc(note)) + "\n\n"
+    # Clipped, so that the note and the case's card always fit one message together.
+    text = t.gettext("⬆️ Escalated to you: {note}").format(note=esc(clip(note, 1000))) + "\n\n"
     text += case_card(case, t, building_label(svc, case), show_reporter=True)
     await safe("escalation chat", svc.messenger.send(chat, text))
 

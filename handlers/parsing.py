@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?=\s|$)")
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
 _RELATIVE = re.compile(r"^(\d{1,4})([mhd])$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
@@ -28,6 +29,12 @@ def parse_case_id(token: str) -> int | None:
     if token.isascii() and token.isdigit() and 0 < len(token) <= 9 and int(token) > 0:
         return int(token)
     return None
+
+
+def parse_int(token: str) -> int | None:
+    """Read a user or chat id such as `201` or `-1001`; None for `--5`, `²`, `１` or words."""
+    token = token.strip()
+    return int(token) if _INTEGER.fullmatch(token) else None
 
 
 class BadTime(ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from handlers.texts import N_, Translator
 from storage.records import Case, Channel, Level, Rating, State
@@ -62,15 +63,25 @@ ACTION_LABELS = {
 }
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
 def esc(text: str) -> str:
     """Escape user text for Telegram HTML."""
     return html.escape(text, quote=False)
 
 
 def clip(text: str, limit: int) -> str:
-    """Shorten text to `limit` characters with an ellipsis."""
+    """Shorten text to `limit` characters as Telegram counts them, with an ellipsis."""
     text = " ".join(text.split()) if "\n" in text and limit < 200 else text
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if utf16_len(text) <= limit:
+        return text
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > limit - 1:
+            return text[:index] + "…"
+    return text
 
 
 def utf16_len(text: str) -> int:
@@ -78,15 +89,28 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def plain(text: str) -> str:
+    """What Telegram shows of our HTML: tags dropped, entities decoded (user text is escaped)."""
+    return html.unescape(_TAG.sub("", text))
+
+
+def visible_len(text: str) -> int:
+    """Length of our HTML as Telegram counts it against its limits: after entity parsing."""
+    return utf16_len(plain(text))
+
+
 def chunk(blocks: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
     """Join self-contained HTML blocks into as few messages as fit `limit` each."""
     messages: list[str] = []
     current = ""
     for block in blocks:
-        if utf16_len(block) > limit:
-            block = block[: limit // 2]  # blocks are clipped before; this is a last guard
+        if visible_len(block) > limit:
+            # Blocks are clipped before; this last guard keeps the HTML whole, as plain text.
+            block = esc(clip(plain(block), limit))
         candidate = f"{current}\n{block}" if current else block
-        if utf16_len(candidate) > limit:
+        # Measured with its markup, so a message joined of blocks is always short enough; a
+        # single block is sent whole, its shown text being within the limit.
+        if utf16_len(candidate) > limit and current:
             messages.append(current)
             current = block
         else:
@@ -129,7 +153,8 @@ def case_card(
     if case.overdue_since is not None and case.is_open:
         lines.append(_("⚠️ Overdue"))
     if case.measure:
-        lines.append(_("Measure: {measure}").format(measure=esc(clip(case.measure, 600))))
+        measure = clip(case.measure, min(600, text_limit))
+        lines.append(_("Measure: {measure}").format(measure=esc(measure)))
     if case.rating is not None:
         lines.append(_("Satisfaction: {rating}").format(rating=_(RATING_LABELS[case.rating])))
     if case.supporters:

@@ -8,9 +8,11 @@ from handlers.core import Context
 from handlers.livewall import wall_line, wall_title
 from handlers.parsing import parse_case_id
 from handlers.render import chunk, esc, timeline
+from handlers.texts import N_
 from storage.records import OPEN_STATES, Case, State
 
 ECHO_LIMIT = 10
+CASE_USAGE = N_("/case <id>")
 
 
 def _line(ctx: Context, case: Case, *, with_building: bool = False) -> str:
@@ -87,7 +89,7 @@ async def cmd_case(ctx: Context) -> None:
     """Show one case with its whole timeline."""
     case_id = parse_case_id(ctx.args.split()[0]) if ctx.args.split() else None
     if case_id is None:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc("/case <id>")))
+        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(CASE_USAGE))))
         return
     case = ctx.svc.repo.get_case(case_id)
     if case is None:
