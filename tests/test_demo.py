@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,8 @@ def test_script_runs_the_first_flow_end_to_end(tmp_path: Path, framework: str) -
 
     # The groups were greeted when the bot joined them; the banner suggests a first step.
     assert any(head.startswith("◆ 林溪苑1号楼") for head, _ in blocks(out)), out[:3000]
+    # The demo's token is random and never shown, not even in its logs.
+    assert not re.search(r"\d{5,}:[A-Za-z0-9_-]{20,}", out + result.stderr)
     banner = out.split("[张阿姨 @ 林溪苑1号楼] >")[0]
     assert any(
         line.startswith("刘社工 (staff). Try:") and "/report 楼道灯坏了" in line
