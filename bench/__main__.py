@@ -1,8 +1,10 @@
-"""Command line of the benchmark suite: ``python -m bench [--quick] [--write] ...``.
+"""Command line of the benchmark suite: ``python -m bench [--quick] [--store] [--write] ...``.
 
 Runs the framework benchmark (echowall vs. a bare echo bot on python-telegram-bot and
-aiogram, see bench/frameworks.py), prints the table and, with ``--write``, puts it into
-bench/README.md together with a description of the machine.
+aiogram, see bench/frameworks.py) and then the store benchmark (echowall's case store vs.
+TinyDB's JSON storage at 1k / 10k / 100k cases, see bench/store.py), prints the tables and,
+with ``--write``, puts them into bench/README.md together with a description of the machine.
+``--store`` runs the store benchmark alone.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import argparse
 import sys
 import time
 
-from bench import frameworks, report
+from bench import frameworks, report, store
 from bench.bots import FRAMEWORKS, KINDS
 
 DEFAULT_UPDATES = 300
@@ -79,6 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="rewrite the results section of bench/README.md with this run",
     )
     parser.add_argument(
+        "--store",
+        action="store_true",
+        help="only the store benchmark (1k/10k/100k cases; --quick: 1k/10k, fewer samples)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="instead of the benchmark, profile one burst per framework and bot (cProfile)",
@@ -88,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--write records full runs only; drop --quick")
     if args.write and args.profile:
         parser.error("--profile numbers are slowed by the profiler; they are not written")
+    if args.store and args.profile:
+        parser.error("--profile profiles the framework benchmark; drop --store")
     if args.pause_ms < 0:
         parser.error("--pause-ms must not be negative")
     args.updates = args.updates or (QUICK_UPDATES if args.quick else DEFAULT_UPDATES)
@@ -106,36 +115,48 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     began = time.monotonic()
-    print(
-        f"frameworks: {', '.join(args.frameworks)}; {args.updates} updates per measurement, "
-        f"{args.rounds} round(s)"
-        + (f", {args.pause_ms:g} ms between sequential updates" if args.pause_ms else ""),
-        flush=True,
-    )
-    results = frameworks.run(
-        args.frameworks,
-        args.updates,
-        args.rounds,
-        pause=args.pause_ms / 1000,
-        progress=lambda line: print(line, flush=True),
-    )
+    command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
+    results = None
+    if not args.store:
+        print(
+            f"frameworks: {', '.join(args.frameworks)}; {args.updates} updates per "
+            f"measurement, {args.rounds} round(s)"
+            + (f", {args.pause_ms:g} ms between sequential updates" if args.pause_ms else ""),
+            flush=True,
+        )
+        results = frameworks.run(
+            args.frameworks,
+            args.updates,
+            args.rounds,
+            pause=args.pause_ms / 1000,
+            progress=lambda line: print(line, flush=True),
+        )
+    stored = store.run(quick=args.quick, progress=lambda line: print(line, flush=True))
     machine = report.machine()
+    if results is not None:
+        print()
+        print(report.table(results))
     print()
-    print(report.table(results))
+    print(store.table(stored))
     print()
-    for key, value in machine:
+    for key, value in (*store.facts(stored), *machine):
         print(f"{key}: {value}")
     print(f"\ntotal {time.monotonic() - began:.0f} s")
     if args.write:
-        command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
-        report.write_readme(
-            report.results_block(
-                results,
-                machine,
-                updates=args.updates,
-                rounds=args.rounds,
-                command=command.strip(),
+        if results is not None:
+            report.write_readme(
+                report.results_block(
+                    results,
+                    machine,
+                    updates=args.updates,
+                    rounds=args.rounds,
+                    command=command.strip(),
+                )
             )
+        report.write_readme(
+            store.results_block(stored, machine, command.strip()),
+            begin=report.STORE_BEGIN,
+            end=report.STORE_END,
         )
         print(f"results written to {report.README}")
     return 0

@@ -17,6 +17,8 @@ from bench.frameworks import Result
 README = Path(__file__).with_name("README.md")
 BEGIN = "<!-- results:frameworks -->"
 END = "<!-- /results:frameworks -->"
+STORE_BEGIN = "<!-- results:store -->"
+STORE_END = "<!-- /results:store -->"
 # sniffio is listed because its absence makes httpcore (PTB's HTTP stack) retry a failing
 # import on every request; see README.md.
 PACKAGES = (
@@ -129,11 +131,11 @@ def results_block(
     )
 
 
-def write_readme(block: str, path: Path = README) -> None:
+def write_readme(block: str, path: Path = README, *, begin: str = BEGIN, end: str = END) -> None:
     """Replace what stands between the result markers; everything else stays as it is."""
     text = path.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
-        raise SystemExit(f"{path}: markers {BEGIN} … {END} not found; nothing written")
-    replacement = f"{BEGIN}\n{block.rstrip()}\n{END}"
+        raise SystemExit(f"{path}: markers {begin} … {end} not found; nothing written")
+    replacement = f"{begin}\n{block.rstrip()}\n{end}"
     path.write_text(pattern.sub(lambda _: replacement, text, count=1), encoding="utf-8")

@@ -6,7 +6,6 @@ in and calls `_open_calendar` once its database is open.
 
 from __future__ import annotations
 
-from tinydb import TinyDB
 from tinydb.table import Document, Table
 
 from storage.codec import from_doc, to_doc
@@ -17,6 +16,7 @@ from storage.records import (
     Delivery,
     Reminder,
 )
+from storage.table import JournalDB
 
 # How many handled update ids are remembered across restarts.
 HANDLED_KEPT = 5000
@@ -25,7 +25,7 @@ HANDLED_KEPT = 5000
 class CalendarTables:
     """Events, reminders and the outbox (broadcasts with one delivery record per recipient)."""
 
-    _db: TinyDB
+    _db: JournalDB
 
     def _open_calendar(self) -> None:
         self._events: Table = self._db.table("events", cache_size=0)

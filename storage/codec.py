@@ -1,24 +1,51 @@
-"""Turn record dataclasses into JSON-safe documents and back."""
+"""Turn record dataclasses into JSON-safe documents and back.
+
+Both directions run for every document the store writes or reads (a monthly export converts
+every case), so the per-class work (field names, type hints, which converter a field needs) is
+done once per class and cached; per document only the conversions themselves remain.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import types
 import typing
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import Enum
-from functools import cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+# Values of these exact types go into a document as they are.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+Converter = Callable[[Any], Any]
+
 
 def to_doc(record: Any) -> dict[str, Any]:
     """Return a JSON-safe dict of a record dataclass."""
-    return {f.name: _dump(getattr(record, f.name)) for f in dataclasses.fields(record)}
+    out = {}
+    for name in _names(type(record)):
+        value = getattr(record, name)
+        out[name] = value if type(value) in _PLAIN else _dump(value)
+    return out
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+_LOADERS: dict[type, tuple[frozenset[str], tuple[tuple[str, Converter], ...]]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def _dump(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Enum):
@@ -32,35 +59,54 @@ def _dump(value: Any) -> Any:
     return value
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def from_doc(cls: type[T], doc: dict[str, Any]) -> T:
+def from_doc(cls: type[T], doc: Mapping[str, Any]) -> T:
     """Rebuild a record dataclass from its document; unknown keys are ignored."""
-    hints = _hints(cls)  # type: ignore[arg-type]
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: _load(hints[k], v) for k, v in doc.items() if k in names})
+    names, converters = _loaders(cls)
+    kwargs = {key: value for key, value in doc.items() if key in names}
+    for name, convert in converters:
+        value = kwargs.get(name)
+        if value is not None:
+            kwargs[name] = convert(value)
+    return cls(**kwargs)
 
 
-def _load(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
+def _loaders(cls: type) -> tuple[frozenset[str], tuple[tuple[str, Converter], ...]]:
+    """A class's field names, and the fields whose JSON value needs converting back."""
+    loaders = _LOADERS.get(cls)
+    if loaders is None:
+        hints = typing.get_type_hints(cls)
+        fields = dataclasses.fields(cls)
+        converters = ((f.name, _converter(hints[f.name])) for f in fields)
+        loaders = _LOADERS[cls] = (
+            frozenset(f.name for f in fields),
+            tuple((name, c) for name, c in converters if c is not None),
+        )
+    return loaders
+
+
+def _converter(hint: Any) -> Converter | None:
+    """What `from_doc` does to a non-null value of a field typed `hint`."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _load(inner[0], value)
+        return _converter(inner[0])
     if origin is list:
         (item,) = typing.get_args(hint)
-        return [_load(item, v) for v in value]
+        each = _converter(item)
+        if each is None:
+            return list
+        return lambda values: [None if v is None else each(v) for v in values]
     if origin is dict:
         key, item = typing.get_args(hint)
-        return {key(k): _load(item, v) for k, v in value.items()}
+        value_of = _converter(item)
+        return lambda values: {
+            key(k): v if value_of is None or v is None else value_of(v) for k, v in values.items()
+        }
     if hint is datetime:
-        return datetime.fromisoformat(value)
+        return datetime.fromisoformat
     if isinstance(hint, type) and issubclass(hint, Enum):
-        return hint(value)
+        return hint
     if dataclasses.is_dataclass(hint):
-        return from_doc(hint, value)  # type: ignore[arg-type]
-    return value
+        nested: type = hint  # type: ignore[assignment]
+        return lambda value: from_doc(nested, value)
+    return None

@@ -1,24 +1,128 @@
-"""A durable TinyDB `Storage`: a snapshot file plus an fsync'd append-only journal.
+"""A durable TinyDB `Storage` whose writes cost O(changed documents), not O(database).
 
-TinyDB hands a storage the whole database on every write. Rewriting a JSON file each time is
-slow and, when the process is killed mid-write, can leave the file unreadable. This storage
-keeps the data in memory, appends only the documents that changed as one checksummed line,
-and fsyncs before `write` returns, so a write that returned survives `kill -9`. The journal is
-folded into a new snapshot (written aside, fsync'd, then renamed) when it grows.
+How the store scales
+--------------------
+TinyDB's own write path is whole-database: a `Table` copies its table into a new dict, applies
+the change and hands the storage every table to write, so a write costs O(n) before any byte
+reaches the disk. This storage and `storage.table.JournalTable` (the `Table` subclass that
+`JournalDB` uses for every table) replace that path with per-document deltas:
+
+- A table keeps each document as its encoded JSON bytes (`dict[id, bytes]`). A write encodes
+  only the documents it changes, appends them as one CRC-checked line to the journal, fsyncs
+  it, and only then swaps the new bytes in; a write that returned survives `kill -9`, a write
+  that raised changed nothing in memory. Puts that leave a document's bytes as they were are
+  dropped, so a no-op save costs no fsync.
+- Reads decode on access (`DocumentMap`): a lookup by id is one dict lookup and one
+  `json.loads`, scans decode in batches. Every reader gets fresh objects, so nothing a caller
+  does to a returned document can change the store behind the journal's back.
+- Bytes rather than decoded dicts because they make everything else cheap: 100,000 cases take
+  about a quarter of the memory (and almost nothing for the cyclic garbage collector to walk),
+  the snapshot is written without encoding anything, and it is loaded without parsing it.
+- The journal is folded into a new snapshot when it has grown as large as the snapshot, so
+  compaction costs O(1) amortised per byte written. A helper thread writes the snapshot from
+  a frozen copy of the id -> bytes maps (I/O and joins; the GIL is mostly free), paced at
+  32 MB/s and flushed every 256 kB so that the journal's fsyncs do not queue behind it
+  (written flat out, it made concurrent writes 4-10 times slower), then copies the journal
+  records written meanwhile into a new journal file. The writer's thread pays for the copy of
+  the maps (a few ms at 100,000 documents) and for the switch at the next write: rename the
+  snapshot in, append the last records to the new journal and rename it over the old one.
+  The replaced files are kept alive by a hard link and freed later on a helper thread, since
+  freeing 100 MB inside a rename takes tens of milliseconds. A crash at any point leaves
+  either the old snapshot with the whole journal or the new snapshot with a journal whose
+  older records are skipped by sequence number.
+- `subscribe` lets in-memory secondary indexes (`storage.table.TableIndex`) follow every change
+  of a table, whichever code made it.
+
+Files (compatible with the previous whole-database storage, both ways)
+--------------------------------------------------------------------
+``<path>.journal``: one record per line, ``<crc32 hex> {"seq":N,"tables":{name:{"put":{id:doc},
+"del":[id]}}}``. A line whose checksum or JSON does not hold is a torn tail: it and everything
+after it are dropped on open.
+
+``<path>.snapshot.json``: one JSON object ``{"seq":N,...,"tables":{name:{id:doc}}}``, written
+with one document per line and a CRC of everything before its last line, so it loads by slicing
+lines instead of parsing JSON. Any JSON reader, including the previous storage, reads it as
+before; a snapshot in the old single-line form is read with `json.loads` and rewritten in the
+new layout by a compaction right after opening.
+
+``<path>.tmp/``: files a compaction is writing; anything left there after a crash is deleted on
+open. They live in a directory of their own so that copying the data directory's files (as
+``echowall stats`` does) never meets a half-written or vanishing file.
 """
 
 from __future__ import annotations
 
-import copy
+import itertools
 import json
+import logging
 import os
+import re
+import shutil
+import threading
+import time
 import zlib
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tinydb.storages import Storage
 
-Tables = dict[str, dict[str, Any]]
+log = logging.getLogger(__name__)
+
+Doc = dict[str, Any]
+# Called with (document id, new document or None when it was deleted) after a durable change.
+Listener = Callable[[str, Mapping[str, Any] | None], None]
+
+LAYOUT = 1
+_HEAD = re.compile(rb'\{"seq":(\d+),"layout":(\d+),"tables":\{\n')
+_FOOT = re.compile(rb'\},"crc32":(\d+)\}\n')
+_DECODE_BATCH = 32  # measured: 7 us a document at 16-32, 9 one by one or at 256
+_SCRATCH_IDS = itertools.count()
+# The snapshot writer's pace: it hands the GIL back at every write() of a chunk, and it flushes
+# its file every _SYNC_EVERY bytes, because a journal fsync can end up waiting for the dirty
+# pages of other files on the same file system (ext4's ordered mode does).
+_CHUNK = 128 * 1024
+_SYNC_EVERY = 256 * 1024
+_FREE_STEP = 4 * 1024 * 1024
+
+
+def encode(doc: Mapping[str, Any]) -> bytes:
+    """The bytes a document is kept and journalled as (compact, UTF-8, key order kept)."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode_many(blobs: list[bytes]) -> list[Doc]:
+    """Decode encoded documents; one `json.loads` per batch is about twice as fast as one each."""
+    if len(blobs) == 1:
+        return [json.loads(blobs[0])]
+    decoded: list[Doc] = json.loads(b"[" + b",".join(blobs) + b"]")
+    return decoded
+
+
+def _name(key: str) -> bytes:
+    """A JSON string literal for a table name or document id (ids are digits: no escaping)."""
+    if key.isdigit():
+        return b'"%s"' % key.encode()
+    return json.dumps(key, ensure_ascii=False).encode()
+
+
+def _free(paths: list[Path]) -> None:
+    """Delete files a slice at a time (see `JournalStorage._keep`); run on a helper thread.
+
+    Each step frees at most _FREE_STEP bytes of blocks, which a concurrent journal fsync may
+    have to commit; whatever is left after a crash goes with the work directory on open.
+    """
+    for path in paths:
+        try:
+            with open(path, "r+b") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                while size > 0:
+                    size = max(0, size - _FREE_STEP)
+                    handle.truncate(size)
+                    time.sleep(0.002)
+            path.unlink()
+        except OSError:
+            pass
 
 
 def _fsync_dir(path: Path) -> None:
@@ -29,128 +133,647 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class JournalStorage(Storage):
-    """TinyDB storage backed by `<path>.snapshot.json` and `<path>.journal`."""
+class DocumentMap(Mapping[str, Doc]):
+    """A read-only view of one table: document id -> a freshly decoded copy of the document.
 
-    def __init__(self, path: str | os.PathLike[str], *, compact_every: int = 2000) -> None:
+    It is what `Table._read_table` returns, so TinyDB's own read methods (`get`, `search`,
+    `all`, iteration, `count`) work unchanged on top of it. Membership and length never decode.
+    """
+
+    __slots__ = ("_docs",)
+
+    def __init__(self, docs: Mapping[str, bytes]) -> None:
+        self._docs = docs
+
+    def __getitem__(self, key: str) -> Doc:
+        decoded: Doc = json.loads(self._docs[key])
+        return decoded
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._docs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._docs)
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def raw(self, key: str) -> bytes | None:
+        """The encoded document, for callers that only compare or copy it."""
+        return self._docs.get(key)
+
+    def items(self) -> _BatchedItems:
+        return _BatchedItems(self)
+
+    def many(self, keys: Iterable[str]) -> Iterator[tuple[str, Doc]]:
+        """Decode the given ids (those that exist), in the given order, batch by batch."""
+        docs = self._docs
+        batch: list[str] = []
+        for key in keys:
+            if key in docs:
+                batch.append(key)
+                if len(batch) == _DECODE_BATCH:
+                    yield from zip(batch, decode_many([docs[k] for k in batch]), strict=True)
+                    batch = []
+        if batch:
+            yield from zip(batch, decode_many([docs[k] for k in batch]), strict=True)
+
+
+class _BatchedItems(ItemsView[str, Doc]):
+    """`items()` of a `DocumentMap`: decodes in batches, and tolerates writes while iterating."""
+
+    _mapping: DocumentMap
+
+    def __iter__(self) -> Iterator[tuple[str, Doc]]:
+        # The ids are listed first: a scan that writes (update by query) must not trip over the
+        # dict changing size, and ids removed meanwhile are skipped.
+        return self._mapping.many(list(self._mapping))
+
+
+class _Change:
+    """What one commit does to one table."""
+
+    __slots__ = ("dels", "drop", "puts")
+
+    def __init__(
+        self, puts: dict[str, Mapping[str, Any]], dels: list[str], drop: bool = False
+    ) -> None:
+        self.puts = puts
+        self.dels = dels
+        self.drop = drop
+
+
+class _Compaction:
+    """Builds the files that replace the snapshot and the journal, normally on its own thread.
+
+    It writes a snapshot of frozen tables (bytes are immutable and the dicts are copies, so
+    nothing is shared with the writer but the journal file), then copies the journal records
+    written since it started into a new journal file, up to a size the storage had published
+    (whole records only). The storage looks at it again only once it has ended, and appends
+    whatever came in meanwhile before switching files.
+    """
+
+    def __init__(
+        self,
+        storage: JournalStorage,
+        tables: dict[str, dict[str, bytes]],
+        *,
+        pace: float | None,
+    ) -> None:
+        self.seq = storage._seq
+        self.journal_size = storage._journal_size
+        self.records = storage._records
+        self.snapshot = storage._scratch(storage._snapshot_path.name)
+        self.journal = storage._scratch(storage._journal_path.name)
+        self.size = 0
+        self.copied = 0  # journal bytes after `journal_size` already in `self.journal`
+        self.error: BaseException | None = None
+        self._source = storage._journal_path
+        self._size_now: Callable[[], int] = lambda: storage._journal_size
+        self._tables: dict[str, dict[str, bytes]] | None = tables
+        self._pace = pace
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        # A daemon thread: an interpreter exiting without close() must not wait for it; the
+        # half-written files are removed on the next open.
+        self._thread = threading.Thread(target=self.run, name="journal-compaction", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def run(self) -> None:
+        try:
+            tables = self._tables
+            assert tables is not None
+            self.size = write_snapshot(self.snapshot, self.seq, tables, pace=self._pace)
+            self._tables = None
+            self._copy_journal()
+        except BaseException as error:  # reported by the storage on the event loop's thread
+            self.error = error
+        finally:
+            self._tables = None
+
+    def _copy_journal(self) -> None:
+        """Copy the records written while the snapshot was being written, catching up twice."""
+        with open(self._source, "rb") as source, open(self.journal, "ab") as target:
+            for _ in range(3):
+                # The storage publishes its size only after a record is complete and fsync'd.
+                limit = self._size_now() - self.journal_size
+                if limit - self.copied < _CHUNK and self.copied:
+                    break
+                source.seek(self.journal_size + self.copied)
+                while self.copied < limit:
+                    chunk = source.read(min(_CHUNK, limit - self.copied))
+                    if not chunk:
+                        raise OSError("journal ended early while compacting")
+                    target.write(chunk)
+                    self.copied += len(chunk)
+            target.flush()
+            os.fdatasync(target.fileno())
+
+
+def write_snapshot(
+    path: Path,
+    seq: int,
+    tables: Mapping[str, Mapping[str, bytes]],
+    *,
+    pace: float | None = None,
+) -> int:
+    """Write and fsync a snapshot in the line layout; return its size in bytes.
+
+    `pace` (bytes per second) leaves the disk to the journal's fsyncs: written flat out, a
+    snapshot of 100,000 cases slows every concurrent write several times over.
+    """
+    crc = 0
+    size = 0
+    synced = 0
+    began = time.monotonic()
+    with open(path, "wb") as handle:
+        fd = handle.fileno()
+
+        def put(chunk: bytes) -> None:
+            nonlocal crc, size, synced
+            crc = zlib.crc32(chunk, crc)
+            handle.write(chunk)
+            size += len(chunk)
+            if size - synced >= _SYNC_EVERY:
+                handle.flush()
+                os.fdatasync(fd)
+                synced = size
+                if pace:
+                    ahead = size / pace - (time.monotonic() - began)
+                    if ahead > 0:
+                        time.sleep(ahead)
+
+        buf = [b'{"seq":%d,"layout":%d,"tables":{\n' % (seq, LAYOUT)]
+        held = 0
+        names = list(tables)
+        for t, name in enumerate(names):
+            buf.append(_name(name) + b":{\n")
+            docs = tables[name]
+            last = len(docs) - 1
+            for i, (key, blob) in enumerate(docs.items()):
+                buf.append(b"%s:%s%s" % (_name(key), blob, b"\n" if i == last else b",\n"))
+                held += len(blob)
+                if held >= _CHUNK:
+                    put(b"".join(buf))
+                    buf = []
+                    held = 0
+            buf.append(b"}\n" if t == len(names) - 1 else b"},\n")
+        put(b"".join(buf))
+        foot = b'},"crc32":%d}\n' % crc
+        handle.write(foot)
+        handle.flush()
+        os.fsync(fd)
+    return size + len(foot)
+
+
+def read_snapshot(handle: BinaryIO) -> tuple[int, dict[str, dict[str, bytes]], bool]:
+    """Parse a snapshot: (seq, tables of encoded documents, whether it was in the old form).
+
+    Read line by line, so that opening holds the documents once, not also the whole file.
+    """
+    first = handle.readline()
+    head = _HEAD.fullmatch(first)
+    if head is None or int(head.group(2)) != LAYOUT:
+        body = json.loads(first + handle.read())  # the single-line form of the old storage
+        tables = {
+            name: {key: encode(doc) for key, doc in docs.items()}
+            for name, docs in body["tables"].items()
+        }
+        return int(body["seq"]), tables, True
+    crc = zlib.crc32(first)
+    tables = {}
+    docs: dict[str, bytes] | None = None
+    for line in handle:
+        if line.startswith(b'},"crc32":'):
+            foot = _FOOT.fullmatch(line)
+            if foot is None or int(foot.group(1)) != crc or handle.read(1):
+                break
+            return int(head.group(1)), tables, False
+        crc = zlib.crc32(line, crc)
+        if line[0] == 0x7D:  # "}" or "}," closes a table
+            docs = None
+        elif docs is None:  # "<name>":{
+            docs = tables.setdefault(json.loads(line[:-3]), {})
+        else:  # "<id>":<document> with a comma unless it is the table's last
+            stop = len(line) - (2 if line[-2] == 0x2C else 1)
+            colon = line.find(b'":', 1, stop)
+            key = line[1:colon]
+            if b"\\" in key:  # an escaped id: let the JSON decoder split the line
+                ((name, doc),) = json.loads(b"{" + line[:stop] + b"}").items()
+                docs[name] = encode(doc)
+            else:
+                docs[key.decode()] = line[colon + 2 : stop]
+    raise ValueError("snapshot is incomplete or its checksum does not match")
+
+
+def _parse_record(line: bytes) -> dict[str, Any] | None:
+    if not line.endswith(b"\n"):
+        return None
+    checksum, _, body = line.rstrip(b"\n").partition(b" ")
+    try:
+        if int(checksum, 16) != zlib.crc32(body):
+            return None
+        record = json.loads(body)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+class JournalStorage(Storage):
+    """TinyDB storage backed by `<path>.snapshot.json` and `<path>.journal`; see the module doc.
+
+    Options: `compact_ratio` and `compact_min_bytes` decide when the journal is folded into a
+    snapshot (journal bytes >= max(min, ratio * snapshot bytes)); `compact_every` also folds
+    after that many records (tests use it to compact often); `compact_pace` caps how fast a
+    background compaction writes (bytes/s, None: flat out); `background=False` compacts on the
+    caller's thread instead of a helper thread.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        compact_every: int | None = None,
+        compact_ratio: float = 1.0,
+        compact_min_bytes: int = 1 << 20,
+        compact_pace: float | None = 32e6,
+        background: bool = True,
+    ) -> None:
         base = Path(path)
         base.parent.mkdir(parents=True, exist_ok=True)
-        self._snapshot = base.with_name(base.name + ".snapshot.json")
+        self._snapshot_path = base.with_name(base.name + ".snapshot.json")
         self._journal_path = base.with_name(base.name + ".journal")
+        self._work = base.with_name(base.name + ".tmp")
         self._compact_every = compact_every
-        self._data: Tables = {}
+        self._compact_ratio = compact_ratio
+        self._compact_min = compact_min_bytes
+        self._compact_pace = compact_pace
+        self._background = background
+        self._tables: dict[str, dict[str, bytes]] = {}
+        self._listeners: dict[str, list[Listener]] = {}
         self._seq = 0
-        self._lines = 0
-        self._load()
-        # The last written state of each table: tables TinyDB did not replace are unchanged.
-        self._shadow: Tables = copy.deepcopy(self._data)
-        self._seen: dict[str, int] = {name: id(t) for name, t in self._data.items()}
-        self._journal = open(self._journal_path, "ab")  # noqa: SIM115 - lives as long as the store
+        self._records = 0
+        self._journal_size = 0
+        self._snapshot_size = 0
+        self._retry_at = 0
+        self._job: _Compaction | None = None
+        self._freeing: list[threading.Thread] = []
+        self._closed = False
+        shutil.rmtree(self._work, ignore_errors=True)  # an interrupted compaction's files
+        legacy = self._load()
+        self._fd = os.open(self._journal_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        if legacy:
+            self._start_compaction()
 
-    def _load(self) -> None:
-        if self._snapshot.exists():
-            body = json.loads(self._snapshot.read_text("utf-8"))
-            self._seq = int(body["seq"])
-            self._data = body["tables"]
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load(self) -> bool:
+        legacy = False
+        if self._snapshot_path.exists():
+            with open(self._snapshot_path, "rb") as handle:
+                self._seq, self._tables, legacy = read_snapshot(handle)
+                self._snapshot_size = handle.tell()
+        if not self._journal_path.exists():
+            return legacy
         good = 0
-        if self._journal_path.exists():
-            raw = self._journal_path.read_bytes()
-            for line in raw.splitlines(keepends=True):
-                record = self._parse(line)
+        with open(self._journal_path, "rb") as handle:
+            for line in handle:
+                record = _parse_record(line)
                 if record is None:
                     break  # a torn tail: that write never returned, so nobody was told
                 good += len(line)
+                self._records += 1
                 if record["seq"] > self._seq:
                     self._apply(record)
                     self._seq = record["seq"]
-                self._lines += 1
-            if good < len(raw):
-                with open(self._journal_path, "r+b") as handle:
-                    handle.truncate(good)
-                    handle.flush()
-                    os.fsync(handle.fileno())
+            size = handle.seek(0, os.SEEK_END)
+        if good < size:
+            with open(self._journal_path, "r+b") as handle:
+                handle.truncate(good)
+                handle.flush()
+                os.fsync(handle.fileno())
+        self._journal_size = good
+        return legacy
 
-    @staticmethod
-    def _parse(line: bytes) -> dict[str, Any] | None:
-        if not line.endswith(b"\n"):
-            return None
-        checksum, _, body = line.rstrip(b"\n").partition(b" ")
-        try:
-            if int(checksum, 16) != zlib.crc32(body):
-                return None
-            record = json.loads(body)
-        except ValueError:
-            return None
-        return record if isinstance(record, dict) else None
-
-    def _apply(self, record: dict[str, Any]) -> None:
+    def _apply(self, record: Mapping[str, Any]) -> None:
         for name, change in record["tables"].items():
-            table = self._data.setdefault(name, {})
+            if change.get("drop"):
+                self._tables.pop(name, None)
+                continue
+            table = self._tables.setdefault(name, {})
             for doc_id in change.get("del", ()):
                 table.pop(doc_id, None)
-            table.update(change.get("put", {}))
+            for doc_id, doc in change.get("put", {}).items():
+                table[doc_id] = encode(doc)
 
-    def read(self) -> Tables | None:
-        return self._data or None
+    # -- TinyDB's whole-database interface -------------------------------------------------
 
-    def write(self, data: Tables) -> None:
-        changes: dict[str, dict[str, Any]] = {}
-        for name, table in data.items():
-            if self._seen.get(name) == id(table) and name in self._shadow:
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        """Every table as a `DocumentMap`; used by TinyDB for table names and `drop_table`."""
+        views: dict[str, Any] = {name: DocumentMap(docs) for name, docs in self._tables.items()}
+        return views or None
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        """Make the database equal to `data`, journalling only what differs.
+
+        `JournalTable` never calls this; it is here for TinyDB's `drop_table(s)` and for plain
+        `Table`s on this storage. Tables passed back as this storage's own views are unchanged.
+        """
+        changes: dict[str, _Change] = {}
+        for name, table in self._tables.items():
+            if name not in data:
+                changes[name] = _Change({}, list(table), drop=True)
+        for name, docs in data.items():
+            current = self._tables.get(name)
+            if isinstance(docs, DocumentMap) and docs._docs is current:
                 continue
-            shadow = self._shadow.get(name, {})
-            put = {k: v for k, v in table.items() if shadow.get(k) != v}
-            gone = [k for k in shadow if k not in table]
-            if put or gone:
-                changes[name] = {"put": put, "del": gone}
-        for name in [n for n in self._shadow if n not in data]:
-            changes[name] = {"put": {}, "del": list(self._shadow[name])}
-        self._data = data
-        self._seen = {name: id(t) for name, t in data.items()}
-        if not changes:
-            return
-        self._seq += 1
-        body = json.dumps(
-            {"seq": self._seq, "tables": changes}, ensure_ascii=False, separators=(",", ":")
-        ).encode()
-        self._journal.write(b"%08x " % zlib.crc32(body) + body + b"\n")
-        self._journal.flush()
-        os.fsync(self._journal.fileno())
-        self._lines += 1
-        for name, change in changes.items():
-            shadow = self._shadow.setdefault(name, {})
-            for doc_id in change["del"]:
-                shadow.pop(doc_id, None)
-            shadow.update(copy.deepcopy(change["put"]))
-        for name in [n for n in self._shadow if n not in data]:
-            del self._shadow[name]
-        if self._lines >= self._compact_every:
-            self.compact()
+            puts = {str(key): doc for key, doc in docs.items()}
+            dels = [key for key in current or () if key not in puts]
+            changes[name] = _Change(puts, dels)
+        self._commit(changes, create=set(data))
 
-    def compact(self) -> None:
-        """Fold the journal into a fresh snapshot; safe to interrupt at any point."""
-        tmp = self._snapshot.with_suffix(".tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(
-                json.dumps(
-                    {"seq": self._seq, "tables": self._data},
-                    ensure_ascii=False,
-                    separators=(",", ":"),
-                ).encode()
+    # -- per-document interface ------------------------------------------------------------
+
+    def documents(self, name: str) -> DocumentMap:
+        """The live view of one table (empty if it does not exist yet)."""
+        return DocumentMap(self._tables.get(name, {}))
+
+    def commit(
+        self,
+        name: str,
+        puts: Mapping[str, Mapping[str, Any]] | None = None,
+        deletes: Iterable[str] = (),
+        *,
+        create: bool = False,
+    ) -> None:
+        """Put and delete documents of one table as one durable step (one journal line).
+
+        Returns once the change is fsync'd; raises, with nothing changed, if it could not be
+        encoded or written. `create` makes an empty table exist even without changes.
+        """
+        change = _Change(dict(puts or {}), list(deletes))
+        self._commit({name: change}, create={name} if create else set())
+
+    def subscribe(self, name: str, listener: Listener) -> None:
+        """Call `listener` for every document of table `name` changed from now on."""
+        self._listeners.setdefault(name, []).append(listener)
+
+    def _commit(self, changes: Mapping[str, _Change], create: set[str]) -> None:
+        if self._closed:
+            raise ValueError("storage is closed")
+        # Encode everything first: a document JSON cannot hold fails the write before any of
+        # it reaches the journal.
+        parts: list[bytes] = []
+        applied: list[tuple[str, _Change, dict[str, bytes], list[str]]] = []
+        for name, change in changes.items():
+            table = self._tables.get(name)
+            blobs = {}
+            for key, doc in change.puts.items():
+                blob = encode(doc)
+                if table is None or table.get(key) != blob:
+                    blobs[key] = blob
+            dels = [key for key in dict.fromkeys(change.dels) if table and key in table]
+            if change.drop:
+                if table is None:
+                    continue
+            elif not blobs and not dels and (table is not None or name not in create):
+                continue
+            applied.append((name, change, blobs, dels))
+            puts = b",".join(_name(key) + b":" + blob for key, blob in blobs.items())
+            parts.append(
+                _name(name)
+                + b':{"put":{'
+                + puts
+                + b'},"del":'
+                + json.dumps(dels).encode()
+                + (b',"drop":true}' if change.drop else b"}")
             )
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self._snapshot)
-        _fsync_dir(self._snapshot.parent)
-        # Records up to self._seq are in the snapshot now; a crash before this truncation only
-        # leaves records that loading skips by their sequence number.
-        self._journal.truncate(0)
-        self._journal.seek(0)
-        os.fsync(self._journal.fileno())
-        self._lines = 0
+        if not applied:
+            return
+        seq = self._seq + 1
+        self._append(b'{"seq":%d,"tables":{%s}}' % (seq, b",".join(parts)))
+        self._seq = seq
+        for name, change, blobs, dels in applied:
+            if change.drop:
+                del self._tables[name]
+            else:
+                table = self._tables.setdefault(name, {})
+                for key in dels:
+                    del table[key]
+                table.update(blobs)
+            for listener in self._listeners.get(name, ()):
+                for key in dels:
+                    listener(key, None)
+                for key in blobs:
+                    listener(key, change.puts[key])
+        self._after_write()
+
+    def _append(self, body: bytes) -> None:
+        line = b"%08x " % zlib.crc32(body) + body + b"\n"
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            os.fsync(self._fd)
+        except BaseException:
+            # A partial line left in the middle of the journal would hide every later record
+            # from replay; cut it off (best effort) before reporting the failure.
+            try:
+                os.ftruncate(self._fd, self._journal_size)
+                os.fsync(self._fd)
+            except OSError:
+                pass
+            raise
+        self._journal_size += len(line)
+        self._records += 1
+
+    # -- compaction ------------------------------------------------------------------------
+
+    def _after_write(self) -> None:
+        # The write is durable already: trouble with compaction is logged and retried later,
+        # never reported as a failed write.
+        try:
+            if self._job is not None:
+                if self._job.running:
+                    return
+                self._finish_compaction()
+            if self._due():
+                self._start_compaction()
+        except OSError as error:
+            log.warning("journal compaction failed, will retry later: %r", error)
+            self._job = None
+            self._retry_at = self._journal_size + self._compact_min
+
+    def _due(self) -> bool:
+        if not self._records or self._journal_size < self._retry_at:
+            return False
+        if self._compact_every is not None and self._records >= self._compact_every:
+            return True
+        return self._journal_size >= max(
+            self._compact_min, self._compact_ratio * self._snapshot_size
+        )
+
+    def _scratch(self, name: str) -> Path:
+        """A new file in the work directory; unique, so no two writers ever share one.
+
+        Created like the files it replaces (mode 0o666 under the umask), not 0o600 as
+        `tempfile` would make it.
+        """
+        self._work.mkdir(exist_ok=True)
+        while True:
+            path = self._work / f"{name}.{os.getpid()}.{next(_SCRATCH_IDS)}"
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            except FileExistsError:
+                continue
+            return path
+
+    def _start_compaction(self, *, background: bool | None = None) -> None:
+        # A copy of the id -> bytes dicts is a consistent image: bytes never change in place.
+        # It is the one O(n) step on this thread: about 2-15 ms at 100,000 documents.
+        frozen = {name: dict(docs) for name, docs in self._tables.items()}
+        if self._background if background is None else background:
+            self._job = _Compaction(self, frozen, pace=self._compact_pace)
+            self._job.start()
+        else:
+            self._job = _Compaction(self, frozen, pace=None)
+            self._job.run()
+            self._finish_compaction()
+
+    def _finish_compaction(self) -> None:
+        job, self._job = self._job, None
+        assert job is not None and not job.running
+        if job.error is not None:
+            log.warning("journal compaction failed, will retry later: %r", job.error)
+            job.snapshot.unlink(missing_ok=True)
+            job.journal.unlink(missing_ok=True)
+            self._retry_at = self._journal_size + self._compact_min
+            return
+        try:
+            replaced = [self._keep(self._snapshot_path)]
+            os.replace(job.snapshot, self._snapshot_path)
+            self._snapshot_size = job.size
+            _fsync_dir(self._snapshot_path.parent)
+            # The snapshot holds every record up to job.seq now: a crash from here on replays
+            # only the newer ones, whichever journal it finds.
+            tail = self._journal_size - job.journal_size
+            if tail == 0:
+                os.ftruncate(self._fd, 0)
+                os.fsync(self._fd)
+            else:
+                replaced.append(self._keep(self._journal_path))
+                self._switch_journal(job, tail)
+        finally:
+            job.snapshot.unlink(missing_ok=True)
+            job.journal.unlink(missing_ok=True)
+        self._journal_size = tail
+        self._records -= job.records
+        self._retry_at = 0
+        doomed = [path for path in replaced if path is not None]
+        if doomed:
+            self._freeing = [t for t in self._freeing if t.is_alive()]
+            helper = threading.Thread(
+                target=_free, args=(doomed,), name="journal-free", daemon=True
+            )
+            helper.start()
+            self._freeing.append(helper)
+
+    def _keep(self, path: Path) -> Path | None:
+        """Hard-link a file about to be replaced into the work directory.
+
+        Replacing the last name of a large file frees its blocks inside the rename (tens of
+        milliseconds for a 100 MB snapshot, more with online discard); with a second name the
+        rename is cheap, and the blocks are freed later on a helper thread.
+        """
+        if not path.exists():
+            return None
+        keep = self._scratch(path.name + ".old")
+        keep.unlink()
+        try:
+            os.link(path, keep)
+        except OSError:
+            return None  # no hard links here: the rename frees the file itself
+        return keep
+
+    def _switch_journal(self, job: _Compaction, tail: int) -> None:
+        """Replace the journal by its last `tail` bytes, the records written while compacting.
+
+        The compaction copied most of them already; what came in since is appended here.
+        """
+        offset = job.journal_size + job.copied
+        rest = b""
+        while len(rest) < tail - job.copied:
+            chunk = os.pread(self._fd, tail - job.copied - len(rest), offset + len(rest))
+            if not chunk:
+                raise OSError("journal ended early while compacting")
+            rest += chunk
+        fd = os.open(job.journal, os.O_RDWR | os.O_APPEND)
+        try:
+            view = memoryview(rest)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            os.replace(job.journal, self._journal_path)
+        except BaseException:
+            os.close(fd)
+            raise
+        # From the rename on, appends must go to the new file, whatever happens next.
+        old, self._fd = self._fd, fd
+        os.close(old)
+        _fsync_dir(self._journal_path.parent)
+
+    def compact(self, *, wait: bool = True) -> None:
+        """Fold the journal into a fresh snapshot; safe to interrupt at any point.
+
+        `wait=True`: now, on this thread (after finishing one under way). `wait=False`: start
+        one in the background unless one is under way; a later write switches it in.
+        """
+        if self._closed:
+            raise ValueError("storage is closed")
+        if not wait:
+            if self._job is None:
+                self._start_compaction()
+            return
+        if self._job is not None:
+            self._job.wait()
+            self._finish_compaction()
+        if self._records:
+            self._start_compaction(background=False)
+
+    @property
+    def compacting(self) -> bool:
+        """Whether a background compaction has started and not been switched in yet.
+
+        Its thread writes the new files; the first write after it ended switches them in.
+        """
+        return self._job is not None
+
+    def stats(self) -> dict[str, int]:
+        """Sizes that decide compaction, for tests and the benchmark."""
+        return {
+            "seq": self._seq,
+            "records": self._records,
+            "journal_bytes": self._journal_size,
+            "snapshot_bytes": self._snapshot_size,
+        }
 
     def close(self) -> None:
-        if not self._journal.closed:
-            if self._lines:
-                self.compact()
-            self._journal.close()
+        if self._closed:
+            return
+        try:
+            # Folding on close makes the next start read one snapshot instead of replaying.
+            self.compact()
+        finally:
+            self._closed = True
+            os.close(self._fd)
+            for helper in self._freeing:
+                helper.join()

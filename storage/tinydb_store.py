@@ -1,44 +1,70 @@
-"""The repository on TinyDB, over the durable `JournalStorage`.
+"""The repository on TinyDB: `JournalDB` tables over the durable `JournalStorage`.
 
 TinyDB is a single-owner store: one instance per data directory, used from the event loop's
 thread only, so access is serialised by construction.
+
+Writes cost O(1) in the number of cases (see storage/journal.py and storage/table.py); case
+lookups other than by id go through in-memory indexes that the cases table keeps current on
+every write: by (building, state), by reporter and by origin message. `all_cases` scans, which
+is what the monthly export and the reports need anyway.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any, cast
 
-from tinydb import TinyDB
 from tinydb.table import Document
 
 from storage.calendar_tables import CalendarTables
 from storage.codec import from_doc, to_doc
 from storage.journal import JournalStorage
 from storage.records import Case, Draft, Group, Person, State
+from storage.table import JournalDB, JournalTable
+
+_SCAN_BATCH = 512
+
+
+def _place(doc: Mapping[str, Any]) -> list[Hashable]:
+    return [(doc.get("building_id"), doc.get("state"))]
+
+
+def _reporter(doc: Mapping[str, Any]) -> list[Hashable]:
+    reporter = doc.get("reporter_id")
+    return [] if reporter is None else [reporter]
+
+
+def _origin(doc: Mapping[str, Any]) -> list[Hashable]:
+    chat, message = doc.get("origin_chat_id"), doc.get("origin_message_id")
+    return [] if chat is None or message is None else [(chat, message)]
 
 
 class TinyRepository(CalendarTables):
-    """Repository of cases, groups, people, drafts and the calendar in one TinyDB database."""
+    """Repository of cases, groups, people, drafts and the calendar in one TinyDB database.
 
-    def __init__(self, data_dir: str | Path, *, compact_every: int = 2000) -> None:
-        self._db = TinyDB(
-            Path(data_dir) / "echowall", storage=JournalStorage, compact_every=compact_every
+    Storage options (`compact_every`, `compact_ratio`, `background`, ...) go to
+    `JournalStorage`.
+    """
+
+    def __init__(self, data_dir: str | Path, **storage_options: Any) -> None:
+        self._db = JournalDB(Path(data_dir) / "echowall", **storage_options)
+        self._cases: JournalTable = self._db.table("cases", cache_size=0)
+        self._groups: JournalTable = self._db.table("groups", cache_size=0)
+        self._people: JournalTable = self._db.table("people", cache_size=0)
+        self._drafts: JournalTable = self._db.table("drafts", cache_size=0)
+        self._by_place, self._by_reporter, self._by_origin = self._cases.add_indexes(
+            _place, _reporter, _origin
         )
-        self._cases = self._db.table("cases", cache_size=0)
-        self._groups = self._db.table("groups", cache_size=0)
-        self._people = self._db.table("people", cache_size=0)
-        self._drafts = self._db.table("drafts", cache_size=0)
+        self._last_case_id = self._cases.max_id()
+        self._last_draft_id = self._drafts.max_id()
         self._open_calendar()
-        # An index of where reports came from, so a redelivered update finds its case.
-        self._origins: dict[tuple[int, int], int] = {}
-        self._last_case_id = 0
-        self._last_draft_id = max((d.doc_id for d in self._drafts.all()), default=0)
-        for doc in self._cases.all():
-            self._last_case_id = max(self._last_case_id, doc.doc_id)
-            if doc.get("origin_chat_id") is not None:
-                self._origins[(doc["origin_chat_id"], doc["origin_message_id"])] = doc.doc_id
+
+    @property
+    def storage(self) -> JournalStorage:
+        """The durable storage underneath, for sizes and compaction (tests, the benchmark)."""
+        return self._db.storage
 
     def next_case_id(self) -> int:
         # Cases are never deleted, so the highest stored id is the counter: no extra write
@@ -49,16 +75,15 @@ class TinyRepository(CalendarTables):
 
     def save_case(self, case: Case) -> None:
         self._cases.upsert(Document(to_doc(case), doc_id=case.id))
-        if case.origin_chat_id is not None and case.origin_message_id is not None:
-            self._origins[(case.origin_chat_id, case.origin_message_id)] = case.id
 
     def get_case(self, case_id: int) -> Case | None:
         doc = self._cases.get(doc_id=case_id)
-        return from_doc(Case, dict(doc)) if doc else None
+        return from_doc(Case, doc) if doc else None
 
     def case_by_origin(self, chat_id: int, message_id: int) -> Case | None:
-        case_id = self._origins.get((chat_id, message_id))
-        return self.get_case(case_id) if case_id is not None else None
+        # One report makes one case; should two ever share an origin, the newest wins.
+        found = self._by_origin.ids((chat_id, message_id))
+        return self.get_case(max(found)) if found else None
 
     def cases(
         self,
@@ -67,26 +92,36 @@ class TinyRepository(CalendarTables):
         reporter_id: int | None = None,
         states: Iterable[State] | None = None,
     ) -> list[Case]:
-        wanted = {State(s).value for s in states} if states is not None else None
-        found = []
-        for doc in self._cases.all():
-            if building_id is not None and doc["building_id"] != building_id:
-                continue
-            if reporter_id is not None and doc["reporter_id"] != reporter_id:
-                continue
-            if wanted is not None and doc["state"] not in wanted:
-                continue
-            found.append(from_doc(Case, dict(doc)))
-        found.sort(key=lambda c: c.id)
-        return found
+        if building_id is None and reporter_id is None and states is None:
+            return list(self.all_cases())
+        found: set[int] | None = None
+        if reporter_id is not None:
+            found = self._by_reporter.ids(reporter_id)
+        if building_id is not None or states is not None:
+            wanted = {State(s).value for s in states} if states is not None else None
+            placed: set[int] = set()
+            for key in self._by_place:
+                building, state = cast(tuple[int, str], key)
+                if (building_id is None or building == building_id) and (
+                    wanted is None or state in wanted
+                ):
+                    placed |= self._by_place.ids(key)
+            found = placed if found is None else found & placed
+        assert found is not None
+        docs = self._cases.documents().many(str(i) for i in sorted(found))
+        return [from_doc(Case, doc) for _, doc in docs]
 
     def all_cases(self) -> Iterator[Case]:
-        for doc in sorted(self._cases.all(), key=lambda d: d.doc_id):
-            yield from_doc(Case, dict(doc))
+        # Decoded batch by batch: a full export never holds every document at once.
+        docs = self._cases.documents()
+        ids = sorted(docs, key=int)
+        for start in range(0, len(ids), _SCAN_BATCH):
+            for _, doc in docs.many(ids[start : start + _SCAN_BATCH]):
+                yield from_doc(Case, doc)
 
     def get_group(self, chat_id: int) -> Group | None:
         doc = self._groups.get(doc_id=self._gid(chat_id))
-        return from_doc(Group, dict(doc)) if doc and doc["chat_id"] == chat_id else None
+        return from_doc(Group, doc) if doc and doc["chat_id"] == chat_id else None
 
     @staticmethod
     def _gid(chat_id: int) -> int:
@@ -97,7 +132,7 @@ class TinyRepository(CalendarTables):
         self._groups.upsert(Document(to_doc(group), doc_id=self._gid(group.chat_id)))
 
     def groups(self, *, active_only: bool = True) -> list[Group]:
-        found = [from_doc(Group, dict(d)) for d in self._groups.all()]
+        found = [from_doc(Group, d) for d in self._groups.all()]
         return sorted((g for g in found if g.active or not active_only), key=lambda g: g.label)
 
     def migrate_group(self, old_chat_id: int, new_chat_id: int) -> None:
@@ -114,7 +149,6 @@ class TinyRepository(CalendarTables):
                 case.origin_message_id = None
                 case.card_message_id = None
             self.save_case(case)
-        self._origins = {k: v for k, v in self._origins.items() if k[0] != old_chat_id}
         self._groups.remove(doc_ids=[self._gid(old_chat_id)])
         self._migrate_calendar(old_chat_id, new_chat_id)
         group.chat_id = new_chat_id
@@ -123,7 +157,7 @@ class TinyRepository(CalendarTables):
         self.save_group(group)
         for doc in self._people.all():
             if old_chat_id in doc.get("buildings", []):
-                person = from_doc(Person, dict(doc))
+                person = from_doc(Person, doc)
                 person.buildings = [
                     new_chat_id if b == old_chat_id else b for b in person.buildings
                 ]
@@ -131,7 +165,7 @@ class TinyRepository(CalendarTables):
 
     def get_person(self, user_id: int) -> Person | None:
         doc = self._people.get(doc_id=user_id)
-        return from_doc(Person, dict(doc)) if doc else None
+        return from_doc(Person, doc) if doc else None
 
     def save_person(self, person: Person) -> None:
         self._people.upsert(Document(to_doc(person), doc_id=person.id))
@@ -148,7 +182,7 @@ class TinyRepository(CalendarTables):
         if not doc or doc["user_id"] != user_id:
             return None
         self._drafts.remove(doc_ids=[draft_id])
-        return from_doc(Draft, dict(doc))
+        return from_doc(Draft, doc)
 
     def save_draft(self, draft: Draft) -> None:
         self._drafts.upsert(Document(to_doc(draft), doc_id=draft.id))

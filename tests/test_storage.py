@@ -1,13 +1,31 @@
-"""The TinyDB repository and its durable journal: round trips, torn tails, compaction."""
+"""The TinyDB repository and its durable journal: round trips, torn tails, compaction,
+the per-document table layer (against plain TinyDB) and the indexes."""
 
 from __future__ import annotations
 
+import json
+import os
+import random
+import shutil
+import tempfile
+import threading
+import zlib
+from collections.abc import MutableMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tinydb import Query, TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Document, Table
 
-from storage.records import Case, Channel, Group, Person, State, Step
+from storage import journal
+from storage.codec import to_doc
+from storage.records import OPEN_STATES, Case, Channel, Group, Person, State, Step
+from storage.table import JournalDB
 from storage.tinydb_store import TinyRepository
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -117,3 +135,439 @@ def test_migrating_a_group_moves_its_cases(tmp_path: Path) -> None:
         assert repo.get_person(7).buildings == [-1001]  # type: ignore[union-attr]
     finally:
         repo.close()
+
+
+# -- the per-document TinyDB layer ----------------------------------------------------------
+
+
+def open_db(path: Path, **options: Any) -> JournalDB:
+    return JournalDB(path / "db", **options)
+
+
+def contents(table: Table) -> dict[int, dict[str, Any]]:
+    return {doc.doc_id: dict(doc) for doc in table.all()}
+
+
+def test_generic_table_api_is_durable_without_close(tmp_path: Path) -> None:
+    """What other tables (events, reminders, an outbox) use, written as for plain TinyDB."""
+    db = open_db(tmp_path)
+    events = db.table("events")
+    first = events.insert({"kind": "report", "case": 1, "tags": ["a"]})
+    events.insert_multiple([{"kind": "accept", "case": 1}, {"kind": "report", "case": 2}])
+    events.upsert(Document({"kind": "remind", "case": 2, "at": "09:00"}, doc_id=40))
+    events.upsert(Document({"at": "10:00"}, doc_id=40))  # merges, as TinyDB does
+    events.update({"seen": True}, Query().case == 1)
+    events.update(lambda doc: doc["tags"].append("b"), doc_ids=[first])
+    events.remove(doc_ids=[3])
+    outbox = db.table("outbox")
+    outbox.insert({"text": "广播"})
+    outbox.truncate()
+    expected = contents(events)
+    assert expected[40] == {"kind": "remind", "case": 2, "at": "10:00"}
+    assert expected[first]["tags"] == ["a", "b"]
+    assert sorted(expected) == [1, 2, 40]
+    # No close(): as after kill -9.
+    again = open_db(tmp_path)
+    try:
+        assert contents(again.table("events")) == expected
+        assert again.table("outbox").all() == []
+        assert "outbox" in again.tables()
+        assert again.table("events").get(doc_id=40) == expected[40]
+        assert [d.doc_id for d in again.table("events").get(doc_ids=[40, 99, 1])] == [40, 1]
+        assert again.table("events").count(Query().kind == "report") == 1
+        assert again.table("events").insert({"kind": "next"}) == 41
+    finally:
+        again.close()
+        db.close()
+
+
+def test_reads_are_copies(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    try:
+        table = db.table("t")
+        table.insert({"list": [1]})
+        doc = table.get(doc_id=1)
+        assert doc is not None
+        doc["list"].append(2)
+        table.all()[0]["list"].append(3)
+        assert table.get(doc_id=1) == {"list": [1]}
+    finally:
+        db.close()
+
+
+def test_failed_write_changes_nothing(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    table = db.table("t")
+    table.insert_multiple([{"n": i} for i in range(5)])
+    journal = (tmp_path / "db.journal").read_bytes()
+
+    def explode(doc: MutableMapping[str, Any]) -> None:
+        if doc["n"] == 3:
+            raise RuntimeError("midway")
+        doc["n"] += 100
+
+    with pytest.raises(RuntimeError):
+        table.update(explode)
+    with pytest.raises(TypeError):  # not JSON: refused before anything is written
+        table.insert({"when": NOW})
+    with pytest.raises(ValueError):
+        table.insert_multiple([{"n": 9}, Document({"n": 10}, doc_id=2)])
+    assert [d["n"] for d in table.all()] == [0, 1, 2, 3, 4]
+    assert (tmp_path / "db.journal").read_bytes() == journal
+    db.close()
+
+
+def test_a_write_journals_only_what_changed(tmp_path: Path) -> None:
+    """O(1) in the table's size: a write appends about one document, a no-op nothing."""
+    db = open_db(tmp_path, compact_min_bytes=1 << 30)
+    table = db.table("t")
+    table.insert_multiple([{"n": i, "pad": "x" * 100} for i in range(2000)])
+    journal = tmp_path / "db.journal"
+    before = journal.stat().st_size
+    table.update({"n": -1}, doc_ids=[1000])
+    grown = journal.stat().st_size - before
+    assert 100 < grown < 250
+    table.upsert(Document({"n": -1, "pad": "x" * 100}, doc_id=1000))  # the same again
+    table.update({"n": 5}, Query().n == 5)
+    assert journal.stat().st_size - before == grown
+    db.close()
+
+
+def test_plain_tables_and_drop_table_go_through_the_whole_database_path(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    db.table("keep").insert({"a": 1})
+    db.table("gone").insert({"b": 2})
+    plain = Table(db.storage, "plain")  # TinyDB's own table class on this storage
+    plain.insert({"c": 3})
+    plain.update({"c": 4}, doc_ids=[1])
+    db.drop_table("gone")
+    again = open_db(tmp_path)
+    try:
+        assert again.tables() == {"keep", "plain"}
+        assert again.table("plain").get(doc_id=1) == {"c": 4}
+    finally:
+        again.close()
+        db.close()
+
+
+def test_indexes_follow_every_write(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    try:
+        table = db.table("t")
+        table.insert_multiple([{"k": i % 3} for i in range(9)])
+        (index,) = table.add_indexes(lambda doc: [doc["k"]])
+        table.update({"k": 7}, doc_ids=[1])
+        table.remove(doc_ids=[2])
+        table.insert({"k": 0})
+        table.update({"k": 0}, Query().k == 2)
+        expected: dict[int, set[int]] = {}
+        for doc in table.all():
+            expected.setdefault(doc["k"], set()).add(doc.doc_id)
+        assert {key: index.ids(key) for key in index} == expected
+        db.drop_table("t")
+        assert list(index) == []
+    finally:
+        db.close()
+
+
+_values = st.integers(0, 3)
+_docs = st.fixed_dictionaries({"k": _values, "v": st.lists(st.integers(0, 9), max_size=3)})
+_ids = st.lists(st.integers(1, 12), max_size=4, unique=True)
+_ops = st.one_of(
+    st.tuples(st.just("insert"), _docs),
+    st.tuples(st.just("insert_id"), st.integers(1, 12), _docs),
+    st.tuples(st.just("insert_multiple"), st.lists(_docs, max_size=3)),
+    st.tuples(st.just("upsert"), st.integers(1, 12), _docs),
+    st.tuples(st.just("upsert_cond"), _values, _docs),
+    st.tuples(st.just("update_ids"), _ids, _docs),
+    st.tuples(st.just("update_cond"), _values, _docs),
+    st.tuples(st.just("update_fn"), _ids),
+    st.tuples(st.just("update_multiple"), _values, _values),
+    st.tuples(st.just("remove_ids"), _ids),
+    st.tuples(st.just("remove_cond"), _values),
+    st.tuples(st.just("truncate")),
+    st.tuples(st.just("compact")),
+)
+
+
+def _run(table: Table, op: tuple[Any, ...]) -> Any:
+    q = Query()
+    name, *args = op
+    if name == "insert":
+        return table.insert(args[0])
+    if name == "insert_id":
+        return table.insert(Document(args[1], doc_id=args[0]))
+    if name == "insert_multiple":
+        return table.insert_multiple(args[0])
+    if name == "upsert":
+        return table.upsert(Document(args[1], doc_id=args[0]))
+    if name == "upsert_cond":
+        return table.upsert(args[1], q.k == args[0])
+    if name == "update_ids":
+        return table.update(args[1], doc_ids=args[0])
+    if name == "update_cond":
+        return table.update(args[1], q.k == args[0])
+    if name == "update_fn":
+        return table.update(lambda doc: doc["v"].append(len(doc["v"])), doc_ids=args[0])
+    if name == "update_multiple":
+        return table.update_multiple([({"k": args[1]}, q.k == args[0]), ({"x": 1}, q.k == 3)])
+    if name == "remove_ids":
+        return table.remove(doc_ids=args[0])
+    if name == "remove_cond":
+        return table.remove(q.k == args[0])
+    if name == "truncate":
+        return table.truncate()
+    return None  # compact: only for the journal side
+
+
+class JSONInMemory(Storage):
+    """TinyDB's JSONStorage semantics (every write serialised, every read parsed), no file."""
+
+    def __init__(self) -> None:
+        self._text = "{}"
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        data: dict[str, dict[str, Any]] = json.loads(self._text)
+        return data or None
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        self._text = json.dumps(data)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(_ops, max_size=25))
+def test_behaves_like_tinydb(ops: list[tuple[Any, ...]]) -> None:
+    """Differential: the same operations on plain TinyDB in memory give the same results."""
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = TinyDB(storage=JSONInMemory).table("t")
+        db = open_db(Path(tmp), compact_every=4)
+        table = db.table("t")
+        for op in ops:
+            outcomes = []
+            for side in (reference, table):
+                try:
+                    outcomes.append(("ok", _run(side, op)))
+                except ValueError as error:
+                    outcomes.append(("error", str(error)))
+            if op[0] == "compact":
+                db.storage.compact()
+            assert outcomes[0] == outcomes[1], op
+            assert contents(table) == contents(reference), op
+        # Reopen what is on disk now, without close(), from a copy (as `echowall stats` does).
+        copy = Path(tmp) / "copy"
+        copy.mkdir()
+        for name in ("db.journal", "db.snapshot.json"):
+            if (Path(tmp) / name).exists():
+                shutil.copy2(Path(tmp) / name, copy / name)
+        again = open_db(copy)
+        try:
+            assert contents(again.table("t")) == contents(reference)
+        finally:
+            again.close()
+            db.close()
+
+
+# -- the repository's indexes ---------------------------------------------------------------
+
+
+def test_indexed_queries_match_a_scan(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    repo = TinyRepository(tmp_path, compact_every=50)
+    saved: dict[int, Case] = {}
+    for i in range(300):
+        if saved and rng.random() < 0.5:
+            case = saved[rng.choice(list(saved))]
+            case.state = rng.choice(list(State))
+            case.building_id = rng.choice((-1, -2, -3))
+            case.reporter_id = rng.choice((7, 8, None))
+            repo.save_case(case)
+        else:
+            case = make_case(repo, f"问题{i}", building=rng.choice((-1, -2, -3)), message=i)
+        saved[case.id] = case
+    if rng.random() < 2:
+        repo.migrate_group(-2, -20)  # no group -2 stored: nothing moves
+        repo.save_group(Group(-3, "3号楼"))
+        repo.migrate_group(-3, -30)
+        for case in saved.values():
+            if case.building_id == -3:
+                case.building_id = -30
+                if case.origin_chat_id == -3:
+                    case.origin_chat_id, case.origin_message_id = -30, None
+                    case.card_message_id = None
+    repo.close()
+
+    again = TinyRepository(tmp_path)
+    try:
+        everything = sorted(saved.values(), key=lambda c: c.id)
+        assert list(again.all_cases()) == everything
+        for building in (-1, -2, -3, -30, None):
+            for reporter in (7, 8, None):
+                for states in (None, OPEN_STATES, [State.CLOSED]):
+                    expected = [
+                        c
+                        for c in everything
+                        if (building is None or c.building_id == building)
+                        and (reporter is None or c.reporter_id == reporter)
+                        and (states is None or c.state in states)
+                    ]
+                    found = again.cases(building_id=building, reporter_id=reporter, states=states)
+                    assert found == expected, (building, reporter, states)
+        for case in everything:
+            if case.origin_message_id is not None:
+                assert again.case_by_origin(-1, case.origin_message_id) == (
+                    case if case.origin_chat_id == -1 else None
+                )
+        assert again.case_by_origin(-3, 1) is None
+    finally:
+        again.close()
+
+
+# -- compaction and files -------------------------------------------------------------------
+
+
+def test_background_compaction_keeps_writes_made_meanwhile(tmp_path: Path) -> None:
+    repo = TinyRepository(tmp_path, compact_min_bytes=1, compact_ratio=0.0)
+    storage = repo.storage
+    for i in range(200):
+        make_case(repo, f"问题{i}", message=i)
+    assert storage.stats()["records"] < 200  # it did fold along the way
+    # Abandoned without close(): only what is on disk counts.
+    again = TinyRepository(tmp_path)
+    try:
+        assert [c.origin_message_id for c in again.all_cases()] == list(range(200))
+    finally:
+        again.close()
+    assert not any((tmp_path / "echowall.tmp").iterdir())
+
+
+def test_compaction_triggers_by_size(tmp_path: Path) -> None:
+    repo = TinyRepository(tmp_path, compact_min_bytes=4096, background=False)
+    try:
+        storage = repo.storage
+        for i in range(40):
+            make_case(repo, "x" * 200, message=i)
+            stats = storage.stats()
+            assert stats["journal_bytes"] < max(4096, stats["snapshot_bytes"]) + 1500
+        assert stats["snapshot_bytes"] > 4096
+    finally:
+        repo.close()
+
+
+class Crash(BaseException):
+    """Stands for kill -9 at one point of the compaction's switch."""
+
+
+@pytest.mark.parametrize("at", range(4))
+def test_compaction_interrupted_at_any_point_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: int
+) -> None:
+    repo = TinyRepository(tmp_path, compact_min_bytes=1 << 30)
+    storage = repo.storage
+    for i in range(10):
+        make_case(repo, f"旧{i}", message=i)
+    go = threading.Event()
+    run = journal._Compaction.run
+    monkeypatch.setattr(journal._Compaction, "run", lambda job: (go.wait(), run(job)))
+    storage.compact(wait=False)  # in the background, from the first ten
+    for i in range(10, 15):  # written while it runs: they must stay in the journal
+        make_case(repo, f"新{i}", message=i)
+    assert storage.compacting
+    go.set()
+    assert storage._job is not None
+    storage._job.wait()
+    steps = {0: "replace", 1: "replace", 2: "_fsync_dir", 3: "_fsync_dir"}
+    calls = {"replace": 0, "_fsync_dir": 0}
+    real = {"replace": os.replace, "_fsync_dir": journal._fsync_dir}
+
+    def failing(name: str) -> Any:
+        def call(*args: Any) -> None:
+            calls[name] += 1
+            if name == steps[at] and calls[name] == at % 2 + 1:
+                raise Crash
+            real[name](*args)
+
+        return call
+
+    monkeypatch.setattr(journal.os, "replace", failing("replace"))
+    monkeypatch.setattr(journal, "_fsync_dir", failing("_fsync_dir"))
+    with pytest.raises(Crash):
+        make_case(repo, "崩溃时的", message=15)  # this write finds the compaction done
+    monkeypatch.undo()
+    again = TinyRepository(tmp_path)
+    try:
+        # The write that crashed had been fsync'd before the switch began: it is kept too.
+        assert [c.origin_message_id for c in again.all_cases()] == list(range(16))
+        make_case(again, "之后", message=16)
+    finally:
+        again.close()
+    third = TinyRepository(tmp_path)
+    try:
+        assert len(list(third.all_cases())) == 17
+    finally:
+        third.close()
+
+
+def test_leftovers_of_an_interrupted_compaction_are_ignored(tmp_path: Path) -> None:
+    repo = TinyRepository(tmp_path)
+    make_case(repo, "在")
+    work = tmp_path / "echowall.tmp"
+    work.mkdir()
+    (work / "echowall.snapshot.json").write_bytes(b'{"seq":99,"layout":1,"tables":{\n')
+    (work / "echowall.journal").write_bytes(b"garbage")
+    again = TinyRepository(tmp_path)
+    try:
+        assert [c.text for c in again.all_cases()] == ["在"]
+        assert not work.exists() or not any(work.iterdir())
+    finally:
+        again.close()
+
+
+def test_snapshot_is_plain_json_and_checked(tmp_path: Path) -> None:
+    repo = TinyRepository(tmp_path, compact_every=1)
+    case = make_case(repo, '带"引号"和\n换行的')
+    make_case(repo, "再一个", message=2)  # the journal is switched under compaction too
+    repo.close()
+    snapshot = tmp_path / "echowall.snapshot.json"
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (snapshot, tmp_path / "echowall.journal"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as before, not private
+    body = json.loads(snapshot.read_bytes())  # any JSON reader (and the old storage) reads it
+    assert body["tables"]["cases"]["1"]["text"] == case.text
+    raw = snapshot.read_bytes()
+    snapshot.write_bytes(raw.replace("引号".encode(), "引用".encode()))
+    with pytest.raises(ValueError, match="checksum"):
+        TinyRepository(tmp_path)
+
+
+def test_old_single_line_snapshot_is_read_and_rewritten(tmp_path: Path) -> None:
+    """A data directory written by the previous storage opens; its snapshot gets the new form."""
+    doc = to_doc(Case(1, -1, Channel.GROUP, "旧的", NOW, NOW, reporter_id=7, origin_chat_id=-1))
+    doc["origin_message_id"] = 5
+    snapshot = {"seq": 3, "tables": {"cases": {"1": doc}, "people": {"7": {"id": 7, "name": "张"}}}}
+    (tmp_path / "echowall.snapshot.json").write_text(json.dumps(snapshot, ensure_ascii=False))
+    record = {"seq": 4, "tables": {"cases": {"put": {"2": {**doc, "id": 2}}, "del": []}}}
+    body = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+    (tmp_path / "echowall.journal").write_bytes(b"%08x " % zlib.crc32(body) + body + b"\n")
+    repo = TinyRepository(tmp_path)
+    try:
+        assert [c.id for c in repo.cases(building_id=-1)] == [1, 2]
+        assert repo.case_by_origin(-1, 5) == repo.get_case(2)
+        assert repo.get_person(7) == Person(7, "张")
+    finally:
+        repo.close()
+    assert (tmp_path / "echowall.snapshot.json").read_bytes().startswith(b'{"seq":4,"layout":1')
+
+
+def test_snapshot_keeps_odd_names_and_ids(tmp_path: Path) -> None:
+    """Tables and ids need not be plain: whatever the whole-database path stores comes back."""
+    storage = journal.JournalStorage(tmp_path / "db")
+    data = {'名"字\\': {'a":b\\': {"x": "\n"}, "7": {}}, "empty": {}}
+    storage.write(data)
+    storage.close()
+    again = journal.JournalStorage(tmp_path / "db")
+    try:
+        read = again.read() or {}
+        assert {name: dict(docs) for name, docs in read.items()} == data
+    finally:
+        again.close()
