@@ -1,4 +1,4 @@
-"""Command line of the benchmark suite: ``python -m bench [--quick] [--store] [--write] ...``.
+"""Command line of the benchmark suite: ``python -m bench [--quick] [--store|--calendar] ...``.
 
 Runs the framework benchmark (echowall vs. a bare echo bot on python-telegram-bot and
 aiogram, see bench/frameworks.py) and then the store benchmark (echowall's case store vs.
@@ -81,6 +81,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="rewrite the results section of bench/README.md with this run",
     )
     parser.add_argument(
+        "--calendar",
+        action="store_true",
+        help="only the calendar benchmark: broadcast to 1,000 groups, 10,000 reminders "
+        "(--quick: 100 groups, 1,000 reminders)",
+    )
+    parser.add_argument(
         "--store",
         action="store_true",
         help="only the store benchmark (1k/10k/100k cases; --quick: 1k/10k, fewer samples)",
@@ -113,6 +119,13 @@ def main(argv: list[str] | None = None) -> int:
             for kind in KINDS:
                 print(profile(fw, kind, args.updates))
         return 0
+
+    if args.calendar:
+        from bench import calendar
+
+        flags = ["--quick"] if args.quick else []
+        flags += ["--write"] if args.write else []
+        return calendar.main([*flags, "--frameworks", ",".join(args.frameworks)])
 
     began = time.monotonic()
     command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
