@@ -244,7 +244,8 @@ class Outbox:
             ready.append(broadcast)
             done = self.svc.repo.deliveries(broadcast.id)
             for chat_id in broadcast.targets:
-                if chat_id not in done:
+                record = done.get(chat_id)
+                if record is None or record.state is DeliveryState.PENDING:
                     queues.setdefault(chat_id, []).append(broadcast)
         return queues, ready
 
@@ -264,7 +265,9 @@ class Outbox:
 
     async def _deliver(self, broadcast: Broadcast, chat_id: int) -> int:
         svc = self.svc
-        delivery = Delivery(0, broadcast.id, chat_id, DeliveryState.SENDING, svc.clock())
+        delivery = svc.repo.deliveries(broadcast.id).get(chat_id) or Delivery(
+            0, broadcast.id, chat_id, DeliveryState.SENDING, svc.clock()
+        )
         render = _RENDERERS.get(broadcast.kind)
         post = render(svc, broadcast, chat_id, svc.texts_for(chat_id)) if render else None
         if post is None:
@@ -329,7 +332,12 @@ class Outbox:
     def _leaving(self, delivery: Delivery) -> None:
         """Right before the call, after the pacing wait: stop here, or record it durably."""
         if self._stopping:
+            if delivery.id:
+                # An earlier attempt was refused (429, 5xx): it did not arrive; send it later.
+                delivery.state = DeliveryState.PENDING
+                self.svc.repo.save_delivery(delivery)
             raise _Stopping
+        delivery.state = DeliveryState.SENDING
         self.svc.repo.save_delivery(delivery)
 
     async def _finish(self, broadcast_id: int) -> None:

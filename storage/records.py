@@ -237,6 +237,7 @@ class BroadcastState(StrEnum):
 
 
 class DeliveryState(StrEnum):
+    PENDING = "pending"  # tried and refused (429, 5xx) when the bot stopped: send again
     SENDING = "sending"  # written before the call: after a crash its fate is unknown
     SENT = "sent"
     FAILED = "failed"

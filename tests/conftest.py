@@ -121,7 +121,7 @@ class Harness:
 
     async def settle(self) -> None:
         # A retry_after window is quiet too: under faults, wait longer for silence.
-        await self.api.wait_idle(quiet=1.2 if FAULT_RATE else 0.15, timeout=40)
+        await self.api.wait_idle(quiet=QUIET, timeout=40)
 
 
 def make_config(api: LocalBotAPI, data_dir: Path, framework: str, **kw: Any) -> Config:
@@ -179,6 +179,9 @@ def framework(request: pytest.FixtureRequest) -> str:
 # failing (429 with retry_after, 500, 502); the scenarios must pass unchanged.
 FAULT_RATE = float(os.environ.get("ECHOWALL_FAULT_RATE", "0") or 0)
 FAULT_TOTALS = {"calls": 0, "failed": 0, "violations": 0}
+# How long the bot must be silent to count as done: under faults, longer than any pause it
+# takes between retries (a 1 s retry_after, backoff of 0.5, 1 and 2 s).
+QUIET = 2.5 if FAULT_RATE else 0.15
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

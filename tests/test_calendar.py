@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -368,3 +369,33 @@ async def test_crash_mid_send_is_uncertain_and_never_resent(world: World) -> Non
     assert "1" in report and "林溪苑1号楼" in report and "不再补发" in report
     await world.outbox.pump()
     assert len(world.posts(B2, "消防演练")) == 1
+
+
+async def test_stop_after_a_refused_attempt_leaves_it_pending_and_sends_it_later(
+    world: World,
+) -> None:
+    await _with_groups(world)
+    await world.say(WORKER, "/announce 周末停水", STAFF)
+    outbox = world.outbox
+
+    class RefusedThenStopped:
+        """The first call is recorded, refused (as by a 429), then the bot stops."""
+
+        async def send(self, chat_id: int, text: str, **kw: Any) -> int:
+            kw["on_call"]()  # the attempt leaves: recorded as sending
+            outbox.stop()
+            kw["on_call"]()  # the retry after retry_after: the bot is stopping
+            raise AssertionError("not reached")
+
+        async def pin(self, chat_id: int, message_id: int) -> None:
+            raise AssertionError("not reached")
+
+    outbox.sender = RefusedThenStopped()
+    await outbox.pump()
+    broadcast = world.repo.unfinished_broadcasts()[0]
+    states = {d.state for d in world.repo.deliveries(broadcast.id).values()}
+    assert states <= {DeliveryState.PENDING}
+    world.restart()
+    await world.outbox.pump()
+    assert len(world.posts(B1, "周末停水")) == 1 and len(world.posts(B2, "周末停水")) == 1
+    assert "2 个群中 2 个已送达" in world.texts(STAFF)[-1]

@@ -45,9 +45,11 @@ from tests.conftest import (
     B1,
     B2,
     ESCALATION,
+    FAULT_RATE,
     HEAD_WANG,
     HEAD_ZHAO,
     MS_CHEN,
+    QUIET,
     STAFF,
     UNCLE_LI,
     WORKER_LIU,
@@ -907,7 +909,8 @@ async def test_e2e_fuzzed_inputs_through_the_real_framework(
         TRIED[f"messages (e2e {framework})"] += 1
         mark = api.last_seq
         h.say(chat, sender, text)
-        await api.wait_idle(quiet=0.1, timeout=10)
+        # Under injected faults a retry_after window is quiet too: wait longer for silence.
+        await api.wait_idle(quiet=QUIET if FAULT_RATE else 0.1, timeout=40)
         answers = [r for r in api.sent if r.seq > mark and r.chat_id == chat]
         command = parse_command(text, api.bot_username)
         if command is not None and (command[0] in COMMANDS or chat > 0):
