@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import statistics
 import sys
 import tempfile
@@ -173,15 +172,6 @@ def table(broadcasts: list[dict[str, Any]], lateness: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write(block: str, path: Path = report.README) -> None:
-    text = path.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-    replacement = f"{BEGIN}\n{block.rstrip()}\n{END}"
-    if not pattern.search(text):
-        raise SystemExit(f"{path}: markers {BEGIN} … {END} not found; nothing written")
-    path.write_text(pattern.sub(lambda _: replacement, text, count=1), encoding="utf-8")
-
-
 async def run(frameworks: list[str], groups: int, count: int, window: float) -> str:
     broadcasts = []
     for framework in frameworks:
@@ -207,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     print(result)
     if args.write:
         machine = "\n".join(f"- {k}: {v}" for k, v in report.machine())
-        write(f"{result}\n\nMachine:\n{machine}\n\nCommand: `python -m bench.calendar --write`")
+        report.write_readme(
+            f"{result}\n\nMachine:\n{machine}\n\nCommand: `python -m bench.calendar --write`",
+            begin=BEGIN,
+            end=END,
+        )
         print(f"written to {report.README}")
     return 0
 

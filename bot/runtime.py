@@ -132,7 +132,6 @@ class Runtime:
             )
         self.scheduler.every(CALENDAR_JOB, CALENDAR_SECONDS, self.calendar_tick)
         self.scheduler.start()
-        self.outbox.recover()
         await self.calendar_tick()
         self._outbox_task = asyncio.create_task(self._deliver_forever(), name="outbox")
         log.info("action=start bot=@%s", username)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from handlers import outbox, rights
-from handlers.calendar import _targets
+from handlers import outbox
+from handlers.calendar import targets
 from handlers.core import Context, Services, log
 from handlers.outbox import Post
 from handlers.render import clip, esc
@@ -34,7 +34,7 @@ async def cmd_announce(ctx: Context) -> None:
             )
         )
         return
-    groups = await _targets(ctx, [])
+    groups = await targets(ctx, [])
     if groups is None:
         return
     if not groups:
@@ -42,17 +42,16 @@ async def cmd_announce(ctx: Context) -> None:
         return
     # One message, one broadcast: a redelivery after a crash finds it and stops here.
     key = f"ann:{ctx.chat.id}:{ctx.message.message_id}" if ctx.message else None
-    if key is not None and ctx.svc.repo.broadcast_by_key(key) is not None:
+    if key is not None and ctx.svc.repo.has_broadcast(key):
         return
+    # From the staff chat or privately, `targets` has checked the sender is staff.
     broadcasting = ctx.in_staff_chat or ctx.chat.is_private
-    if ctx.group is not None and not broadcasting and ctx.message is not None:
-        if ctx.message.is_anonymous_admin:
-            by = ctx.group.label
-        else:
-            by = ctx.sender.name if ctx.sender else ctx.group.label
+    anonymous = ctx.message is not None and ctx.message.is_anonymous_admin
+    if ctx.group is not None and not broadcasting:
+        by = ctx.group.label if anonymous or ctx.sender is None else ctx.sender.name
     else:
         by = ctx.sender.name if ctx.sender else ctx._("community staff")
-    if broadcasting and await rights.is_staff(ctx):
+    if broadcasting:
         by = ctx._("{name}, community staff").format(name=by)
     broadcast = outbox.enqueue(
         ctx.svc,

@@ -282,16 +282,27 @@ def event_slots(svc: Services, event: CalendarEvent, start: datetime, end: datet
     return slots
 
 
+def reminder_key(reminder_id: int) -> str:
+    return f"rm:{reminder_id}"
+
+
 def reminder_slot(reminder: Reminder) -> Slot | None:
     if reminder.cancelled is not None:
         return None
-    return Slot(f"rm:{reminder.id}", reminder.due, reminder_id=reminder.id)
+    return Slot(reminder_key(reminder.id), reminder.due, reminder_id=reminder.id)
+
+
+def _pending_reminders(svc: Services, since: datetime) -> list[Reminder]:
+    """Reminders from `since` on whose slot has not gone out (those are not even read)."""
+    return svc.repo.reminders_from(
+        since, skip=lambda reminder_id: svc.repo.has_broadcast(reminder_key(reminder_id))
+    )
 
 
 def slots_between(svc: Services, start: datetime, end: datetime) -> list[Slot]:
     """Every reminder slot due within [start, end], earliest first."""
-    found = [s for e in svc.repo.events() for s in event_slots(svc, e, start, end)]
-    for reminder in svc.repo.reminders():
+    found = [s for e in svc.repo.events_from(start) for s in event_slots(svc, e, start, end)]
+    for reminder in _pending_reminders(svc, start):
         slot = reminder_slot(reminder)
         if slot is not None and start <= slot.due <= end:
             found.append(slot)
@@ -322,7 +333,7 @@ def fire(svc: Services, slot: Slot, now: datetime) -> str:
 
     Returns what happened: "sent", "late", "skipped" or "done" (it had gone out before).
     """
-    if svc.repo.broadcast_by_key(slot.key) is not None:
+    if svc.repo.has_broadcast(slot.key):
         return "done"
     late = now - slot.due > LATE_AFTER
     too_late = now - slot.due > svc.settings.reminder_grace or (
@@ -378,8 +389,8 @@ def catch_up(svc: Services, lookback: timedelta = timedelta(days=8)) -> dict[str
     """Fire or skip every slot that fell due and has not gone out (after a restart)."""
     now = svc.clock()
     counts: dict[str, int] = {}
-    for event in svc.repo.events():
-        if svc.repo.broadcast_by_key(post_key(event)) is None:
+    for event in svc.repo.events_from(now - lookback):
+        if not svc.repo.has_broadcast(post_key(event)):
             # Saved just before a crash, never posted: its maker got no answer, so it goes
             # out now, reported to the staff chat if it came from there.
             from_staff = event.created_in == svc.settings.staff_chat
@@ -398,14 +409,14 @@ def upcoming(svc: Services, now: datetime) -> list[Slot]:
     and decides, late or skipped), so none waits for the next catch-up."""
     start = now - svc.settings.reminder_grace
     found: list[Slot] = []
-    for event in svc.repo.events():
+    for event in svc.repo.events_from(start):
         end = event.start if event.start is not None else now + HORIZON
         found += event_slots(svc, event, start, max(end, now))
-    for reminder in svc.repo.reminders():
+    for reminder in _pending_reminders(svc, start):
         slot = reminder_slot(reminder)
         if slot is not None and slot.due > start:
             found.append(slot)
-    return [s for s in found if svc.repo.broadcast_by_key(s.key) is None]
+    return [s for s in found if not svc.repo.has_broadcast(s.key)]
 
 
 # ------------------------------------------------------------------------------ rendering
@@ -484,7 +495,7 @@ def render_event(svc: Services, broadcast: Broadcast, chat_id: int, t: Translato
 
 def _post_in(svc: Services, event: CalendarEvent, chat_id: int) -> int | None:
     post = svc.repo.broadcast_by_key(post_key(event))
-    delivery = svc.repo.deliveries(post.id).get(chat_id) if post is not None else None
+    delivery = svc.repo.delivery(post.id, chat_id) if post is not None else None
     return delivery.message_id if delivery is not None else None
 
 
@@ -573,7 +584,7 @@ def _origin(ctx: Context) -> str | None:
     return f"{ctx.chat.id}:{ctx.message.message_id}" if ctx.message else None
 
 
-async def _targets(ctx: Context, names: list[str]) -> list[Group] | None:
+async def targets(ctx: Context, names: list[str]) -> list[Group] | None:
     """The groups an event or announcement from here goes to; None after a refusal."""
     if ctx.in_staff_chat or (ctx.chat.is_private and await rights.is_staff(ctx)):
         if not await rights.is_staff(ctx):
@@ -615,11 +626,9 @@ async def cmd_event(ctx: Context) -> None:
         )
         return
     origin = _origin(ctx)
-    if origin is not None and any(
-        e.origin == origin for e in svc.repo.events(include_cancelled=True)
-    ):
+    if origin is not None and svc.repo.event_by_origin(origin) is not None:
         return  # the same command delivered again after a crash: it was done
-    groups = await _targets(ctx, draft.buildings)
+    groups = await targets(ctx, draft.buildings)
     if groups is None:
         return
     if not groups:
@@ -681,7 +690,7 @@ async def cmd_events(ctx: Context) -> None:
     now = svc.clock()
     visible = await _visible_groups(ctx)
     found = []
-    for event in svc.repo.events():
+    for event in svc.repo.events_from(now):
         when = next_occurrence(svc, event, now)
         if when is not None and (visible is None or set(event.groups) & visible):
             found.append((when, event))
@@ -773,7 +782,7 @@ async def cmd_cancel(ctx: Context) -> None:
         ):
             await ctx.reply(ctx._("Only who set a reminder, heads and staff can cancel it."))
             return
-        if svc.repo.broadcast_by_key(f"rm:{reminder.id}") is not None:
+        if svc.repo.has_broadcast(reminder_key(reminder.id)):
             await ctx.reply(ctx._("Reminder R{id} has already gone out.").format(id=item_id))
             return
         reminder.cancelled = svc.clock()
@@ -848,9 +857,7 @@ async def cmd_remind(ctx: Context) -> None:
         await ctx.reply(ctx._("Reminders can be set at most a year ahead."))
         return
     origin = _origin(ctx)
-    if origin is not None and any(
-        r.origin == origin for r in svc.repo.reminders(include_cancelled=True)
-    ):
+    if origin is not None and svc.repo.reminder_by_origin(origin) is not None:
         return  # the same command delivered again after a crash: it was done
     reminder = Reminder(
         origin=origin,

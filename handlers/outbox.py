@@ -151,7 +151,7 @@ def enqueue(
 
 def skip(svc: Services, key: str, kind: BroadcastKind) -> None:
     """Record that a keyed broadcast will never go out (a reminder missed beyond its grace)."""
-    if svc.repo.broadcast_by_key(key) is not None:
+    if svc.repo.has_broadcast(key):
         return
     now = svc.clock()
     svc.repo.save_broadcast(
@@ -222,32 +222,30 @@ class Outbox:
         async with self._lock:
             sent = 0
             while not self._stopping:
-                queues, ready = self._ready()
+                queues = self._ready()
                 if not queues:
                     break
                 sent += await self._deliver_all(queues)
-                for broadcast in ready:
-                    await self._finish(broadcast.id)
+            # Close what is complete and send its report (also one a crash left unsent).
             for broadcast in self.svc.repo.unfinished_broadcasts():
                 await self._finish(broadcast.id)
             return sent
 
-    def _ready(self) -> tuple[dict[int, list[Broadcast]], list[Broadcast]]:
+    def _ready(self) -> dict[int, list[Broadcast]]:
+        """Per chat, the broadcasts that may go out now and have not reached it yet."""
         now = self.svc.clock()
         queues: dict[int, list[Broadcast]] = {}
-        ready = []
         for broadcast in self.svc.repo.unfinished_broadcasts():
             if broadcast.state is not BroadcastState.ACTIVE:
                 continue
             if broadcast.not_before is not None and broadcast.not_before > now:
                 continue
-            ready.append(broadcast)
             done = self.svc.repo.deliveries(broadcast.id)
             for chat_id in broadcast.targets:
                 record = done.get(chat_id)
                 if record is None or record.state is DeliveryState.PENDING:
                     queues.setdefault(chat_id, []).append(broadcast)
-        return queues, ready
+        return queues
 
     async def _deliver_all(self, queues: dict[int, list[Broadcast]]) -> int:
         gate = asyncio.Semaphore(CONCURRENT_CHATS)
@@ -265,7 +263,7 @@ class Outbox:
 
     async def _deliver(self, broadcast: Broadcast, chat_id: int) -> int:
         svc = self.svc
-        delivery = svc.repo.deliveries(broadcast.id).get(chat_id) or Delivery(
+        delivery = svc.repo.delivery(broadcast.id, chat_id) or Delivery(
             0, broadcast.id, chat_id, DeliveryState.SENDING, svc.clock()
         )
         render = _RENDERERS.get(broadcast.kind)

@@ -122,8 +122,7 @@ class Core:
             return
         try:
             if isinstance(event, Message):
-                await self._message(event)
-                if event.text.startswith("/"):
+                if await self._message(event):
                     # Commands are remembered across restarts: redelivered after a crash,
                     # a /progress or /announce must not run twice (reports have their own
                     # check by message, which also finishes an unsent acknowledgement).
@@ -161,22 +160,25 @@ class Core:
                 language = code if code in admin.LANGUAGES else language
         return Context(svc, chat, sender, svc.texts(language), group=group)
 
-    async def _message(self, message: Message) -> None:
+    async def _message(self, message: Message) -> bool:
+        """Handle a message; True if it was a command of ours (answered or run)."""
         if message.edited or message.chat.kind == "channel":
-            return
+            return False
         ctx = self._context(message.chat, message)
         ctx.message = message
         report.seen(ctx, message)
         parsed = parse_command(message.text, self.svc.bot.username)
         if parsed is None:
-            return
+            return False
         name, ctx.args = parsed
         handler = COMMANDS.get(name)
         if handler is None:
             if message.chat.is_private:
                 await ctx.reply(ctx._("I do not know that command. Send /help for the list."))
-            return
+                return True
+            return False
         await handler(ctx)
+        return True
 
     async def _press(self, press: Press) -> None:
         chat = press.chat or ChatRef(press.sender.id, "private")

@@ -6,6 +6,10 @@ in and calls `_open_calendar` once its database is open.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
 from tinydb.table import Document, Table
 
 from storage.codec import from_doc, to_doc
@@ -16,7 +20,28 @@ from storage.records import (
     Delivery,
     Reminder,
 )
-from storage.table import JournalDB
+from storage.table import JournalDB, JournalTable
+
+
+def _event_day(doc: Mapping[str, Any]) -> list[Hashable]:
+    """Where an event is found by time: its day (one-off) or "weekly"; cancelled: nowhere."""
+    if doc.get("cancelled"):
+        return []
+    return ["weekly"] if doc.get("weekday") is not None else [str(doc["start"])[:10]]
+
+
+def _reminder_day(doc: Mapping[str, Any]) -> list[Hashable]:
+    return [] if doc.get("cancelled") else [str(doc["due"])[:10]]
+
+
+def _made_by(doc: Mapping[str, Any]) -> list[Hashable]:
+    return [doc["origin"]] if doc.get("origin") else []
+
+
+def _days_since(since: datetime) -> str:
+    # Days are as stored (each time in its own offset), so a day of slack on the early side.
+    return (since - timedelta(days=1)).date().isoformat()
+
 
 # How many handled update ids are remembered across restarts.
 HANDLED_KEPT = 5000
@@ -28,8 +53,14 @@ class CalendarTables:
     _db: JournalDB
 
     def _open_calendar(self) -> None:
-        self._events: Table = self._db.table("events", cache_size=0)
-        self._reminders: Table = self._db.table("reminders", cache_size=0)
+        self._events: JournalTable = self._db.table("events", cache_size=0)
+        self._reminders: JournalTable = self._db.table("reminders", cache_size=0)
+        # The calendar keeps every past event and reminder; the scheduler's questions are
+        # about what lies ahead, so they go through indexes by day instead of a full scan.
+        self._event_days, self._event_origins = self._events.add_indexes(_event_day, _made_by)
+        self._reminder_days, self._reminder_origins = self._reminders.add_indexes(
+            _reminder_day, _made_by
+        )
         self._broadcasts: Table = self._db.table("broadcasts", cache_size=0)
         self._deliveries: Table = self._db.table("deliveries", cache_size=0)
         self._handled: Table = self._db.table("handled", cache_size=0)
@@ -78,6 +109,20 @@ class CalendarTables:
             (e for e in found if include_cancelled or e.cancelled is None), key=lambda e: e.id
         )
 
+    def events_from(self, since: datetime) -> list[CalendarEvent]:
+        """Events not cancelled that are weekly or start from about `since` on (a day early
+        at most), by id."""
+        first = _days_since(since)
+        ids: set[int] = set()
+        for day in self._event_days:
+            if day == "weekly" or str(day) >= first:
+                ids |= self._event_days.ids(day)
+        return [e for e in map(self.get_event, sorted(ids)) if e is not None]
+
+    def event_by_origin(self, origin: str) -> CalendarEvent | None:
+        found = self._event_origins.ids(origin)
+        return self.get_event(min(found)) if found else None
+
     def next_reminder_id(self) -> int:
         self._last_reminder_id += 1
         return self._last_reminder_id
@@ -94,6 +139,24 @@ class CalendarTables:
         return sorted(
             (r for r in found if include_cancelled or r.cancelled is None), key=lambda r: r.id
         )
+
+    def reminders_from(
+        self, since: datetime, *, skip: Callable[[int], bool] | None = None
+    ) -> list[Reminder]:
+        """Reminders not cancelled that fall due from about `since` on (a day early at most);
+        ids for which `skip` says so are left out without being read."""
+        first = _days_since(since)
+        ids: set[int] = set()
+        for day in self._reminder_days:
+            if str(day) >= first:
+                ids |= self._reminder_days.ids(day)
+        if skip is not None:
+            ids = {i for i in ids if not skip(i)}
+        return [r for r in map(self.get_reminder, sorted(ids)) if r is not None]
+
+    def reminder_by_origin(self, origin: str) -> Reminder | None:
+        found = self._reminder_origins.ids(origin)
+        return self.get_reminder(min(found)) if found else None
 
     # ---------------------------------------------------------------- the outbox
 
@@ -118,6 +181,10 @@ class CalendarTables:
         found = self._broadcast_keys.get(key)
         return self.get_broadcast(found) if found is not None else None
 
+    def has_broadcast(self, key: str) -> bool:
+        """Whether a broadcast with this key was ever made (no document is read)."""
+        return key in self._broadcast_keys
+
     def unfinished_broadcasts(self) -> list[Broadcast]:
         """Broadcasts still delivering, or finished without their report sent."""
         found = (self.get_broadcast(b) for b in sorted(self._unfinished))
@@ -130,6 +197,12 @@ class CalendarTables:
         self._deliveries.upsert(Document(to_doc(delivery), doc_id=delivery.id))
         by_chat = self._delivery_index.setdefault(delivery.broadcast_id, {})
         by_chat[delivery.chat_id] = delivery.id
+
+    def delivery(self, broadcast_id: int, chat_id: int) -> Delivery | None:
+        """What happened to one recipient of a broadcast (None: nothing yet)."""
+        doc_id = self._delivery_index.get(broadcast_id, {}).get(chat_id)
+        doc = self._deliveries.get(doc_id=doc_id) if doc_id is not None else None
+        return from_doc(Delivery, dict(doc)) if doc is not None else None
 
     def deliveries(self, broadcast_id: int) -> dict[int, Delivery]:
         """The recorded deliveries of a broadcast by recipient chat id."""
