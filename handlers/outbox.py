@@ -222,30 +222,37 @@ class Outbox:
         async with self._lock:
             sent = 0
             while not self._stopping:
-                queues = self._ready()
+                queues, ready = self._ready()
                 if not queues:
                     break
                 sent += await self._deliver_all(queues)
-            # Close what is complete and send its report (also one a crash left unsent).
+                # Close each round's broadcasts at once: during a burst of reminders the loop
+                # keeps going, and the unfinished ones are what every round reads.
+                for broadcast in ready:
+                    await self._finish(broadcast.id)
+            # The rest: reports a crash left unsent, broadcasts completed by an earlier round.
             for broadcast in self.svc.repo.unfinished_broadcasts():
                 await self._finish(broadcast.id)
             return sent
 
-    def _ready(self) -> dict[int, list[Broadcast]]:
-        """Per chat, the broadcasts that may go out now and have not reached it yet."""
+    def _ready(self) -> tuple[dict[int, list[Broadcast]], list[Broadcast]]:
+        """Per chat, the broadcasts that may go out now and have not reached it yet; and
+        those broadcasts."""
         now = self.svc.clock()
         queues: dict[int, list[Broadcast]] = {}
+        ready = []
         for broadcast in self.svc.repo.unfinished_broadcasts():
             if broadcast.state is not BroadcastState.ACTIVE:
                 continue
             if broadcast.not_before is not None and broadcast.not_before > now:
                 continue
+            ready.append(broadcast)
             done = self.svc.repo.deliveries(broadcast.id)
             for chat_id in broadcast.targets:
                 record = done.get(chat_id)
                 if record is None or record.state is DeliveryState.PENDING:
                     queues.setdefault(chat_id, []).append(broadcast)
-        return queues
+        return queues, ready
 
     async def _deliver_all(self, queues: dict[int, list[Broadcast]]) -> int:
         gate = asyncio.Semaphore(CONCURRENT_CHATS)
