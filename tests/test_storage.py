@@ -431,13 +431,97 @@ def test_background_compaction_keeps_writes_made_meanwhile(tmp_path: Path) -> No
     for i in range(200):
         make_case(repo, f"问题{i}", message=i)
     assert storage.stats()["records"] < 200  # it did fold along the way
-    # Abandoned without close(): only what is on disk counts.
+    # Abandoned without close(): only what is on disk counts. Its helper threads are let
+    # finish first, as a dead process's would be gone, so they cannot write into the new
+    # store's work directory.
+    if storage._job is not None:
+        storage._job.wait()
+    for helper in storage._freeing:
+        helper.join()
     again = TinyRepository(tmp_path)
     try:
         assert [c.origin_message_id for c in again.all_cases()] == list(range(200))
     finally:
         again.close()
     assert not any((tmp_path / "echowall.tmp").iterdir())
+
+
+def _held_in_memory(storage: journal.JournalStorage, table: str) -> set[str]:
+    return {key for key, held in storage._tables[table].items() if isinstance(held, bytes)}
+
+
+def test_documents_stay_on_disk_until_they_change(tmp_path: Path) -> None:
+    repo = TinyRepository(tmp_path)
+    made = [make_case(repo, f"问题{i}", message=i) for i in range(30)]
+    repo.close()
+    repo = TinyRepository(tmp_path)
+    try:
+        storage = repo.storage
+        # Opened from the snapshot: every case is read from the file when asked for.
+        assert _held_in_memory(storage, "cases") == set()
+        assert [c.text for c in repo.all_cases()] == [c.text for c in made]
+        assert repo.get_case(7) == made[6]
+        # Saving an unchanged case compares it with the file's bytes and writes nothing.
+        records = storage.stats()["records"]
+        repo.save_case(made[6])
+        assert storage.stats()["records"] == records
+        # A changed case is held in memory until the next snapshot has it.
+        made[6].text = "改过了"
+        repo.save_case(made[6])
+        assert _held_in_memory(storage, "cases") == {"7"}
+        storage.compact()
+        assert _held_in_memory(storage, "cases") == set()
+        assert [c.text for c in repo.all_cases()] == [c.text for c in made]
+    finally:
+        repo.close()
+
+
+def test_reads_follow_a_background_compaction_to_the_new_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = TinyRepository(tmp_path)
+    made = [make_case(repo, f"问题{i}" * 40, message=i) for i in range(300)]
+    repo.close()
+    # The compaction's thread finishes only when the test lets it.
+    go_on = threading.Event()
+    copy_journal = journal._Compaction._copy_journal
+
+    def held_back(job: journal._Compaction) -> None:
+        go_on.wait(10)
+        copy_journal(job)
+
+    monkeypatch.setattr(journal._Compaction, "_copy_journal", held_back)
+    repo = TinyRepository(tmp_path, compact_min_bytes=1 << 30)
+    try:
+        storage = repo.storage
+        # Longer before the compaction starts: every later case moves in the new file.
+        made[2].text = "长" * 500
+        repo.save_case(made[2])
+        storage.compact(wait=False)
+        # Changed while the new snapshot is written from the frozen tables.
+        for case in made[::7]:
+            case.text = f"新{case.id}"
+            repo.save_case(case)
+        assert storage.compacting
+        go_on.set()
+        assert storage._job is not None
+        storage._job.wait()
+        made[1].text = "切换"
+        repo.save_case(made[1])  # this write switches the new files in
+        assert not storage.compacting
+        for helper in storage._freeing:
+            helper.join()  # the old snapshot is truncated and deleted by now
+        # Cases changed while it ran keep their bytes; the others (case 3 too) moved to the
+        # new file.
+        assert _held_in_memory(storage, "cases") == {str(c.id) for c in [*made[::7], made[1]]}
+        assert list(repo.all_cases()) == made
+    finally:
+        repo.close()
+    again = TinyRepository(tmp_path)
+    try:
+        assert list(again.all_cases()) == made
+    finally:
+        again.close()
 
 
 def test_compaction_triggers_by_size(tmp_path: Path) -> None:
