@@ -52,6 +52,14 @@ lines instead of parsing JSON. Any JSON reader, including the previous storage, 
 before; a snapshot in the old single-line form is read with `json.loads` and rewritten in the
 new layout by a compaction right after opening.
 
+``<path>.contents.json``: the snapshot's table of contents, written with it and renamed in
+right after it: ``{"seq","size","crc32","tables":{name:[[id,...],[offset << 32 | length,
+...]]},"kept":{name:...}}``, where "kept" is what the tables keep with the snapshot (their
+indexes, see `keep`). Opening uses it when it names the snapshot (seq, size, checksum): the
+documents' places come from it and the indexes are restored instead of rebuilt, so no document
+is decoded (100,000 cases: about 0.4 s instead of 1.4 s). Otherwise the snapshot is read line by
+line as before and a background compaction writes a new one.
+
 ``<path>.tmp/``: files a compaction is writing; anything left there after a crash is deleted on
 open. They live in a directory of their own so that copying the data directory's files (as
 ``echowall stats`` does) never meets a half-written or vanishing file.
@@ -280,13 +288,16 @@ class _Compaction:
         self.journal_size = storage._journal_size
         self.records = storage._records
         self.snapshot = storage._scratch(storage._snapshot_path.name)
+        self.contents = storage._scratch(storage._contents_path.name)
         self.journal = storage._scratch(storage._journal_path.name)
+        # What the tables keep with the snapshot (their indexes), frozen now, dumped later.
+        self._kept = {name: freeze() for name, freeze in storage._keepers.items()}
         self.size = 0
         self.copied = 0  # journal bytes after `journal_size` already in `self.journal`
         self.error: BaseException | None = None
         self._source = storage._journal_path
         self._size_now: Callable[[], int] = lambda: storage._journal_size
-        self._pace = pace
+        self.pace = pace  # None from the moment someone waits for it: flat out
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -310,16 +321,38 @@ class _Compaction:
                 self.snapshot,
                 self.seq,
                 self.tables,
-                pace=self._pace,
+                pace=lambda: self.pace,
                 read=None if fd is None else (lambda held: _read_at(fd, held)),
                 places=self.places,
             )
+            self._write_contents()
             self._copy_journal()
         except BaseException as error:  # reported by the storage on the event loop's thread
             self.error = error
         finally:
             if fd is not None:
                 os.close(fd)
+
+    def _write_contents(self) -> None:
+        """Write the snapshot's table of contents: where each document is, what tables keep."""
+        with open(self.snapshot, "rb") as handle:
+            handle.seek(max(0, self.size - 64))
+            foot = _FOOT.search(handle.read())
+        assert foot is not None
+        body = {
+            "seq": self.seq,
+            "size": self.size,
+            "crc32": int(foot.group(1)),
+            "tables": {
+                name: [list(docs), places.tolist()]
+                for (name, docs), places in zip(self.tables.items(), self.places, strict=True)
+            },
+            "kept": {name: dump() for name, dump in self._kept.items()},
+        }
+        with open(self.contents, "wb") as handle:
+            handle.write(orjson.dumps(body))
+            handle.flush()
+            os.fdatasync(handle.fileno())
 
     def _copy_journal(self) -> None:
         """Copy the records written while the snapshot was being written, catching up twice."""
@@ -345,14 +378,15 @@ def write_snapshot(
     seq: int,
     tables: Mapping[str, Mapping[str, Held]],
     *,
-    pace: float | None = None,
+    pace: float | Callable[[], float | None] | None = None,
     read: Callable[[int], bytes] | None = None,
     places: list[array[int]] | None = None,
 ) -> int:
     """Write and fsync a snapshot in the line layout; return its size in bytes.
 
-    `pace` (bytes per second) leaves the disk to the journal's fsyncs: written flat out, a
-    snapshot of 100,000 cases slows every concurrent write several times over. `read` gives
+    `pace` (bytes per second, or a function giving the pace now) leaves the disk to the
+    journal's fsyncs: written flat out, a snapshot of 100,000 cases slows every concurrent
+    write several times over. `read` gives
     the bytes of documents held on disk (an int); `places`, if given, receives one array per
     table with where each document lies in the new file, in the tables' order.
     """
@@ -372,8 +406,9 @@ def write_snapshot(
                 handle.flush()
                 os.fdatasync(fd)
                 synced = size
-                if pace:
-                    ahead = size / pace - (time.monotonic() - began)
+                rate = pace() if callable(pace) else pace
+                if rate:
+                    ahead = size / rate - (time.monotonic() - began)
                     if ahead > 0:
                         time.sleep(ahead)
 
@@ -497,6 +532,7 @@ class JournalStorage(Storage):
         base = Path(path)
         base.parent.mkdir(parents=True, exist_ok=True)
         self._snapshot_path = base.with_name(base.name + ".snapshot.json")
+        self._contents_path = base.with_name(base.name + ".contents.json")
         self._journal_path = base.with_name(base.name + ".journal")
         self._work = base.with_name(base.name + ".tmp")
         self._compact_every = compact_every
@@ -506,6 +542,10 @@ class JournalStorage(Storage):
         self._background = background
         self._tables: dict[str, dict[str, Held]] = {}
         self._file = _Snapshot()
+        self._keepers: dict[str, Callable[[], Callable[[], Any]]] = {}
+        self._kept: dict[str, Any] = {}  # what the tables kept with the snapshot opened
+        self._replayed: dict[str, set[str]] = {}  # ids the journal changed since then
+        self._contents_stale = False
         self._listeners: dict[str, list[Listener]] = {}
         self._seq = 0
         self._records = 0
@@ -528,8 +568,11 @@ class JournalStorage(Storage):
         if self._snapshot_path.exists():
             self._file.fd = os.open(self._snapshot_path, os.O_RDONLY)
             with open(self._file.fd, "rb", closefd=False) as handle:
-                self._seq, self._tables, legacy = read_snapshot(handle)
-                self._snapshot_size = handle.tell()
+                if not self._load_contents(handle):
+                    handle.seek(0)
+                    self._seq, self._tables, legacy = read_snapshot(handle)
+                    self._snapshot_size = handle.tell()
+                    self._contents_stale = True
         if not self._journal_path.exists():
             return legacy
         good = 0
@@ -552,16 +595,66 @@ class JournalStorage(Storage):
         self._journal_size = good
         return legacy
 
+    def _load_contents(self, handle: BinaryIO) -> bool:
+        """Open the snapshot through its table of contents, without reading the snapshot.
+
+        The contents file is written with the snapshot and renamed in after it; it is used
+        only if it names this very snapshot (sequence number, size and checksum), so a crash
+        between the two renames, or a contents file from an older snapshot, falls back to
+        reading the snapshot itself. The snapshot's checksum is still verified: a damaged
+        snapshot fails to open either way (about 0.1 s for 150 MB, from the page cache).
+        """
+        try:
+            contents = orjson.loads(self._contents_path.read_bytes())
+            size = os.fstat(handle.fileno()).st_size
+            first = handle.readline()
+            head = _HEAD.fullmatch(first)
+            tail_at = max(0, size - 64)
+            handle.seek(tail_at)
+            foot = _FOOT.search(handle.read())
+            if (
+                head is None
+                or foot is None
+                or int(head.group(2)) != LAYOUT
+                or contents["seq"] != int(head.group(1))
+                or contents["size"] != size
+                or contents["crc32"] != int(foot.group(1))
+            ):
+                return False
+            tables = {
+                name: dict(zip(ids, places, strict=True))
+                for name, (ids, places) in contents["tables"].items()
+            }
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        handle.seek(0)
+        crc, left = 0, tail_at + foot.start()
+        while left > 0:
+            chunk = handle.read(min(left, 1 << 22))
+            if not chunk:
+                break
+            crc = zlib.crc32(chunk, crc)
+            left -= len(chunk)
+        if left or crc != contents["crc32"]:
+            raise ValueError("snapshot is incomplete or its checksum does not match")
+        self._seq, self._tables, self._snapshot_size = contents["seq"], tables, size
+        self._kept = contents.get("kept") or {}
+        return True
+
     def _apply(self, record: Mapping[str, Any]) -> None:
         for name, change in record["tables"].items():
             if change.get("drop"):
                 self._tables.pop(name, None)
+                self._kept.pop(name, None)
                 continue
             table = self._tables.setdefault(name, {})
+            replayed = self._replayed.setdefault(name, set())
             for doc_id in change.get("del", ()):
                 table.pop(doc_id, None)
+                replayed.add(doc_id)
             for doc_id, doc in change.get("put", {}).items():
                 table[doc_id] = encode(doc)
+                replayed.add(doc_id)
 
     # -- TinyDB's whole-database interface -------------------------------------------------
 
@@ -612,6 +705,34 @@ class JournalStorage(Storage):
         """
         change = _Change(dict(puts or {}), list(deletes))
         self._commit({name: change}, create={name} if create else set())
+
+    def keep(self, name: str, freeze: Callable[[], Callable[[], Any]]) -> Any | None:
+        """Keep something derived from table `name` (its indexes) with every snapshot.
+
+        `freeze()` runs on the writer's thread when a compaction starts and must capture the
+        state cheaply; the function it returns runs on the compaction's thread and gives JSON.
+        Returns what was kept with the snapshot this storage opened, or None; the caller
+        brings it up to date with `replayed(name)`.
+        """
+        self._keepers[name] = freeze
+        return self._kept.pop(name, None)
+
+    def replayed(self, name: str) -> set[str]:
+        """Ids of table `name` that the journal changed after the snapshot (a copy)."""
+        return set(self._replayed.get(name, ()))
+
+    def refresh_contents(self) -> None:
+        """Start a background compaction if the snapshot was opened the slow way (no usable
+        table of contents, or something kept with it was out of date), so the next start is
+        fast. Call it once every table has said what it keeps."""
+        if self._contents_stale and self._job is None:
+            self._start_compaction()
+        self._contents_stale = False
+
+    def mark_stale(self) -> None:
+        """What a table kept with the snapshot could not be used: refresh it (see above)."""
+        if self._file.fd is not None:
+            self._contents_stale = True
 
     def subscribe(self, name: str, listener: Listener) -> None:
         """Call `listener` for every document of table `name` changed from now on."""
@@ -746,6 +867,7 @@ class JournalStorage(Storage):
         if job.error is not None:
             log.warning("journal compaction failed, will retry later: %r", job.error)
             job.snapshot.unlink(missing_ok=True)
+            job.contents.unlink(missing_ok=True)
             job.journal.unlink(missing_ok=True)
             self._retry_at = self._journal_size + self._compact_min
             return
@@ -760,6 +882,7 @@ class JournalStorage(Storage):
                 raise
             self._move_to(fd, job)
             self._snapshot_size = job.size
+            os.replace(job.contents, self._contents_path)
             _fsync_dir(self._snapshot_path.parent)
             # The snapshot holds every record up to job.seq now: a crash from here on replays
             # only the newer ones, whichever journal it finds.
@@ -772,6 +895,7 @@ class JournalStorage(Storage):
                 self._switch_journal(job, tail)
         finally:
             job.snapshot.unlink(missing_ok=True)
+            job.contents.unlink(missing_ok=True)
             job.journal.unlink(missing_ok=True)
         self._journal_size = tail
         self._records -= job.records
@@ -859,6 +983,7 @@ class JournalStorage(Storage):
                 self._start_compaction()
             return
         if self._job is not None:
+            self._job.pace = None
             self._job.wait()
             self._finish_compaction()
         if self._records:

@@ -18,7 +18,9 @@ documents read are always fresh copies, so mutating one never changes the store.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, MutableMapping
+from types import CodeType
 from typing import TYPE_CHECKING, Any, cast
 
 from tinydb import TinyDB
@@ -82,6 +84,38 @@ class TableIndex:
                 if len(held) == 1:
                     ids[key] = next(iter(held))
 
+    def frozen(self) -> Callable[[], list[list[Any]]]:
+        """A cheap copy of the index now, and a function that turns it into JSON later:
+        ``[[key, [id, ...]], ...]`` (what `restore` takes)."""
+        keys_of = dict(self._keys_of)  # tuples of hashables: nothing in it changes in place
+
+        def dump() -> list[list[Any]]:
+            groups: dict[Hashable, list[int]] = {}
+            for number, keys in keys_of.items():
+                for key in keys:
+                    groups.setdefault(key, []).append(number)
+            return [[key, ids] for key, ids in groups.items()]
+
+        return dump
+
+    def restore(self, groups: list[list[Any]]) -> None:
+        """Take the state `frozen` dumped (JSON arrays for tuples) in place of a scan."""
+        ids_of: dict[Hashable, int | set[int]] = {}
+        keys_of: dict[int, tuple[Hashable, ...]] = {}
+        found = 0
+        for raw, members in groups:
+            key = _hashable(raw)
+            ids_of[key] = members[0] if len(members) == 1 else set(members)
+            keys_of.update(dict.fromkeys(members, (key,)))
+            found += len(members)
+        if found != len(keys_of):  # some document has several keys: gather them
+            keys_of = {}
+            for key, held in ids_of.items():
+                for number in [held] if isinstance(held, int) else held:
+                    prior = keys_of.get(number)
+                    keys_of[number] = (key,) if prior is None else (*prior, key)
+        self._ids, self._keys_of = ids_of, keys_of
+
     def ids(self, key: Hashable) -> set[int]:
         """The ids of the documents found under `key` (a new set the caller may change)."""
         held = self._ids.get(key)
@@ -139,12 +173,35 @@ class JournalTable(Table):
         return max((int(key) for key in self._read_table()), default=0)
 
     def add_indexes(self, *keys: KeyFunction) -> list[TableIndex]:
-        """Build indexes over the table in one scan and keep them current from now on."""
+        """Indexes over the table, kept current from now on.
+
+        They are kept with every snapshot (see `JournalStorage.keep`): opening takes them from
+        the snapshot's table of contents and re-indexes only what the journal changed since.
+        Without it (or when a key function's code changed) they are built in one scan.
+        """
         indexes = [TableIndex(key) for key in keys]
-        for doc_id, doc in self._read_table().items():
-            number = int(doc_id)
-            for index in indexes:
-                index._add(number, doc)
+        code = _fingerprint(keys)
+
+        def freeze() -> Callable[[], dict[str, Any]]:
+            dumps = [index.frozen() for index in indexes]
+            return lambda: {"code": code, "indexes": [dump() for dump in dumps]}
+
+        kept = self._journal.keep(self.name, freeze)
+        if kept is not None and kept.get("code") == code and len(kept["indexes"]) == len(keys):
+            for index, groups in zip(indexes, kept["indexes"], strict=True):
+                index.restore(groups)
+            table = self._read_table()
+            for doc_id in self._journal.replayed(self.name):
+                doc = table.get(doc_id)
+                for index in indexes:
+                    index._changed(doc_id, doc)
+        else:
+            if kept is not None or self._read_table():
+                self._journal.mark_stale()
+            for doc_id, doc in self._read_table().items():
+                number = int(doc_id)
+                for index in indexes:
+                    index._add(number, doc)
         for index in indexes:
             self._journal.subscribe(self.name, index._changed)
         return indexes
@@ -275,6 +332,30 @@ class JournalTable(Table):
         staged = _Staged(self._read_table())
         updater(cast(dict[int, Mapping], staged))
         self._write(staged.touched, staged.deleted, create=True)
+
+
+def _hashable(value: Any) -> Hashable:
+    """A key as it was before JSON: arrays back to tuples."""
+    if type(value) is not list:
+        return cast(Hashable, value)
+    if list in map(type, value):
+        return tuple(map(_hashable, value))
+    return tuple(value)
+
+
+def _fingerprint(functions: Iterable[Callable[..., Any]]) -> str:
+    """What the key functions compute, by their bytecode (line numbers left out): kept
+    indexes are used only while the functions that made them are unchanged."""
+
+    def code_of(code: CodeType) -> tuple[Any, ...]:
+        consts = tuple(code_of(c) if isinstance(c, CodeType) else repr(c) for c in code.co_consts)
+        return (code.co_name, code.co_code, consts, code.co_names)
+
+    parts = [
+        (getattr(fn, "__qualname__", ""), code_of(fn.__code__)) if hasattr(fn, "__code__") else ()
+        for fn in functions
+    ]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
 def _applier(fields: Fields) -> Callable[[dict[str, Any]], None]:

@@ -60,6 +60,9 @@ class TinyRepository(CalendarTables):
         self._last_case_id = self._cases.max_id()
         self._last_draft_id = self._drafts.max_id()
         self._open_calendar()
+        # Every indexed table is open: if the snapshot's table of contents was missing or out
+        # of date, write a new one in the background, so the next start is fast again.
+        self._db.storage.refresh_contents()
 
     @property
     def storage(self) -> JournalStorage:
