@@ -63,16 +63,16 @@ class CalendarTables:
         )
         self._broadcasts: Table = self._db.table("broadcasts", cache_size=0)
         self._deliveries: Table = self._db.table("deliveries", cache_size=0)
-        self._handled: Table = self._db.table("handled", cache_size=0)
+        self._handled: JournalTable = self._db.table("handled", cache_size=0)
         self._handled_ids = {doc["u"] for doc in self._handled.all()}
-        self._last_handled_doc = max((d.doc_id for d in self._handled.all()), default=0)
+        self._last_handled_doc = self._handled.max_id()
         if len(self._handled_ids) > 2 * HANDLED_KEPT:
             # Telegram redelivers only the latest unconfirmed updates; older marks can go.
             old = sorted(self._handled.all(), key=lambda d: d.doc_id)[:-HANDLED_KEPT]
             self._handled.remove(doc_ids=[d.doc_id for d in old])
             self._handled_ids = {doc["u"] for doc in self._handled.all()}
-        self._last_event_id = max((d.doc_id for d in self._events.all()), default=0)
-        self._last_reminder_id = max((d.doc_id for d in self._reminders.all()), default=0)
+        self._last_event_id = self._events.max_id()
+        self._last_reminder_id = self._reminders.max_id()
         self._last_broadcast_id = 0
         self._last_delivery_id = 0
         # Unique keys of broadcasts, and each broadcast's deliveries by recipient.
