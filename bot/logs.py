@@ -49,3 +49,6 @@ def configure(level: str, secrets: Iterable[str] = ()) -> None:
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     # httpx logs every request URL at INFO; the URL holds the token (redacted anyway).
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # APScheduler logs every job it adds at INFO: one line per reminder slot at every start.
+    if root.level > logging.DEBUG:
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from tinydb.table import Document, Table
+from tinydb.table import Document
 
 from storage.codec import from_doc, to_doc
 from storage.records import (
@@ -38,6 +38,20 @@ def _made_by(doc: Mapping[str, Any]) -> list[Hashable]:
     return [doc["origin"]] if doc.get("origin") else []
 
 
+def _broadcast_key(doc: Mapping[str, Any]) -> list[Hashable]:
+    return [doc["key"]] if doc.get("key") else []
+
+
+def _unfinished(doc: Mapping[str, Any]) -> list[Hashable]:
+    """Broadcasts still delivering, or finished without their report sent, are under True."""
+    active = doc.get("state") == BroadcastState.ACTIVE.value
+    return [True] if active or not doc.get("reported", True) else []
+
+
+def _of_broadcast(doc: Mapping[str, Any]) -> list[Hashable]:
+    return [doc["broadcast_id"]]
+
+
 def _days_since(since: datetime) -> str:
     # Days are as stored (each time in its own offset), so a day of slack on the early side.
     return (since - timedelta(days=1)).date().isoformat()
@@ -61,8 +75,8 @@ class CalendarTables:
         self._reminder_days, self._reminder_origins = self._reminders.add_indexes(
             _reminder_day, _made_by
         )
-        self._broadcasts: Table = self._db.table("broadcasts", cache_size=0)
-        self._deliveries: Table = self._db.table("deliveries", cache_size=0)
+        self._broadcasts: JournalTable = self._db.table("broadcasts", cache_size=0)
+        self._deliveries: JournalTable = self._db.table("deliveries", cache_size=0)
         self._handled: JournalTable = self._db.table("handled", cache_size=0)
         self._handled_ids = {doc["u"] for doc in self._handled.all()}
         self._last_handled_doc = self._handled.max_id()
@@ -73,22 +87,16 @@ class CalendarTables:
             self._handled_ids = {doc["u"] for doc in self._handled.all()}
         self._last_event_id = self._events.max_id()
         self._last_reminder_id = self._reminders.max_id()
-        self._last_broadcast_id = 0
-        self._last_delivery_id = 0
-        # Unique keys of broadcasts, and each broadcast's deliveries by recipient.
-        self._broadcast_keys: dict[str, int] = {}
-        self._unfinished: set[int] = set()
-        self._delivery_index: dict[int, dict[int, int]] = {}
-        for doc in self._broadcasts.all():
-            self._last_broadcast_id = max(self._last_broadcast_id, doc.doc_id)
-            if doc.get("key"):
-                self._broadcast_keys[doc["key"]] = doc.doc_id
-            if doc["state"] == BroadcastState.ACTIVE.value or not doc.get("reported", True):
-                self._unfinished.add(doc.doc_id)
-        for doc in self._deliveries.all():
-            self._last_delivery_id = max(self._last_delivery_id, doc.doc_id)
-            by_chat = self._delivery_index.setdefault(doc["broadcast_id"], {})
-            by_chat[doc["chat_id"]] = doc.doc_id
+        # The outbox keeps every broadcast and delivery ever made (tens of thousands a year):
+        # indexes, kept with the snapshot, so that opening reads none of them.
+        self._broadcast_keys, self._unfinished = self._broadcasts.add_indexes(
+            _broadcast_key, _unfinished
+        )
+        (self._deliveries_of,) = self._deliveries.add_indexes(_of_broadcast)
+        self._last_broadcast_id = self._broadcasts.max_id()
+        self._last_delivery_id = self._deliveries.max_id()
+        # Recipient -> delivery id of the broadcasts the outbox works on, read on first use.
+        self._by_recipient: dict[int, dict[int, int]] = {}
 
     # ---------------------------------------------------------------- events and reminders
 
@@ -166,28 +174,24 @@ class CalendarTables:
 
     def save_broadcast(self, broadcast: Broadcast) -> None:
         self._broadcasts.upsert(Document(to_doc(broadcast), doc_id=broadcast.id))
-        if broadcast.key:
-            self._broadcast_keys[broadcast.key] = broadcast.id
-        if broadcast.state is BroadcastState.ACTIVE or not broadcast.reported:
-            self._unfinished.add(broadcast.id)
-        else:
-            self._unfinished.discard(broadcast.id)
+        if broadcast.state is not BroadcastState.ACTIVE and broadcast.reported:
+            self._by_recipient.pop(broadcast.id, None)  # done: nobody asks again
 
     def get_broadcast(self, broadcast_id: int) -> Broadcast | None:
         doc = self._broadcasts.get(doc_id=broadcast_id)
         return from_doc(Broadcast, dict(doc)) if doc else None
 
     def broadcast_by_key(self, key: str) -> Broadcast | None:
-        found = self._broadcast_keys.get(key)
-        return self.get_broadcast(found) if found is not None else None
+        found = self._broadcast_keys.ids(key)
+        return self.get_broadcast(max(found)) if found else None
 
     def has_broadcast(self, key: str) -> bool:
         """Whether a broadcast with this key was ever made (no document is read)."""
-        return key in self._broadcast_keys
+        return bool(self._broadcast_keys.ids(key))
 
     def unfinished_broadcasts(self) -> list[Broadcast]:
         """Broadcasts still delivering, or finished without their report sent."""
-        found = (self.get_broadcast(b) for b in sorted(self._unfinished))
+        found = (self.get_broadcast(b) for b in sorted(self._unfinished.ids(True)))
         return [b for b in found if b is not None]
 
     def save_delivery(self, delivery: Delivery) -> None:
@@ -195,23 +199,33 @@ class CalendarTables:
             self._last_delivery_id += 1
             delivery.id = self._last_delivery_id
         self._deliveries.upsert(Document(to_doc(delivery), doc_id=delivery.id))
-        by_chat = self._delivery_index.setdefault(delivery.broadcast_id, {})
-        by_chat[delivery.chat_id] = delivery.id
+        by_chat = self._by_recipient.get(delivery.broadcast_id)
+        if by_chat is not None:
+            by_chat[delivery.chat_id] = delivery.id
+
+    def _recipients(self, broadcast_id: int) -> dict[int, int]:
+        by_chat = self._by_recipient.get(broadcast_id)
+        if by_chat is None:
+            docs = self._deliveries.documents().many(
+                str(i) for i in sorted(self._deliveries_of.ids(broadcast_id))
+            )
+            by_chat = self._by_recipient[broadcast_id] = {
+                doc["chat_id"]: int(doc_id) for doc_id, doc in docs
+            }
+        return by_chat
 
     def delivery(self, broadcast_id: int, chat_id: int) -> Delivery | None:
         """What happened to one recipient of a broadcast (None: nothing yet)."""
-        doc_id = self._delivery_index.get(broadcast_id, {}).get(chat_id)
+        doc_id = self._recipients(broadcast_id).get(chat_id)
         doc = self._deliveries.get(doc_id=doc_id) if doc_id is not None else None
         return from_doc(Delivery, dict(doc)) if doc is not None else None
 
     def deliveries(self, broadcast_id: int) -> dict[int, Delivery]:
         """The recorded deliveries of a broadcast by recipient chat id."""
-        found: dict[int, Delivery] = {}
-        for chat_id, doc_id in self._delivery_index.get(broadcast_id, {}).items():
-            doc = self._deliveries.get(doc_id=doc_id)
-            if doc is not None:
-                found[chat_id] = from_doc(Delivery, dict(doc))
-        return found
+        docs = self._deliveries.documents().many(
+            str(i) for i in sorted(self._deliveries_of.ids(broadcast_id))
+        )
+        return {doc["chat_id"]: from_doc(Delivery, doc) for _, doc in docs}
 
     def _migrate_calendar(self, old_chat_id: int, new_chat_id: int) -> None:
         """Point events and reminders of a group that became a supergroup at its new id."""
