@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
@@ -97,10 +99,16 @@ class _BareTexts:
 
 
 class EchowallBot:
-    """The real bot (``bot.app.run_bot``) on a fresh temporary data directory."""
+    """The real bot (``bot.app.run_bot``) on a fresh temporary data directory.
 
-    def __init__(self, framework: str) -> None:
+    With ``store`` (a prebuilt data directory, see bench/preload.py) the data directory starts
+    as a copy of it, so the bot runs with that many cases already stored; without, it starts
+    empty.
+    """
+
+    def __init__(self, framework: str, store: Path | None = None) -> None:
         self.framework = framework
+        self.store = store
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._running: RunningBot | None = None
 
@@ -109,9 +117,12 @@ class EchowallBot:
         # make later runs slower than earlier ones. The system temp dir is a real disk here,
         # so the journal's fsyncs cost what they cost in production (tmpfs would hide them).
         self._tmp = tempfile.TemporaryDirectory(prefix="echowall-bench-")
+        data_dir = Path(self._tmp.name) / "data"
+        if self.store is not None:
+            copy_durably(self.store, data_dir)
         config = make_config(
             api,
-            Path(self._tmp.name) / "data",
+            data_dir,
             self.framework,
             rate_per_second=RATE_PER_SECOND,
             rate_group_per_minute=RATE_GROUP_PER_MINUTE,
@@ -126,6 +137,24 @@ class EchowallBot:
         finally:
             if self._tmp is not None:
                 self._tmp.cleanup()
+
+
+def copy_durably(source: Path, target: Path) -> None:
+    """Copy a data directory and fsync the copy before the bot starts on it.
+
+    On ext4 a journal fsync can wait for other files' dirty pages; without this, the first
+    reports on a copied 100,000-case store would pay for writing the copy back.
+    """
+    shutil.copytree(source, target)
+    for path in target.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------------------
@@ -277,12 +306,16 @@ class BareAiogramBot:
             self._polling = self._dispatcher = self._session = None
 
 
-def make_bot(framework: str, kind: str) -> BenchBot:
-    """The bot to measure: ``kind`` is "echowall" or "bare", ``framework`` "ptb" or "aiogram"."""
+def make_bot(framework: str, kind: str, store: Path | None = None) -> BenchBot:
+    """The bot to measure: ``kind`` is "echowall" or "bare", ``framework`` "ptb" or "aiogram".
+
+    ``store`` is the prebuilt data directory echowall starts from (a copy of it); the bare
+    bots store nothing and take none.
+    """
     if framework not in FRAMEWORKS:
         raise ValueError(f"unknown framework {framework!r}")
     if kind == "echowall":
-        return EchowallBot(framework)
+        return EchowallBot(framework, store)
     if kind == "bare":
         return BarePtbBot() if framework == "ptb" else BareAiogramBot()
     raise ValueError(f"unknown bot kind {kind!r}")

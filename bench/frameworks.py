@@ -1,33 +1,42 @@
 """echowall vs. a bare echo bot, per framework: /report latency and sustained updates/s.
 
 Each measurement runs in a fresh world: a new ``LocalBotAPI`` (no flood limits) in this
-process, the test neighbourhood from ``tests.conftest.build_world``, and a freshly started bot.
-A few warm-up reports go first (lazy imports, connection set-up, echowall registering the
-group and its residents) and are not counted. Then either
+process, the test neighbourhood from ``tests.conftest.build_world`` with message ids starting
+where a group with a past would be (``bench.preload.give_history``), and a freshly started
+bot. echowall starts on a copy of a prebuilt data directory holding 0, 10,000 or 100,000 cases
+(bench/preload.py), so each row shows it at one store size. After start-up a full garbage
+collection clears what start-up left (opening a large store leaves plenty), then a few warm-up
+reports go first (lazy imports, connection set-up, echowall registering the residents and
+posting the building's problem wall) and are not counted. Then either
 
 * **sequential**: one report at a time. Latency is the time from just before ``user_message``
   injects the update to the moment the server records the bot's acknowledgement (the message
   that replies to it). The next report goes in once the staff card of the previous one was
-  recorded too, so each update starts from an idle bot and no sample pays for the tail of
-  the one before; or
+  recorded too; echowall may still be finishing that update then (it refreshes the problem
+  wall and records the update as handled after the card), and the next acknowledgement waits
+  for that tail; or
 * **burst**: all N reports injected at once; updates/s = N / (time from the first injection
   to the last acknowledgement).
 
-echowall and the bare bot are measured in alternation, round after round, so slow drift of the
-machine (other processes, thermal state) lands on both alike.
+Within a round, every echowall store size is followed by the bare bot, so slow drift of the
+machine (other processes, thermal state) lands on both alike and each echowall measurement has
+a bare one next to it; the bare row gathers all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from bench.bots import KINDS, make_bot
+from bench.bots import make_bot
+from bench.preload import Preloaded, give_history, preloaded_stores
 from bot.localapi import LocalBotAPI, SentRecord
 from tests.conftest import AUNT_ZHANG, B1, HEAD_WANG, STAFF, UNCLE_LI, build_world
 
@@ -41,18 +50,25 @@ PROBLEMS = (
     "地下车库漏水",
 )
 WARMUP = 5
+# How many cases echowall's store holds before a measurement, one row per size.
+DEFAULT_CASES = (0, 10_000, 100_000)
 # Generous per-update timeout: a stuck bot fails the run instead of hanging it.
 UPDATE_TIMEOUT = 10.0
 
 
 @dataclass
 class Result:
-    """Everything measured for one (framework, bot kind) pair over all rounds."""
+    """Everything measured for one row (framework, bot kind, store size) over all rounds."""
 
     framework: str
     kind: str
+    cases: int | None = None  # cases stored before the measurement; None for the bare bot
     latencies: list[float] = field(default_factory=list)  # seconds, sequential mode
-    rates: list[float] = field(default_factory=list)  # updates/s, one per burst round
+    rates: list[float] = field(default_factory=list)  # updates/s, one per burst measurement
+
+    @property
+    def label(self) -> str:
+        return self.kind if self.cases is None else f"{self.kind} @ {self.cases:,} cases"
 
     @property
     def p50_ms(self) -> float:
@@ -64,7 +80,7 @@ class Result:
 
     @property
     def rate(self) -> float:
-        """Median of the rounds' burst rates (the middle one for an odd number of rounds)."""
+        """Median of the burst rates (the middle one for an odd number of bursts)."""
         return statistics.median(self.rates)
 
 
@@ -146,20 +162,27 @@ async def measure_once(
     mode: str,
     n: int,
     *,
+    store: Path | None = None,
     pause: float = 0.0,
     profiler: cProfile.Profile | None = None,
 ) -> list[float]:
     """One fresh server and bot; sequential latencies (s) or a one-element [updates/s].
 
-    A given profiler runs only during the measured part, not start-up, warm-up or stop.
+    ``store`` is the prebuilt data directory echowall starts from (a copy of it is made before
+    the bot starts, outside the measurement). A given profiler runs only during the measured
+    part, not start-up, warm-up or stop.
     """
     api = LocalBotAPI(limits=None)
     await api.start()
     try:
         build_world(api)
-        bot = make_bot(framework, kind)
+        give_history(api)
+        bot = make_bot(framework, kind, store)
         await bot.start(api)
         try:
+            # Start-up leaves garbage (at 100,000 cases: from opening the store); collected
+            # here, the measured part does not pay for a full collection start-up caused.
+            gc.collect()
             await _sequential(api, WARMUP)
             if profiler is not None:
                 profiler.enable()
@@ -178,31 +201,58 @@ async def measure_once(
             raise RuntimeError(f"LocalBotAPI failed internally: {api.internal_errors[0]!r}")
 
 
+@dataclass
+class Run:
+    """The rows of one run, and the stores echowall was measured on."""
+
+    results: list[Result]
+    stores: list[Preloaded]
+
+
+def _measure(
+    result: Result, n: int, store: Path | None, pause: float, progress: Callable[[str], None]
+) -> None:
+    """One sequential and one burst measurement into ``result``, each in its own event loop."""
+    fw, kind = result.framework, result.kind
+    began = time.monotonic()
+    # A new loop per measurement: no connection pool, task or cache left over from the
+    # previous bot can help or hinder the next one.
+    result.latencies += asyncio.run(
+        measure_once(fw, kind, "sequential", n, store=store, pause=pause)
+    )
+    result.rates += asyncio.run(measure_once(fw, kind, "burst", n, store=store))
+    progress(
+        f"{fw:>7} {result.label:<28} "
+        f"p50 {statistics.median(result.latencies[-n:]) * 1000:6.2f} ms  "
+        f"burst {result.rates[-1]:7.1f} updates/s  "
+        f"({time.monotonic() - began:.1f} s)"
+    )
+
+
 def run(
     frameworks: list[str],
     n: int,
     rounds: int,
     *,
+    cases: Sequence[int] = DEFAULT_CASES,
     pause: float = 0.0,
     progress: Callable[[str], None] = print,
-) -> list[Result]:
-    """Measure every (framework, kind) pair; each measurement gets its own event loop."""
-    results = {(fw, kind): Result(fw, kind) for fw in frameworks for kind in KINDS}
-    for round_no in range(1, rounds + 1):
+) -> Run:
+    """Measure echowall at every store size and the bare bot, per framework.
+
+    The stores are built once, before the first measurement. In each round and framework,
+    echowall at each size is followed by the bare bot: e@0, bare, e@10k, bare, ...
+    """
+    with preloaded_stores(cases, progress=progress) as stores:
+        results: dict[tuple[str, int | None], Result] = {}
         for fw in frameworks:
-            for kind in KINDS:
-                result = results[(fw, kind)]
-                began = time.monotonic()
-                # A new loop per measurement: no connection pool, task or cache left over
-                # from the previous bot can help or hinder the next one.
-                result.latencies += asyncio.run(
-                    measure_once(fw, kind, "sequential", n, pause=pause)
-                )
-                result.rates += asyncio.run(measure_once(fw, kind, "burst", n))
-                progress(
-                    f"round {round_no}/{rounds} {fw:>7} {kind:<8} "
-                    f"p50 {statistics.median(result.latencies[-n:]) * 1000:6.2f} ms  "
-                    f"burst {result.rates[-1]:7.1f} updates/s  "
-                    f"({time.monotonic() - began:.1f} s)"
-                )
-    return list(results.values())
+            for size in cases:
+                results[fw, size] = Result(fw, "echowall", size)
+            results[fw, None] = Result(fw, "bare")
+        for round_no in range(1, rounds + 1):
+            progress(f"round {round_no}/{rounds}")
+            for fw in frameworks:
+                for size in cases:
+                    _measure(results[fw, size], n, stores[size].directory, pause, progress)
+                    _measure(results[fw, None], n, None, pause, progress)
+        return Run(list(results.values()), list(stores.values()))

@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.frameworks import measure_once
+from bench.preload import Preloaded
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,10 +60,24 @@ def _component(filename: str, function: str) -> str:
     return "other"
 
 
-def profile(framework: str, kind: str, n: int, top: int = 25) -> str:
-    """Profile one burst measurement; return the component summary and the top functions."""
+def profile(
+    framework: str, kind: str, n: int, top: int = 25, *, store: Preloaded | None = None
+) -> str:
+    """Profile one burst measurement; return the component summary and the top functions.
+
+    ``store`` is the prebuilt data directory echowall starts from (bench/preload.py).
+    """
     profiler = cProfile.Profile()
-    rate = asyncio.run(measure_once(framework, kind, "burst", n, profiler=profiler))[0]
+    rate = asyncio.run(
+        measure_once(
+            framework,
+            kind,
+            "burst",
+            n,
+            store=store.directory if store is not None else None,
+            profiler=profiler,
+        )
+    )[0]
     stats = pstats.Stats(profiler)
     by_component: dict[str, float] = defaultdict(float)
     raw = stats.stats  # type: ignore[attr-defined]
@@ -71,7 +86,8 @@ def profile(framework: str, kind: str, n: int, top: int = 25) -> str:
     busy = sum(t for name, t in by_component.items() if not name.startswith("idle"))
     out = io.StringIO()
     out.write(
-        f"== {framework} / {kind}: burst of {n} updates, "
+        f"== {framework} / {kind}{f' with {store.cases:,} cases stored' if store else ''}: "
+        f"burst of {n} updates, "
         f"{rate:.0f} updates/s under the profiler ==\n"
         f"{'component':<45} {'own s':>8} {'% busy':>7}\n"
     )

@@ -233,9 +233,14 @@ def sample(
 
 
 def build_store(directory: Path, docs: dict[str, bytes]) -> None:
-    """Write a data directory holding `docs` as its cases table (a snapshot, no journal)."""
+    """Write a data directory holding `docs` as its cases table, as a bot leaves it.
+
+    The snapshot is written directly; opening and closing the store once then adds its table
+    of contents (with the indexes), as every close of a running bot does.
+    """
     tables = {name: {k: encode(v) for k, v in t.items()} for name, t in side_tables().items()}
     write_snapshot(directory / "echowall.snapshot.json", 1, {"cases": docs, **tables})
+    TinyRepository(directory).close()
 
 
 def build_json(path: Path, docs: dict[str, bytes]) -> None:
