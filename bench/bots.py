@@ -32,6 +32,7 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bot import aiogram_adapter, ptb_adapter
+from bot.config import Config
 from bot.localapi import LocalBotAPI
 from tests.conftest import STAFF, RunningBot, make_config
 
@@ -126,6 +127,9 @@ class EchowallBot:
             self.framework,
             rate_per_second=RATE_PER_SECOND,
             rate_group_per_minute=RATE_GROUP_PER_MINUTE,
+            # The tests refresh the pinned wall after every change; production (and so the
+            # benchmark) edits it at most once a second per building.
+            wall_seconds=Config.model_fields["wall_seconds"].default,
         )
         self._running = RunningBot(config)
         await self._running.start(api)

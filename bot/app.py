@@ -31,6 +31,7 @@ def build_runtime(config: Config, *, clock: Callable[[], datetime] = utc_now) ->
         limits,
         clock=clock,
         sweep_seconds=config.sweep_seconds,
+        wall_seconds=config.wall_seconds,
         report_times=(
             ReportTimes(config.daily_at, config.weekly_at, config.monthly_at)
             if config.reports

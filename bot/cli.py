@@ -80,7 +80,7 @@ def _report(command: str, period_text: str | None, out: str | None) -> None:
     with _store_copy(config.data_dir) as copy:
         repo = TinyRepository(copy)
         try:
-            cases = list(repo.all_cases())
+            cases = repo.cases_received(period.start, period.end)
             labels = stats.building_labels(repo)
         finally:
             repo.close()

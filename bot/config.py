@@ -56,6 +56,7 @@ class Config(BaseSettings):
     overdue_grace_hours: float = Field(24, gt=0)
     working_days: bool = False
     sweep_seconds: float = Field(300, gt=0)
+    wall_seconds: float = Field(1, ge=0)
     reports: bool = True
     daily_at: time = time(20, 0)
     weekly_at: time = time(8, 30)

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from bot.delivery import Limits, ReliableMessenger
 from bot.scheduler import Scheduler
-from handlers import admin, calendar, digests, overdue
+from handlers import admin, calendar, digests, livewall, overdue
 from handlers.core import BotIdentity, Services, Settings
 from handlers.events import Event, Migration
 from handlers.ledger import Ledger
@@ -33,6 +33,8 @@ SLOT_PREFIX = "slot:"
 CALENDAR_SECONDS = 60.0
 # On stop, deliveries in flight get this long to finish before they are cancelled.
 STOP_GRACE = 3.0
+# Bookkeeping saved without its own fsync (message ids after a reply) is fsync'd this often.
+FLUSH_SECONDS = 1.0
 
 
 def utc_now() -> datetime:
@@ -60,6 +62,7 @@ class Runtime:
         *,
         clock: Callable[[], datetime] = utc_now,
         sweep_seconds: float = 300,
+        wall_seconds: float = 1.0,
         report_times: ReportTimes | None = ReportTimes(),
     ) -> None:
         self.repo = repo
@@ -69,6 +72,9 @@ class Runtime:
         self.clock = clock
         self.core: Core | None = None
         self.sweep_seconds = sweep_seconds
+        # A building's pinned wall is edited at most once in this many seconds: the first
+        # change shows at once, the changes of a busy stretch fold into one edit per period.
+        self.wall_seconds = wall_seconds
         # None: the reports are not scheduled (they can still be sent by calling them).
         self.reports_scheduled = report_times is not None
         self.report_times = report_times or ReportTimes()
@@ -80,6 +86,11 @@ class Runtime:
         self._outbox_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._replan = False
+        self._walls_due: dict[int, None] = {}  # buildings whose wall is out of date
+        self._walls_done: dict[int, float] = {}  # loop time of each wall's last refresh
+        self._walls_wake = asyncio.Event()
+        self._walls_task: asyncio.Task[None] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
 
     async def start(self, messenger: Messenger, *, bot_id: int, username: str) -> None:
         """Wire the framework's messenger in and publish the command menus."""
@@ -104,6 +115,7 @@ class Runtime:
         )
         services.wake_outbox = self._wake.set
         services.calendar_changed = self._calendar_changed
+        services.wall_changed = self._wall_changed
         self.core = Core(services)
         self.outbox = Outbox(services, reliable)
         try:
@@ -134,6 +146,13 @@ class Runtime:
         self.scheduler.start()
         await self.calendar_tick()
         self._outbox_task = asyncio.create_task(self._deliver_forever(), name="outbox")
+        # Walls left out of date by a stop or a crash are brought up to date (an unchanged
+        # wall costs no call: it is compared by digest).
+        for group in self.repo.groups():
+            if group.wall_message_id is not None:
+                self._wall_changed(group.chat_id)
+        self._walls_task = asyncio.create_task(self._walls_forever(), name="walls")
+        self._flush_task = asyncio.create_task(self._flush_forever(), name="store-flush")
         log.info("action=start bot=@%s", username)
 
     async def handle(self, event: Event) -> None:
@@ -142,6 +161,54 @@ class Runtime:
             await self.core.handle(event)
         if self._replan:
             self.plan()
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                self.repo.flush()
+            except OSError:
+                log.exception("action=store-flush failed")
+
+    # ------------------------------------------------------------------ the pinned walls
+
+    def _wall_changed(self, building_id: int) -> None:
+        self._walls_due[building_id] = None
+        self._walls_wake.set()
+
+    async def _walls_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._walls_wake.wait()
+            self._walls_wake.clear()
+            while self._walls_due:
+                now = loop.time()
+                period = self.wall_seconds
+                ready = [
+                    b for b in self._walls_due if now - self._walls_done.get(b, -period) >= period
+                ]
+                if not ready:
+                    await asyncio.sleep(
+                        min(self._walls_done[b] for b in self._walls_due) + period - now
+                    )
+                    continue
+                for building in ready:
+                    del self._walls_due[building]
+                    self._walls_done[building] = loop.time()
+                    await self.refresh_wall(building)
+
+    async def refresh_wall(self, building_id: int) -> None:
+        """Refresh one building's wall now, in its own turn."""
+        assert self.core is not None, "Runtime.start() first"
+        async with self._turn:
+            try:
+                await livewall.refresh_wall(self.core.svc, building_id)
+            except Exception:
+                log.exception("action=wall chat=%s failed", building_id)
+
+    async def _refresh_walls(self, buildings: list[int]) -> None:
+        for building in buildings:
+            await self.refresh_wall(building)
 
     # ------------------------------------------------------------------ calendar and outbox
 
@@ -266,6 +333,18 @@ class Runtime:
 
     async def stop(self) -> None:
         self.scheduler.shutdown()
+        walls, self._walls_task = self._walls_task, None
+        if walls is not None:
+            walls.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await walls
+            # Walls still waiting for their second are refreshed now; whatever does not
+            # make it in time is brought up to date at the next start.
+            due, self._walls_due = list(self._walls_due), {}
+            try:
+                await asyncio.wait_for(self._refresh_walls(due), STOP_GRACE)
+            except TimeoutError:
+                log.warning("action=stop walls not refreshed in %ss", STOP_GRACE)
         task, self._outbox_task = self._outbox_task, None
         if task is not None and self.outbox is not None:
             # Sends in flight finish (and are recorded); the rest wait for the next start.
@@ -277,4 +356,10 @@ class Runtime:
                 log.warning("action=stop outbox did not finish in %ss", STOP_GRACE)
             except asyncio.CancelledError:
                 pass
+        flush, self._flush_task = self._flush_task, None
+        if flush is not None:
+            flush.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flush
+        self.repo.flush()
         log.info("action=stop")

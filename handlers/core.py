@@ -123,9 +123,11 @@ class Services:
     bot: BotIdentity
     statuses: StatusCache = field(init=False)
     report_gate: FloodGate = field(init=False)
-    # Set by the runtime: wake the outbox's worker; reschedule the calendar's jobs.
+    # Set by the runtime: wake the outbox's worker; reschedule the calendar's jobs; refresh a
+    # building's pinned wall soon (None: at once, in the handler's turn, as core tests do).
     wake_outbox: Callable[[], None] = lambda: None
     calendar_changed: Callable[[], None] = lambda: None
+    wall_changed: Callable[[int], None] | None = None
 
     def __post_init__(self) -> None:
         self.statuses = StatusCache(self.settings.status_ttl)

@@ -187,7 +187,7 @@ async def daily_register(svc: Services, day: date, *, closes_at: time | None = N
     if staff is None:
         return []
     window = register_window(day, svc.settings.timezone, closes_at)
-    cases = received_in(svc.repo.all_cases(), window)
+    cases = received_in(svc.repo.cases_received(window.start, window.end), window)
     t = svc.texts_for(staff)
     for text in chunk(register_blocks(cases, day, window, t, building_labels(svc.repo))):
         await svc.messenger.send(staff, text)
@@ -372,7 +372,7 @@ async def monthly_report(svc: Services, month: date) -> Ledger | None:
         return None
     period = month_period(month.year, month.month, svc.settings.timezone)
     now = svc.clock()
-    cases = list(svc.repo.all_cases())
+    cases = svc.repo.cases_received(period.start, period.end)
     ledger = tally(cases, period, now)
     labels = building_labels(svc.repo)
     t = svc.texts_for(staff)

@@ -47,6 +47,15 @@ def pinned_text(svc: Services, t: Translator, cases: list[Case]) -> str:
     return text
 
 
+async def changed(svc: Services, building_id: int) -> None:
+    """A case of the building changed: its wall is refreshed by the runtime soon (coalesced,
+    off the handler's path), or at once when nothing runs walls in the background."""
+    if svc.wall_changed is not None:
+        svc.wall_changed(building_id)
+    else:
+        await refresh_wall(svc, building_id)
+
+
 async def refresh_wall(svc: Services, building_id: int) -> None:
     """Bring the building's pinned wall up to date; post and pin it when it has none yet."""
     group = svc.repo.get_group(building_id)
@@ -86,4 +95,4 @@ async def refresh_wall(svc: Services, building_id: int) -> None:
     except DeliveryError as exc:
         log.warning("chat=%s action=wall failed: %s", building_id, exc)
     group.wall_digest = digest
-    svc.repo.save_group(group)
+    svc.repo.save_group(group, sync=False)  # where the wall is and what it shows

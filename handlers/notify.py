@@ -69,7 +69,7 @@ async def echo(
 
 async def refresh_card(svc: Services, case: Case) -> None:
     """Bring the case card in its thread, and the building's pinned wall, up to date."""
-    await livewall.refresh_wall(svc, case.building_id)
+    await livewall.changed(svc, case.building_id)
     if case.card_message_id is None or case.origin_chat_id is None:
         return
     t = svc.texts_for(case.origin_chat_id)
@@ -98,7 +98,7 @@ async def post_staff_card(svc: Services, case: Case) -> None:
     except DeliveryError as exc:
         log.warning("staff card case=%s failed: %s", case.id, exc)
         return
-    svc.repo.save_case(case)
+    svc.repo.save_case(case, sync=False)  # where the card is; the case was durable before
 
 
 def staff_card_text(svc: Services, case: Case, t: Translator) -> str:

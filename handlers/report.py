@@ -166,10 +166,10 @@ async def announce_new(ctx: Context, case: Case) -> None:
     )
     if card_id is not None:
         case.card_message_id = card_id
-        svc.repo.save_case(case)
+        svc.repo.save_case(case, sync=False)  # the case itself was durable before the reply
     if case.staff_message_id is None:
         await notify.post_staff_card(svc, case)
-    await livewall.refresh_wall(svc, case.building_id)
+    await livewall.changed(svc, case.building_id)
 
 
 def _remember(ctx: Context, user_id: int, name: str, building_id: int) -> None:

@@ -15,6 +15,9 @@ from handlers.texts import N_
 CommandHandler = Callable[[Context], Awaitable[None]]
 PressHandler = Callable[[Context, callbacks.Callback], Awaitable[None]]
 
+# Commands that find out for themselves whether a redelivered update was handled already.
+SELF_CHECKED = frozenset({"report"})
+
 COMMANDS: dict[str, CommandHandler] = {
     "start": admin.cmd_start,
     "help": admin.cmd_help,
@@ -124,8 +127,7 @@ class Core:
             if isinstance(event, Message):
                 if await self._message(event):
                     # Commands are remembered across restarts: redelivered after a crash,
-                    # a /progress or /announce must not run twice (reports have their own
-                    # check by message, which also finishes an unsent acknowledgement).
+                    # a /progress or /announce must not run twice.
                     self.svc.repo.mark_handled(event.update_id)
             elif isinstance(event, Press):
                 await self._press(event)
@@ -161,7 +163,8 @@ class Core:
         return Context(svc, chat, sender, svc.texts(language), group=group)
 
     async def _message(self, message: Message) -> bool:
-        """Handle a message; True if it was a command of ours (answered or run)."""
+        """Handle a message; True if it was a command of ours (answered or run) that must be
+        remembered as handled."""
         if message.edited or message.chat.kind == "channel":
             return False
         ctx = self._context(message.chat, message)
@@ -178,7 +181,9 @@ class Core:
                 return True
             return False
         await handler(ctx)
-        return True
+        # A report has its own check by message (`case_by_origin`), which also finishes an
+        # unsent acknowledgement: a mark would cost a second fsync and add nothing.
+        return name not in SELF_CHECKED
 
     async def _press(self, press: Press) -> None:
         chat = press.chat or ChatRef(press.sender.id, "private")

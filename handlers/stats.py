@@ -319,7 +319,7 @@ async def cmd_stats(ctx: Context) -> None:
     if period is None:
         await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(STATS_USAGE))))
         return
-    ledger = tally(svc.repo.all_cases(), period, now)
+    ledger = tally(svc.repo.cases_received(period.start, period.end), period, now)
     for text in chunk(stats_blocks(ledger, ctx.t, building_labels(svc.repo))):
         await ctx.reply(text)
 
@@ -346,8 +346,8 @@ async def cmd_export(ctx: Context) -> None:
     if period is None or len(words) > 1:
         await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(EXPORT_USAGE))))
         return
-    cases = list(svc.repo.all_cases())
-    count = sum(1 for c in cases if period.contains(c.created))
+    cases = svc.repo.cases_received(period.start, period.end)
+    count = len(cases)
     data = export_workbook(cases, building_labels(svc.repo), ctx.t, period, now)
     caption = ctx.t.ngettext(
         "📒 Ledger for {period}: {n} case", "📒 Ledger for {period}: {n} cases", count

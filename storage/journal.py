@@ -67,6 +67,7 @@ open. They live in a directory of their own so that copying the data directory's
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -546,6 +547,8 @@ class JournalStorage(Storage):
         self._kept: dict[str, Any] = {}  # what the tables kept with the snapshot opened
         self._replayed: dict[str, set[str]] = {}  # ids the journal changed since then
         self._contents_stale = False
+        self._sync = True  # False inside `deferred()`
+        self._unsynced = False  # records written since the last fsync
         self._listeners: dict[str, list[Listener]] = {}
         self._seq = 0
         self._records = 0
@@ -734,6 +737,26 @@ class JournalStorage(Storage):
         if self._file.fd is not None:
             self._contents_stale = True
 
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Writes inside are appended at once but not fsync'd: they survive `kill -9` (the
+        kernel has them) but not a power cut, until the next fsync'd write or `flush()`.
+
+        For bookkeeping after a reply was sent (the id of the message that went out): the
+        write that the reply acknowledged was fsync'd before it, as every other write is.
+        """
+        before, self._sync = self._sync, False
+        try:
+            yield
+        finally:
+            self._sync = before
+
+    def flush(self) -> None:
+        """fsync what `deferred()` writes left unsynced (cheap when there is nothing)."""
+        if self._unsynced and not self._closed:
+            os.fsync(self._fd)
+            self._unsynced = False
+
     def subscribe(self, name: str, listener: Listener) -> None:
         """Call `listener` for every document of table `name` changed from now on."""
         self._listeners.setdefault(name, []).append(listener)
@@ -795,7 +818,9 @@ class JournalStorage(Storage):
             view = memoryview(line)
             while view:
                 view = view[os.write(self._fd, view) :]
-            os.fsync(self._fd)
+            if self._sync:
+                os.fsync(self._fd)  # also makes every unsynced record before it durable
+            self._unsynced = not self._sync
         except BaseException:
             # A partial line left in the middle of the journal would hide every later record
             # from replay; cut it off (best effort) before reporting the failure.
@@ -1009,6 +1034,7 @@ class JournalStorage(Storage):
     def close(self) -> None:
         if self._closed:
             return
+        self.flush()
         try:
             # Folding on close makes the next start read one snapshot instead of replaying.
             self.compact()

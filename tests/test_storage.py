@@ -14,6 +14,7 @@ from collections.abc import MutableMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -684,5 +685,63 @@ def test_snapshot_keeps_odd_names_and_ids(tmp_path: Path) -> None:
     try:
         read = again.read() or {}
         assert {name: dict(docs) for name, docs in read.items()} == data
+    finally:
+        again.close()
+
+
+def test_deferred_writes_are_appended_at_once_and_fsynced_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = TinyRepository(tmp_path)
+    case = make_case(repo, "楼道灯坏了")
+    synced: list[int] = []
+    fsync = os.fsync
+    monkeypatch.setattr(journal.os, "fsync", lambda fd: (synced.append(fd), fsync(fd))[1])
+    case.card_message_id = 77
+    repo.save_case(case, sync=False)
+    assert synced == []  # appended, not fsync'd
+    # Written at once: a process that dies now keeps it (the kernel has the bytes).
+    assert b'"card_message_id":77' in (tmp_path / "echowall.journal").read_bytes()
+    repo.flush()
+    assert len(synced) == 1
+    repo.flush()
+    assert len(synced) == 1  # nothing left to sync
+    case.staff_message_id = 78
+    repo.save_case(case, sync=False)
+    make_case(repo, "电梯异响", message=2)  # an ordinary write fsyncs, covering both
+    repo.flush()
+    assert len(synced) == 2
+    repo.close()
+
+
+def test_cases_received_in_a_period_match_a_scan(tmp_path: Path) -> None:
+    """The index by month finds exactly what a scan finds, across month ends and offsets."""
+    rng = random.Random(11)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    repo = TinyRepository(tmp_path)
+    made = []
+    for i in range(400):
+        case = make_case(repo, f"问题{i}", message=i)
+        # Up to 14 months back; some stored in local time, most in UTC.
+        created = NOW - timedelta(minutes=rng.randrange(14 * 31 * 24 * 60))
+        case.created = created.astimezone(shanghai) if i % 3 == 0 else created
+        repo.save_case(case)
+        made.append(case)
+    repo.close()
+    again = TinyRepository(tmp_path)
+    try:
+        periods = [(None, None), (NOW - timedelta(days=3), None)]
+        for months_back in range(15):
+            year, month = divmod(2026 * 12 + 10 - months_back, 12)  # from November 2026 back
+            start = datetime(year, month + 1, 1, tzinfo=shanghai)
+            periods.append((start, start + timedelta(days=rng.choice((1, 7, 31)))))
+        for start, end in periods:
+            expected = [
+                c
+                for c in made
+                if (start is None or c.created >= start) and (end is None or c.created < end)
+            ]
+            assert again.cases_received(start, end) == expected, (start, end)
+        assert sum(len(again.cases_received(s, e)) for s, e in periods[2:]) > 50
     finally:
         again.close()
