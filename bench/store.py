@@ -9,7 +9,7 @@ records (no Telegram). Per size and operation, p50 and p99 (nearest rank) of sin
   return (fsync'd journal); JSONStorage rewrites its whole file and does not fsync;
 - **get by id**: `get_case`; **open cases of a building**: `cases(building_id=,
   states=OPEN_STATES)`; **monthly export**: the cases created in one month, found the way the
-  export finds them, by going through `all_cases()`.
+  export and the reports find them, `cases_received(start, end)` (through the index by month).
 
 The JSON side does the same through plain TinyDB (`TinyDB(path)`, default `JSONStorage`,
 `upsert(Document(...))`, `get(doc_id=)`, `search(Query)`, `all()`, query cache off as in the
@@ -302,7 +302,7 @@ def bench_ours(directory: Path, cases: list[Case], extra: list[Case], quick: boo
             10,
         )
         rows["monthly export"] = sample(
-            lambda _: [c for c in repo.all_cases() if start <= c.created < end],
+            lambda _: repo.cases_received(start, end),
             3 if quick else 20,
             1 if quick else 20,
         )
