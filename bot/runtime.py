@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -153,6 +154,9 @@ class Runtime:
                 self._wall_changed(group.chat_id)
         self._walls_task = asyncio.create_task(self._walls_forever(), name="walls")
         self._flush_task = asyncio.create_task(self._flush_forever(), name="store-flush")
+        # What start-up built (modules, the store's maps and indexes) lives as long as the
+        # bot: the collector need not walk it again at every full collection.
+        gc.freeze()
         log.info("action=start bot=@%s", username)
 
     async def handle(self, event: Event) -> None:
@@ -362,4 +366,5 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await flush
         self.repo.flush()
+        gc.unfreeze()  # a process that starts another runtime (tests, the demo) starts afresh
         log.info("action=stop")
