@@ -88,8 +88,9 @@ from tinydb.storages import Storage
 log = logging.getLogger(__name__)
 
 Doc = dict[str, Any]
-# Called with (document id, new document or None when it was deleted) after a durable change.
-Listener = Callable[[str, Mapping[str, Any] | None], None]
+# Called after a durable change with (document id, the new document or None when it was
+# deleted, the previous version's bytes or None when it is new).
+Listener = Callable[[str, Mapping[str, Any] | None, bytes | None], None]
 
 LAYOUT = 1
 _HEAD = re.compile(rb'\{"seq":(\d+),"layout":(\d+),"tables":\{\n')
@@ -589,7 +590,8 @@ class JournalStorage(Storage):
         self._file = _Snapshot()
         self._keepers: dict[str, Callable[[], Callable[[], Any]]] = {}
         self._kept: dict[str, Any] = {}  # what the tables kept with the snapshot opened
-        self._replayed: dict[str, set[str]] = {}  # ids the journal changed since then
+        # Ids the journal changed since then, with what they were in the snapshot (or None).
+        self._replayed: dict[str, dict[str, Held | None]] = {}
         self._contents_stale = False
         self._sync = True  # False inside `deferred()`
         self._unsynced = False  # records written since the last fsync
@@ -695,13 +697,13 @@ class JournalStorage(Storage):
                 self._kept.pop(name, None)
                 continue
             table = self._tables.setdefault(name, {})
-            replayed = self._replayed.setdefault(name, set())
+            replayed = self._replayed.setdefault(name, {})
             for doc_id in change.get("del", ()):
+                replayed.setdefault(doc_id, table.get(doc_id))
                 table.pop(doc_id, None)
-                replayed.add(doc_id)
             for doc_id, doc in change.get("put", {}).items():
+                replayed.setdefault(doc_id, table.get(doc_id))
                 table[doc_id] = encode(doc)
-                replayed.add(doc_id)
 
     # -- TinyDB's whole-database interface -------------------------------------------------
 
@@ -764,9 +766,13 @@ class JournalStorage(Storage):
         self._keepers[name] = freeze
         return self._kept.pop(name, None)
 
-    def replayed(self, name: str) -> set[str]:
-        """Ids of table `name` that the journal changed after the snapshot (a copy)."""
-        return set(self._replayed.get(name, ()))
+    def replayed(self, name: str) -> dict[str, bytes | None]:
+        """Documents of table `name` the journal changed after the snapshot, with their bytes
+        in the snapshot (None: not in it)."""
+        return {
+            key: None if held is None else self._file.blob(held)
+            for key, held in self._replayed.get(name, {}).items()
+        }
 
     def refresh_contents(self) -> None:
         """Start a background compaction if the snapshot was opened the slow way (no usable
@@ -848,6 +854,9 @@ class JournalStorage(Storage):
                     job.dropped.add(name)
                 else:
                     job.touched.setdefault(name, set()).update(blobs, dels)
+            listeners = self._listeners.get(name, ())
+            current = self._tables.get(name, {})
+            before = {key: current.get(key) for key in (*dels, *blobs)} if listeners else {}
             if change.drop:
                 del self._tables[name]
             else:
@@ -855,11 +864,15 @@ class JournalStorage(Storage):
                 for key in dels:
                     del table[key]
                 table.update(blobs)
-            for listener in self._listeners.get(name, ()):
-                for key in dels:
-                    listener(key, None)
-                for key in blobs:
-                    listener(key, change.puts[key])
+            if listeners:
+                # What each document was: the indexes find the keys it was under from it.
+                # Documents on disk are still readable here (files switch only later).
+                old = {k: None if h is None else self._file.blob(h) for k, h in before.items()}
+                for listener in listeners:
+                    for key in dels:
+                        listener(key, None, old[key])
+                    for key in blobs:
+                        listener(key, change.puts[key], old[key])
         self._after_write()
 
     def _append(self, body: bytes) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Mut
 from types import CodeType
 from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from tinydb import TinyDB
 from tinydb.queries import QueryLike
 from tinydb.storages import Storage
@@ -40,29 +41,31 @@ class TableIndex:
     `key` maps a document to the keys it is found under (none, one or several). It must accept
     every document of the table: it runs after a change is durable, when failing is too late.
     A key held by one document is stored as that id, by several as a set, to keep the common
-    unique case (an origin, say) small.
+    unique case (an origin, say) small. Nothing is kept per document: when one changes, the
+    keys it was under are worked out again from its previous version (which the storage hands
+    over), so an index costs memory per key and id only.
     """
 
     def __init__(self, key: KeyFunction) -> None:
         self._key = key
         self._ids: dict[Hashable, int | set[int]] = {}
-        self._keys_of: dict[int, tuple[Hashable, ...]] = {}
+
+    def keys(self, doc: Mapping[str, Any] | None) -> tuple[Hashable, ...]:
+        """The keys a document (None: no document) is found under, each once."""
+        return tuple(dict.fromkeys(self._key(doc))) if doc is not None else ()
 
     def _add(self, number: int, doc: Mapping[str, Any]) -> None:
         """Index a document not indexed yet (building the index at startup)."""
-        self._index(number, tuple(dict.fromkeys(self._key(doc))))
+        self._index(number, self.keys(doc))
 
-    def _changed(self, doc_id: str, doc: Mapping[str, Any] | None) -> None:
-        number = int(doc_id)
-        keys = tuple(dict.fromkeys(self._key(doc))) if doc is not None else ()
-        if keys != self._keys_of.get(number, ()):
-            self._unindex(number)
-            self._index(number, keys)
+    def _changed(
+        self, number: int, before: tuple[Hashable, ...], after: tuple[Hashable, ...]
+    ) -> None:
+        if before != after:
+            self._unindex(number, before)
+            self._index(number, after)
 
     def _index(self, number: int, keys: tuple[Hashable, ...]) -> None:
-        if not keys:
-            return
-        self._keys_of[number] = keys
         ids = self._ids
         for key in keys:
             found = ids.get(key)
@@ -73,48 +76,42 @@ class TableIndex:
             elif found != number:
                 ids[key] = {found, number}
 
-    def _unindex(self, number: int) -> None:
+    def _unindex(self, number: int, keys: tuple[Hashable, ...]) -> None:
         ids = self._ids
-        for key in self._keys_of.pop(number, ()):
-            held = ids[key]
+        for key in keys:
+            held = ids.get(key)
+            if held is None:
+                continue
             if isinstance(held, int):
-                del ids[key]
+                if held == number:
+                    del ids[key]
             else:
                 held.discard(number)
                 if len(held) == 1:
                     ids[key] = next(iter(held))
 
     def frozen(self) -> Callable[[], list[list[Any]]]:
-        """A cheap copy of the index now, and a function that turns it into JSON later:
-        ``[[key, [id, ...]], ...]`` (what `restore` takes)."""
-        keys_of = dict(self._keys_of)  # tuples of hashables: nothing in it changes in place
+        """A copy of the index now, and a function that turns it into JSON later:
+        ``[[key, [id, ...]], ...]`` (what `restore` takes). Only the sets are copied here,
+        on the writer's thread; the rest happens on the compaction's."""
+        copy = dict(self._ids)
+        for key, held in copy.items():
+            if type(held) is set:
+                copy[key] = held.copy()
 
         def dump() -> list[list[Any]]:
-            groups: dict[Hashable, list[int]] = {}
-            for number, keys in keys_of.items():
-                for key in keys:
-                    groups.setdefault(key, []).append(number)
-            return [[key, ids] for key, ids in groups.items()]
+            return [
+                [key, [held] if type(held) is int else list(held)] for key, held in copy.items()
+            ]
 
         return dump
 
     def restore(self, groups: list[list[Any]]) -> None:
         """Take the state `frozen` dumped (JSON arrays for tuples) in place of a scan."""
-        ids_of: dict[Hashable, int | set[int]] = {}
-        keys_of: dict[int, tuple[Hashable, ...]] = {}
-        found = 0
-        for raw, members in groups:
-            key = _hashable(raw)
-            ids_of[key] = members[0] if len(members) == 1 else set(members)
-            keys_of.update(dict.fromkeys(members, (key,)))
-            found += len(members)
-        if found != len(keys_of):  # some document has several keys: gather them
-            keys_of = {}
-            for key, held in ids_of.items():
-                for number in [held] if isinstance(held, int) else held:
-                    prior = keys_of.get(number)
-                    keys_of[number] = (key,) if prior is None else (*prior, key)
-        self._ids, self._keys_of = ids_of, keys_of
+        self._ids = {
+            _hashable(raw): members[0] if len(members) == 1 else set(members)
+            for raw, members in groups
+        }
 
     def ids(self, key: Hashable) -> set[int]:
         """The ids of the documents found under `key` (a new set the caller may change)."""
@@ -126,9 +123,6 @@ class TableIndex:
     def __iter__(self) -> Iterator[Hashable]:
         """Every key some document is found under (a copy: the index may change meanwhile)."""
         return iter(list(self._ids))
-
-    def __len__(self) -> int:
-        return len(self._keys_of)
 
 
 class JournalTable(Table):
@@ -182,6 +176,11 @@ class JournalTable(Table):
         indexes = [TableIndex(key) for key in keys]
         code = _fingerprint(keys)
 
+        def changed(doc_id: str, doc: Mapping[str, Any] | None, before: bytes | None) -> None:
+            number, old = int(doc_id), orjson.loads(before) if before is not None else None
+            for index in indexes:
+                index._changed(number, index.keys(old), index.keys(doc))
+
         def freeze() -> Callable[[], dict[str, Any]]:
             dumps = [index.frozen() for index in indexes]
             return lambda: {"code": code, "indexes": [dump() for dump in dumps]}
@@ -191,10 +190,8 @@ class JournalTable(Table):
             for index, groups in zip(indexes, kept["indexes"], strict=True):
                 index.restore(groups)
             table = self._read_table()
-            for doc_id in self._journal.replayed(self.name):
-                doc = table.get(doc_id)
-                for index in indexes:
-                    index._changed(doc_id, doc)
+            for doc_id, before in self._journal.replayed(self.name).items():
+                changed(doc_id, table.get(doc_id), before)
         else:
             if kept is not None or self._read_table():
                 self._journal.mark_stale()
@@ -202,8 +199,7 @@ class JournalTable(Table):
                 number = int(doc_id)
                 for index in indexes:
                     index._add(number, doc)
-        for index in indexes:
-            self._journal.subscribe(self.name, index._changed)
+        self._journal.subscribe(self.name, changed)
         return indexes
 
     # -- writes ----------------------------------------------------------------------------
