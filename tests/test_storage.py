@@ -403,7 +403,7 @@ def test_indexed_queries_match_a_scan(
                 if case.origin_chat_id == -3:
                     case.origin_chat_id, case.origin_message_id = -30, None
                     case.card_message_id = None
-    contents = tmp_path / "echowall.contents.json"
+    contents = tmp_path / "echowall.contents.jsonl"
     if reopen == "abandoned":
         storage = repo.storage
         assert storage.stats()["records"] > 0  # some records are left to replay
