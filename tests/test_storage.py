@@ -573,7 +573,7 @@ class Crash(BaseException):
     """Stands for kill -9 at one point of the compaction's switch."""
 
 
-@pytest.mark.parametrize("at", range(4))
+@pytest.mark.parametrize("at", range(5))
 def test_compaction_interrupted_at_any_point_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: int
 ) -> None:
@@ -591,14 +591,16 @@ def test_compaction_interrupted_at_any_point_loses_nothing(
     go.set()
     assert storage._job is not None
     storage._job.wait()
-    steps = {0: "replace", 1: "replace", 2: "_fsync_dir", 3: "_fsync_dir"}
+    # The switch renames the snapshot, the contents and the journal in, and syncs the
+    # directory twice: a crash before each of those steps.
+    steps = [("replace", 1), ("replace", 2), ("replace", 3), ("_fsync_dir", 1), ("_fsync_dir", 2)]
     calls = {"replace": 0, "_fsync_dir": 0}
     real = {"replace": os.replace, "_fsync_dir": journal._fsync_dir}
 
     def failing(name: str) -> Any:
         def call(*args: Any) -> None:
             calls[name] += 1
-            if name == steps[at] and calls[name] == at % 2 + 1:
+            if (name, calls[name]) == steps[at]:
                 raise Crash
             real[name](*args)
 
@@ -613,6 +615,7 @@ def test_compaction_interrupted_at_any_point_loses_nothing(
     try:
         # The write that crashed had been fsync'd before the switch began: it is kept too.
         assert [c.origin_message_id for c in again.all_cases()] == list(range(16))
+        assert [again.case_by_origin(-1, i) for i in range(16)] == list(again.all_cases())
         make_case(again, "之后", message=16)
     finally:
         again.close()
