@@ -331,7 +331,8 @@ async def weekly_summary(svc: Services, week_start: date) -> Ledger | None:
         return None
     tz = svc.settings.timezone
     period = week_of(_midnight(week_start, tz), tz)
-    cases = list(svc.repo.all_cases())
+    # The week's figures count the cases received in it, its chart those received or closed.
+    cases = svc.repo.cases_active(period.start, period.end)
     ledger = tally(cases, period, svc.clock())
     labels = building_labels(svc.repo)
     t = svc.texts_for(staff)

@@ -39,9 +39,10 @@ def _reporter(doc: Mapping[str, Any]) -> list[Hashable]:
 
 
 def _month(doc: Mapping[str, Any]) -> list[Hashable]:
-    """The month a case was received in, as stored ("YYYY-MM" in the time's own offset)."""
-    created = doc.get("created")
-    return [created[:7]] if isinstance(created, str) else []
+    """The months a case was received and closed in, as stored ("YYYY-MM" in each time's own
+    offset): what the registers, the reports and the export ask about."""
+    times = (doc.get("created"), doc.get("closed_at"))
+    return [when[:7] for when in times if isinstance(when, str)]
 
 
 def _months(start: datetime, end: datetime) -> Iterator[str]:
@@ -52,6 +53,10 @@ def _months(start: datetime, end: datetime) -> Iterator[str]:
     while (year, month) <= (last.year, last.month):
         yield f"{year:04d}-{month:02d}"
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def _within(when: datetime, start: datetime | None, end: datetime | None) -> bool:
+    return (start is None or when >= start) and (end is None or when < end)
 
 
 def _origin(doc: Mapping[str, Any]) -> list[Hashable]:
@@ -139,19 +144,25 @@ class TinyRepository(CalendarTables):
     def cases_received(self, start: datetime | None, end: datetime | None) -> list[Case]:
         # The reports, the registers and the export ask for one period: through the index by
         # month they read that month (about 2,700 cases at 100,000), not the whole ledger.
-        if start is None or end is None:
-            found: Iterable[Case] = self.all_cases()
-        else:
-            ids: set[int] = set()
-            for month in _months(start, end):
-                ids |= self._by_month.ids(month)
-            docs = self._cases.documents().many(str(i) for i in sorted(ids))
-            found = (from_doc(Case, doc) for _, doc in docs)
+        return [c for c in self._in_months(start, end) if _within(c.created, start, end)]
+
+    def cases_active(self, start: datetime | None, end: datetime | None) -> list[Case]:
         return [
             c
-            for c in found
-            if (start is None or c.created >= start) and (end is None or c.created < end)
+            for c in self._in_months(start, end)
+            if _within(c.created, start, end)
+            or (c.closed_at is not None and _within(c.closed_at, start, end))
         ]
+
+    def _in_months(self, start: datetime | None, end: datetime | None) -> Iterable[Case]:
+        """The cases received or closed in the months around `[start, end)` (all: unbounded)."""
+        if start is None or end is None:
+            return self.all_cases()
+        ids: set[int] = set()
+        for month in _months(start, end):
+            ids |= self._by_month.ids(month)
+        docs = self._cases.documents().many(str(i) for i in sorted(ids))
+        return (from_doc(Case, doc) for _, doc in docs)
 
     def all_cases(self) -> Iterator[Case]:
         # Decoded batch by batch: a full export never holds every document at once.

@@ -217,6 +217,10 @@ def test_week_activity_counts_receipts_and_closings_per_day(office: Office) -> N
     assert activity[B1].closed == [0, 1, 1, 0, 0, 0, 0]  # #1 on Tuesday, #2 on Wednesday
     assert activity[B2].received == [1, 0, 1, 0, 0, 0, 0]
     assert activity[B2].closed == [0, 0, 0, 1, 0, 0, 0]  # #3: answered Tue 16:00, closed Thu
+    # The weekly summary reads only the cases received or closed in the week (#1 to #5).
+    active = office.repo.cases_active(local(11, 16, 0), local(11, 23, 0))
+    assert [c.id for c in active] == [1, 2, 3, 4, 5]
+    assert digests.week_activity(active, date(2026, 11, 16), TZ) == activity
 
 
 async def test_weekly_summary_sends_a_chart_with_the_figures(office: Office) -> None:

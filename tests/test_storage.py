@@ -717,7 +717,7 @@ def test_deferred_writes_are_appended_at_once_and_fsynced_later(
     repo.close()
 
 
-def test_cases_received_in_a_period_match_a_scan(tmp_path: Path) -> None:
+def test_cases_received_or_closed_in_a_period_match_a_scan(tmp_path: Path) -> None:
     """The index by month finds exactly what a scan finds, across month ends and offsets."""
     rng = random.Random(11)
     shanghai = ZoneInfo("Asia/Shanghai")
@@ -728,6 +728,9 @@ def test_cases_received_in_a_period_match_a_scan(tmp_path: Path) -> None:
         # Up to 14 months back; some stored in local time, most in UTC.
         created = NOW - timedelta(minutes=rng.randrange(14 * 31 * 24 * 60))
         case.created = created.astimezone(shanghai) if i % 3 == 0 else created
+        if i % 2:  # closed some days or months later
+            case.state = State.CLOSED
+            case.closed_at = min(NOW, created + timedelta(hours=rng.randrange(24 * 90)))
         repo.save_case(case)
         made.append(case)
     repo.close()
@@ -745,6 +748,17 @@ def test_cases_received_in_a_period_match_a_scan(tmp_path: Path) -> None:
                 if (start is None or c.created >= start) and (end is None or c.created < end)
             ]
             assert again.cases_received(start, end) == expected, (start, end)
+            active = [
+                c
+                for c in made
+                if c in expected
+                or (
+                    c.closed_at is not None
+                    and (start is None or c.closed_at >= start)
+                    and (end is None or c.closed_at < end)
+                )
+            ]
+            assert again.cases_active(start, end) == active, (start, end)
         assert sum(len(again.cases_received(s, e)) for s, e in periods[2:]) > 50
     finally:
         again.close()
