@@ -2,16 +2,16 @@
 
 ``python -m bench.bare_process ptb|aiogram API_URL TOKEN STAFF_CHAT``
 
-It polls the Bot API at ``API_URL`` and answers every text message with the same two sends as
-the bare bots of `bench.bots` (an HTML reply with a button in the chat, an HTML card with three
-buttons to the staff chat) until SIGTERM or SIGINT, then stops cleanly and exits 0. The polling
-settings are echowall's (long polling with a 30 s timeout, the same allowed updates and HTTP
-timeouts).
+It polls the Bot API at ``API_URL`` and answers every text message with the bare bots' two
+sends (an HTML reply with a button in the chat, an HTML card with three buttons to the staff
+chat; `ptb_on_message` / `aiogram_on_message`, which `bench.bots` uses too) until SIGTERM or
+SIGINT, then stops cleanly and exits 0. The polling settings are echowall's (long polling with
+a 30 s timeout, the same allowed updates and HTTP timeouts).
 
 Why not run `bench.bots.BarePtbBot` / `BareAiogramBot` in the child: `bench.bots` imports both
 frameworks and the test harness at module level, so a process running its PTB bot would also
 carry aiogram (about 3.5 s and 130 MB here), and its numbers would say nothing about PTB. This
-module imports only the framework asked for, and nothing of echowall's.
+module imports only the framework asked for (inside the functions), and nothing of echowall's.
 """
 
 from __future__ import annotations
@@ -30,9 +30,13 @@ HTTP_TIMEOUT = 10.0
 
 
 def texts(n: int, title: str | None, sender: str, text: str) -> tuple[str, str]:
-    """The acknowledgement and the staff card of report number `n`."""
+    """The acknowledgement and the staff card of report number `n`: HTML shaped like echowall's,
+    so the server does similar work."""
     problem = html.escape(text.partition(" ")[2] or text)
-    ack = f"Thank you, your report is logged as case #{n}.\n\n🆕 <b>Case #{n}</b> · new\n{problem}"
+    ack = (
+        f"Thank you, your report is logged as case #{n}.\n\n"
+        f"🆕 <b>Case #{n}</b> · new\nProblem: {problem}"
+    )
     card = (
         f"🆕 <b>Case #{n}</b> · new\nBuilding: {html.escape(title or '')}\n"
         f"Reported by: {html.escape(sender)}\nProblem: {problem}"
@@ -40,11 +44,21 @@ def texts(n: int, title: str | None, sender: str, text: str) -> tuple[str, str]:
     return ack, card
 
 
-async def serve_ptb(url: str, token: str, staff: int, stop: asyncio.Event) -> None:
-    """PTB: an `Application` built as echowall builds it, with one `MessageHandler`."""
-    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
+STAFF_BUTTONS = ("Accept", "Decline", "Escalate")
+
+
+def ptb_on_message(staff: int) -> Callable[..., Awaitable[None]]:
+    """The bare PTB bot's one handler: for every text message, a reply with a "me too" button
+    in the chat, then a card with three buttons to the staff chat. No parsing, no storage."""
+    from telegram import (
+        InlineKeyboardButton,
+        InlineKeyboardMarkup,
+        LinkPreviewOptions,
+        ReplyParameters,
+        Update,
+    )
     from telegram.constants import ParseMode
-    from telegram.ext import Application, ContextTypes, MessageHandler, filters
+    from telegram.ext import ContextTypes
 
     count = 0
 
@@ -64,6 +78,7 @@ async def serve_ptb(url: str, token: str, staff: int, stop: asyncio.Event) -> No
             reply_markup=InlineKeyboardMarkup(
                 [[InlineKeyboardButton("👍 Me too (0)", callback_data=f"too:{count}")]]
             ),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
         await context.bot.send_message(
             staff,
@@ -72,39 +87,27 @@ async def serve_ptb(url: str, token: str, staff: int, stop: asyncio.Event) -> No
             reply_markup=InlineKeyboardMarkup(
                 [
                     [
-                        InlineKeyboardButton(label, callback_data=f"{label[:3]}:{count}")
-                        for label in ("Accept", "Decline", "Escalate")
+                        InlineKeyboardButton(label, callback_data=f"{label[:3].lower()}:{count}")
+                        for label in STAFF_BUTTONS
                     ]
                 ]
             ),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
 
-    app = (
-        Application.builder()
-        .token(token)
-        .base_url(f"{url}/bot")
-        .base_file_url(f"{url}/file/bot")
-        .read_timeout(HTTP_TIMEOUT)
-        .write_timeout(HTTP_TIMEOUT)
-        .get_updates_read_timeout(40)
-        .build()
+    return on_message
+
+
+def aiogram_on_message(staff: int) -> Callable[..., Awaitable[None]]:
+    """The bare aiogram bot's one handler: the same two sends as `ptb_on_message`."""
+    from aiogram import Bot
+    from aiogram.types import (
+        InlineKeyboardButton,
+        InlineKeyboardMarkup,
+        LinkPreviewOptions,
+        Message,
+        ReplyParameters,
     )
-    app.add_handler(MessageHandler(filters.TEXT, on_message))
-    async with app:
-        assert app.updater is not None
-        await app.start()
-        await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=POLL_TIMEOUT)
-        await stop.wait()
-        await app.updater.stop()
-        await app.stop()
-
-
-async def serve_aiogram(url: str, token: str, staff: int, stop: asyncio.Event) -> None:
-    """aiogram: a `Dispatcher` with one message handler, one update at a time."""
-    from aiogram import Bot, Dispatcher
-    from aiogram.client.session.aiohttp import AiohttpSession
-    from aiogram.client.telegram import TelegramAPIServer
-    from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 
     count = 0
 
@@ -127,6 +130,7 @@ async def serve_aiogram(url: str, token: str, staff: int, stop: asyncio.Event) -
                     [InlineKeyboardButton(text="👍 Me too (0)", callback_data=f"too:{count}")]
                 ]
             ),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
         await bot.send_message(
             staff,
@@ -135,17 +139,53 @@ async def serve_aiogram(url: str, token: str, staff: int, stop: asyncio.Event) -
             reply_markup=InlineKeyboardMarkup(
                 inline_keyboard=[
                     [
-                        InlineKeyboardButton(text=label, callback_data=f"{label[:3]}:{count}")
-                        for label in ("Accept", "Decline", "Escalate")
+                        InlineKeyboardButton(
+                            text=label, callback_data=f"{label[:3].lower()}:{count}"
+                        )
+                        for label in STAFF_BUTTONS
                     ]
                 ]
             ),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
+
+    return on_message
+
+
+async def serve_ptb(url: str, token: str, staff: int, stop: asyncio.Event) -> None:
+    """PTB: an `Application` built as echowall builds it, with one `MessageHandler`."""
+    from telegram.ext import Application, MessageHandler, filters
+
+    app = (
+        Application.builder()
+        .token(token)
+        .base_url(f"{url}/bot")
+        .base_file_url(f"{url}/file/bot")
+        .read_timeout(HTTP_TIMEOUT)
+        .write_timeout(HTTP_TIMEOUT)
+        .get_updates_read_timeout(40)
+        .build()
+    )
+    app.add_handler(MessageHandler(filters.TEXT, ptb_on_message(staff)))
+    async with app:
+        assert app.updater is not None
+        await app.start()
+        await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=POLL_TIMEOUT)
+        await stop.wait()
+        await app.updater.stop()
+        await app.stop()
+
+
+async def serve_aiogram(url: str, token: str, staff: int, stop: asyncio.Event) -> None:
+    """aiogram: a `Dispatcher` with one message handler, one update at a time."""
+    from aiogram import Bot, Dispatcher
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
 
     session = AiohttpSession(api=TelegramAPIServer.from_base(url), timeout=HTTP_TIMEOUT)
     bot = Bot(token, session=session)
     dispatcher = Dispatcher()
-    dispatcher.message.register(on_message)
+    dispatcher.message.register(aiogram_on_message(staff))
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot,

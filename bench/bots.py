@@ -10,7 +10,6 @@ so they show what the framework can do on this machine, the ceiling echowall run
 from __future__ import annotations
 
 import asyncio
-import html
 import os
 import shutil
 import tempfile
@@ -21,16 +20,9 @@ from aiogram import Bot as AiogramBot
 from aiogram import Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.types import InlineKeyboardButton as AgButton
-from aiogram.types import InlineKeyboardMarkup as AgMarkup
-from aiogram.types import LinkPreviewOptions as AgLinkPreview
-from aiogram.types import Message as AgMessage
-from aiogram.types import ReplyParameters as AgReplyParameters
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
-from telegram import Update as PtbUpdate
-from telegram.constants import ParseMode
-from telegram.ext import Application, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, MessageHandler, filters
 
+from bench import bare_process
 from bot import aiogram_adapter, ptb_adapter
 from bot.config import Config
 from bot.localapi import LocalBotAPI
@@ -66,32 +58,6 @@ async def wait_until_polling(api: LocalBotAPI, task: asyncio.Task[Any] | None = 
         if loop.time() > deadline:
             raise TimeoutError("the bot did not start polling within 15 s")
         await asyncio.sleep(0.01)
-
-
-# --------------------------------------------------------------------------------------
-# What the bare bots send: texts and keyboards shaped like echowall's, without its logic
-# --------------------------------------------------------------------------------------
-
-
-class _BareTexts:
-    """Numbering and texts for a bare bot; HTML and buttons so the server does similar work."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def next(self, chat_title: str | None, sender: str, text: str) -> tuple[int, str, str]:
-        self.count += 1
-        n = self.count
-        problem = html.escape(text.partition(" ")[2] or text)
-        ack = (
-            f"Thank you, your report is logged as case #{n}.\n\n"
-            f"🆕 <b>Case #{n}</b> · new\nProblem: {problem}"
-        )
-        card = (
-            f"🆕 <b>Case #{n}</b> · new\nBuilding: {html.escape(chat_title or '')}\n"
-            f"Reported by: {html.escape(sender)}\nProblem: {problem}"
-        )
-        return n, ack, card
 
 
 # --------------------------------------------------------------------------------------
@@ -171,45 +137,12 @@ class BarePtbBot:
 
     def __init__(self) -> None:
         self._app: Application | None = None  # type: ignore[type-arg]
-        self._texts = _BareTexts()
-
-    async def _on_message(self, update: PtbUpdate, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.effective_message
-        if message is None or message.text is None:
-            return
-        sender = message.from_user.full_name if message.from_user else ""
-        n, ack, card = self._texts.next(message.chat.title, sender, message.text)
-        await context.bot.send_message(
-            message.chat_id,
-            ack,
-            parse_mode=ParseMode.HTML,
-            reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
-            reply_markup=InlineKeyboardMarkup(
-                [[InlineKeyboardButton("👍 Me too (0)", callback_data=f"too:{n}")]]
-            ),
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
-        )
-        await context.bot.send_message(
-            STAFF,
-            card,
-            parse_mode=ParseMode.HTML,
-            reply_markup=InlineKeyboardMarkup(
-                [
-                    [
-                        InlineKeyboardButton("Accept", callback_data=f"acc:{n}"),
-                        InlineKeyboardButton("Decline", callback_data=f"dec:{n}"),
-                        InlineKeyboardButton("Escalate", callback_data=f"esc:{n}"),
-                    ]
-                ]
-            ),
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
-        )
 
     async def start(self, api: LocalBotAPI) -> None:
         # echowall's own builder, so base URLs, timeouts and the HTTP client settings are
         # identical by construction; everything after it is plain PTB.
         app = ptb_adapter.build_application(api.token, api.url)
-        app.add_handler(MessageHandler(filters.TEXT, self._on_message))
+        app.add_handler(MessageHandler(filters.TEXT, bare_process.ptb_on_message(STAFF)))
         await app.initialize()
         await app.start()
         assert app.updater is not None
@@ -241,46 +174,12 @@ class BareAiogramBot:
         self._session: AiohttpSession | None = None
         self._dispatcher: Dispatcher | None = None
         self._polling: asyncio.Task[None] | None = None
-        self._texts = _BareTexts()
-
-    async def _on_message(self, message: AgMessage, bot: AiogramBot) -> None:
-        if message.text is None:
-            return
-        sender = message.from_user.full_name if message.from_user else ""
-        n, ack, card = self._texts.next(message.chat.title, sender, message.text)
-        await bot.send_message(
-            message.chat.id,
-            ack,
-            parse_mode="HTML",
-            reply_parameters=AgReplyParameters(
-                message_id=message.message_id, allow_sending_without_reply=True
-            ),
-            reply_markup=AgMarkup(
-                inline_keyboard=[[AgButton(text="👍 Me too (0)", callback_data=f"too:{n}")]]
-            ),
-            link_preview_options=AgLinkPreview(is_disabled=True),
-        )
-        await bot.send_message(
-            STAFF,
-            card,
-            parse_mode="HTML",
-            reply_markup=AgMarkup(
-                inline_keyboard=[
-                    [
-                        AgButton(text="Accept", callback_data=f"acc:{n}"),
-                        AgButton(text="Decline", callback_data=f"dec:{n}"),
-                        AgButton(text="Escalate", callback_data=f"esc:{n}"),
-                    ]
-                ]
-            ),
-            link_preview_options=AgLinkPreview(is_disabled=True),
-        )
 
     async def start(self, api: LocalBotAPI) -> None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(api.url))
         bot = AiogramBot(api.token, session=session)
         dispatcher = Dispatcher()
-        dispatcher.message.register(self._on_message)
+        dispatcher.message.register(bare_process.aiogram_on_message(STAFF))
         self._session, self._dispatcher = session, dispatcher
         # The same polling arguments as echowall's adapter. handle_as_tasks=False handles one
         # update at a time, as echowall must (its store has a single owner); aiogram's default
