@@ -92,6 +92,21 @@ def _report(command: str, period_text: str | None, out: str | None) -> None:
     print(target)
 
 
+def _instant(text: str) -> datetime:
+    """A moment as typed: ISO 8601, in the demo's time zone unless it names its own."""
+    from zoneinfo import ZoneInfo
+
+    from bot.demo import DEMO_TIMEZONE
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date and time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(DEMO_TIMEZONE))
+    return moment
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="echowall", description="民有所呼，我必有应")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--framework", choices=["ptb", "aiogram"])
     demo.add_argument("--data-dir", help="keep the demo's data here (default: a temp dir)")
     demo.add_argument("--script", help="read demo commands from this file instead of the keyboard")
+    demo.add_argument(
+        "--clock",
+        type=_instant,
+        help="start the bot's clock at this moment, e.g. 2026-12-02T09:00 (Beijing time)",
+    )
     report = sub.add_parser("stats", help="print the counts and the three rates of a period")
     report.add_argument("--period", default="month", help="week, month, all or YYYY-MM")
     export = sub.add_parser("export", help="write the ledger of a month as an .xlsx file")
@@ -113,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             from bot.demo import run_demo
 
-            asyncio.run(run_demo(args.framework, args.data_dir, args.script))
+            asyncio.run(run_demo(args.framework, args.data_dir, args.script, args.clock))
         elif args.command == "stats":
             _report("stats", args.period, None)
         elif args.command == "export":

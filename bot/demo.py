@@ -173,6 +173,10 @@ class DemoConfig(Config):
         return (init_settings,)
 
 
+# The demo's neighbourhood is in Beijing time, whatever the machine's settings.
+DEMO_TIMEZONE = "Asia/Shanghai"
+
+
 def demo_config(api: LocalBotAPI, framework: str, data_dir: Path) -> DemoConfig:
     """Settings for the bot under demo, pointed at the local server.
 
@@ -186,7 +190,7 @@ def demo_config(api: LocalBotAPI, framework: str, data_dir: Path) -> DemoConfig:
         staff_chat=STAFF_CHAT,
         escalation_chat=ESCALATION_CHAT,
         admins="",
-        timezone="Asia/Shanghai",
+        timezone=DEMO_TIMEZONE,
         language="zh",
         # Telegram's global pace, but a roomier per-group window: someone trying the demo
         # types faster than a real group talks and should not watch the bot wait a minute.
@@ -317,10 +321,13 @@ class Style:
 
 
 class ShiftedClock:
-    """The bot's clock in the demo: real time plus however far :later has moved it."""
+    """The bot's clock in the demo: real time plus however far :later has moved it.
 
-    def __init__(self) -> None:
-        self.offset = timedelta()
+    `start` sets where the clock starts (`echowall demo --clock`); it runs on from there.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.offset = timedelta() if start is None else start - utc_now()
 
     def __call__(self) -> datetime:
         return utc_now() + self.offset
@@ -982,8 +989,16 @@ def _terminal_state() -> Callable[[], None]:
     return restore
 
 
-async def run_demo(framework: str | None, data_dir: str | None, script: str | None) -> None:
-    """Run the terminal demo until :quit, end of input or end of the script."""
+async def run_demo(
+    framework: str | None,
+    data_dir: str | None,
+    script: str | None,
+    start: datetime | None = None,
+) -> None:
+    """Run the terminal demo until :quit, end of input or end of the script.
+
+    `start` pins the bot's clock to begin at that moment instead of now.
+    """
     out = sys.stdout
     if isinstance(out, io.TextIOWrapper):
         # A terminal that cannot show Chinese should get '?' rather than a crash.
@@ -1007,7 +1022,7 @@ async def run_demo(framework: str | None, data_dir: str | None, script: str | No
     try:
         build_world(api)
         config = demo_config(api, framework or "ptb", data)
-        clock = ShiftedClock()
+        clock = ShiftedClock(start)
         runtime = build_runtime(config, clock=clock)
         bot = asyncio.create_task(run_bot(config, stop, runtime=runtime), name="echowall-bot")
         try:

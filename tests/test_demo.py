@@ -38,7 +38,13 @@ FIRST_FLOW = """\
 """
 
 
-def run_script(tmp_path: Path, script: str, framework: str) -> subprocess.CompletedProcess[str]:
+# The demo's clock is pinned, so no test depends on the day it runs (Beijing time).
+DEMO_CLOCK = "2026-12-02T09:00"
+
+
+def run_script(
+    tmp_path: Path, script: str, framework: str, *, clock: str = DEMO_CLOCK
+) -> subprocess.CompletedProcess[str]:
     """Run `echowall demo --script` as a user would, with a clean environment."""
     path = tmp_path / "demo.txt"
     path.write_text(script, encoding="utf-8")
@@ -57,6 +63,8 @@ def run_script(tmp_path: Path, script: str, framework: str) -> subprocess.Comple
             str(path),
             "--data-dir",
             str(tmp_path / "data"),
+            "--clock",
+            clock,
         ],
         cwd=ROOT,
         env=env,
@@ -222,12 +230,30 @@ def test_later_lets_a_case_run_overdue_and_escalate(tmp_path: Path) -> None:
     assert "usage:  :later" in after(result.stdout, "> :later 2x")
 
 
-def test_reports_can_be_sent_from_the_demo(tmp_path: Path) -> None:
-    script = "/report 楼道灯坏了\n:later 3d\n:report weekly\n:report monthly\n:report yearly\n"
-    result = run_script(tmp_path, script, "ptb")
+# Every weekday, a month's last evening and the year's last minutes (Beijing time): the
+# README's hint (a report, then `:later 7d`, then the weekly summary) must hold on each.
+DEMO_DAYS = [
+    "2026-11-30T09:00",  # Monday
+    "2026-12-01T09:00",
+    "2026-12-02T09:00",
+    "2026-12-03T09:00",
+    "2026-12-04T09:00",
+    "2026-12-05T09:00",
+    "2026-12-06T22:30",  # Sunday night
+    "2026-11-30T23:59",  # a month's last minute
+    "2026-12-31T23:30",  # New Year's Eve
+]
+
+
+@pytest.mark.parametrize("clock", DEMO_DAYS)
+def test_reports_can_be_sent_from_the_demo(tmp_path: Path, clock: str) -> None:
+    script = "/report 楼道灯坏了\n:later 7d\n:report weekly\n:report monthly\n:report yearly\n"
+    result = run_script(tmp_path, script, "ptb", clock=clock)
     assert result.returncode == 0, result.stderr
     weekly = after(result.stdout, "> :report weekly")
-    assert "社区工作群" in weekly and "photo" in weekly
+    # Last week's summary holds the case reported a week ago, with its chart.
+    assert "社区工作群" in weekly and "photo" in weekly, weekly
+    assert "收到 1 件" in weekly, weekly
     monthly = after(result.stdout, "> :report monthly")
     assert ".xlsx" in monthly
     assert "usage:  :report" in after(result.stdout, "> :report yearly")
