@@ -52,6 +52,10 @@ def _of_broadcast(doc: Mapping[str, Any]) -> list[Hashable]:
     return [doc["broadcast_id"]]
 
 
+def _update_id(doc: Mapping[str, Any]) -> list[Hashable]:
+    return [doc["u"]]
+
+
 def _days_since(since: datetime) -> str:
     # Days are as stored (each time in its own offset), so a day of slack on the early side.
     return (since - timedelta(days=1)).date().isoformat()
@@ -78,13 +82,13 @@ class CalendarTables:
         self._broadcasts: JournalTable = self._db.table("broadcasts", cache_size=0)
         self._deliveries: JournalTable = self._db.table("deliveries", cache_size=0)
         self._handled: JournalTable = self._db.table("handled", cache_size=0)
-        self._handled_ids = {doc["u"] for doc in self._handled.all()}
+        # An index, not a set of its own: a transaction that is undone takes its marks along.
+        (self._handled_ids,) = self._handled.add_indexes(_update_id)
         self._last_handled_doc = self._handled.max_id()
-        if len(self._handled_ids) > 2 * HANDLED_KEPT:
+        if len(self._handled) > 2 * HANDLED_KEPT:
             # Telegram redelivers only the latest unconfirmed updates; older marks can go.
-            old = sorted(self._handled.all(), key=lambda d: d.doc_id)[:-HANDLED_KEPT]
-            self._handled.remove(doc_ids=[d.doc_id for d in old])
-            self._handled_ids = {doc["u"] for doc in self._handled.all()}
+            ids = sorted(int(key) for key in self._handled.documents())
+            self._handled.remove(doc_ids=ids[:-HANDLED_KEPT])
         self._last_event_id = self._events.max_id()
         self._last_reminder_id = self._reminders.max_id()
         # The outbox keeps every broadcast and delivery ever made (tens of thousands a year):
@@ -248,12 +252,11 @@ class CalendarTables:
     # ---------------------------------------------------------------- handled updates
 
     def was_handled(self, update_id: int) -> bool:
-        return update_id in self._handled_ids
+        return bool(self._handled_ids.ids(update_id))
 
     def mark_handled(self, update_id: int) -> None:
         """Remember durably that an update was handled, so a redelivery is skipped."""
-        if update_id in self._handled_ids:
+        if self.was_handled(update_id):
             return
         self._last_handled_doc += 1
         self._handled.insert(Document({"u": update_id}, doc_id=self._last_handled_doc))
-        self._handled_ids.add(update_id)

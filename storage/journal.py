@@ -267,6 +267,21 @@ class _Change:
         self.drop = drop
 
 
+class _Transaction:
+    """Changes made inside `JournalStorage.transaction()`: applied in memory at once, written
+    to the journal as one record when it ends (or undone, when it raises)."""
+
+    __slots__ = ("before", "created", "final")
+
+    def __init__(self) -> None:
+        # Per table, per document: the new bytes, or None when deleted.
+        self.final: dict[str, dict[str, bytes | None]] = {}
+        # Per table, per document: what it was before the transaction touched it (None: absent).
+        self.before: dict[str, dict[str, Held | None]] = {}
+        # Tables the transaction made exist.
+        self.created: set[str] = set()
+
+
 class _Compaction:
     """Builds the files that replace the snapshot and the journal, normally on its own thread.
 
@@ -604,6 +619,7 @@ class JournalStorage(Storage):
         self._replayed: dict[str, dict[str, Held | None]] = {}
         self._contents_stale = False
         self._sync = True  # False inside `deferred()`
+        self._tx: _Transaction | None = None  # open inside `transaction()`
         self._unsynced = False  # records written since the last fsync
         self._listeners: dict[str, list[Listener]] = {}
         self._seq = 0
@@ -807,6 +823,95 @@ class JournalStorage(Storage):
             self._contents_stale = True
 
     @contextlib.contextmanager
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """Make every write inside one atomic step: one journal record, written at the end.
+
+        Writes are applied in memory at once, so reads inside see them. At the end they are
+        appended as a single record, fsync'd if `durable` (else as `deferred()` writes are),
+        so a `kill -9` keeps all of them or none. If the block raises, or the record cannot
+        be written, every change is undone in memory (indexes included) and nothing reaches
+        the journal. A transaction opened inside another one joins it.
+        """
+        if self._closed:
+            raise ValueError("storage is closed")
+        if self._tx is not None:
+            yield
+            return
+        self._tx = _Transaction()
+        try:
+            yield
+        except BaseException:
+            self._undo()
+            raise
+        self._end_transaction(durable)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._tx is not None
+
+    def _end_transaction(self, durable: bool) -> None:
+        tx = self._tx
+        assert tx is not None
+        parts: list[bytes] = []
+        for name in dict.fromkeys([*tx.created, *tx.final]):
+            final = tx.final.get(name, {})
+            before = tx.before.get(name, {})
+            puts = [(k, b) for k, b in final.items() if b is not None]
+            # A document made and deleted again inside the transaction never existed.
+            dels = [k for k, b in final.items() if b is None and before.get(k) is not None]
+            if not puts and not dels and name not in tx.created:
+                continue
+            body = b",".join(_name(key) + b":" + blob for key, blob in puts)
+            gone = orjson.dumps(dels)
+            parts.append(_name(name) + b':{"put":{' + body + b'},"del":' + gone + b"}")
+        if not parts:
+            self._tx = None
+            return
+        seq = self._seq + 1
+        sync, self._sync = self._sync, self._sync and durable
+        try:
+            self._append(b'{"seq":%d,"tables":{%s}}' % (seq, b",".join(parts)))
+        except BaseException:
+            self._undo()
+            raise
+        finally:
+            self._sync = sync
+        self._tx = None
+        self._seq = seq
+        self._after_write()
+
+    def _undo(self) -> None:
+        """Put every document the open transaction changed back as it was, and end it."""
+        tx, self._tx = self._tx, None
+        assert tx is not None
+        job = self._job
+        for name, before in tx.before.items():
+            table = self._tables.get(name)
+            if table is None:
+                continue
+            listeners = self._listeners.get(name, ())
+            for key, held in before.items():
+                now = table.get(key)
+                if held is None:
+                    table.pop(key, None)
+                else:
+                    if job is not None and type(held) is not bytes:
+                        # A compaction keeps the bytes of documents touched while it runs
+                        # (see `_Compaction.touched`): a place in the old file would not do.
+                        held = self._file.blob(held)
+                    table[key] = held
+                if listeners:
+                    old = None if now is None else self._file.blob(now)
+                    doc = None if held is None else orjson.loads(self._file.blob(held))
+                    for listener in listeners:
+                        listener(key, doc, old)
+            if name in tx.created and not table:
+                del self._tables[name]
+        for name in tx.created:
+            if name in self._tables and not self._tables[name]:
+                del self._tables[name]
+
+    @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
         """Writes inside are appended at once but not fsync'd: they survive `kill -9` (the
         kernel has them) but not a power cut, until the next fsync'd write or `flush()`.
@@ -863,9 +968,28 @@ class JournalStorage(Storage):
             )
         if not applied:
             return
-        seq = self._seq + 1
-        self._append(b'{"seq":%d,"tables":{%s}}' % (seq, b",".join(parts)))
-        self._seq = seq
+        tx = self._tx
+        if tx is None:
+            seq = self._seq + 1
+            self._append(b'{"seq":%d,"tables":{%s}}' % (seq, b",".join(parts)))
+            self._seq = seq
+        else:
+            # Inside a transaction: remembered, written as one record when it ends.
+            for name, change, blobs, dels in applied:
+                if change.drop:
+                    raise ValueError("a table cannot be dropped inside a transaction")
+                current = self._tables.get(name)
+                if current is None:
+                    tx.created.add(name)
+                    current = {}
+                before = tx.before.setdefault(name, {})
+                final = tx.final.setdefault(name, {})
+                for key in (*dels, *blobs):
+                    if key not in before:
+                        before[key] = current.get(key)
+                for key in dels:
+                    final[key] = None
+                final.update(blobs)
         job = self._job
         for name, change, blobs, dels in applied:
             if job is not None:  # a compaction runs: these keep their bytes at the switch
@@ -892,7 +1016,8 @@ class JournalStorage(Storage):
                         listener(key, None, old[key])
                     for key in blobs:
                         listener(key, change.puts[key], old[key])
-        self._after_write()
+        if tx is None:
+            self._after_write()
 
     def _append(self, body: bytes) -> None:
         line = b"%08x " % zlib.crc32(body) + body + b"\n"
@@ -1086,6 +1211,8 @@ class JournalStorage(Storage):
         """
         if self._closed:
             raise ValueError("storage is closed")
+        if self._tx is not None:
+            raise ValueError("cannot compact inside a transaction")
         if not wait:
             if self._job is None:
                 self._start_compaction()

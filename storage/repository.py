@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -27,6 +28,14 @@ class Repository(Protocol):
     survive a crash of the process at once, and a power cut after the next durable save or
     `flush()`, which the runtime calls every second.
     """
+
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[None]:
+        """Make every write inside one atomic, durable step (one fsync at the end).
+
+        Reads inside see the writes at once. If the block raises, nothing it wrote remains.
+        `durable=False` writes the step at once but fsyncs it later (see `flush`).
+        """
+        ...
 
     def next_case_id(self) -> int: ...
     def save_case(self, case: Case, *, sync: bool = True) -> None: ...

@@ -106,6 +106,9 @@ class TinyRepository(CalendarTables):
     def flush(self) -> None:
         self.storage.flush()
 
+    def transaction(self, *, durable: bool = True) -> contextlib.AbstractContextManager[None]:
+        return self.storage.transaction(durable=durable)
+
     def get_case(self, case_id: int) -> Case | None:
         doc = self._cases.get(doc_id=case_id)
         return from_doc(Case, doc) if doc else None

@@ -3,6 +3,7 @@ the per-document table layer (against plain TinyDB) and the indexes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -762,3 +763,176 @@ def test_cases_received_or_closed_in_a_period_match_a_scan(tmp_path: Path) -> No
         assert sum(len(again.cases_received(s, e)) for s, e in periods[2:]) > 50
     finally:
         again.close()
+
+
+# --- transactions: one atomic, durable step for everything an update or a job writes ---------
+
+
+def _journal_records(path: Path) -> int:
+    return len((path / "echowall.journal").read_bytes().splitlines())
+
+
+def test_a_transaction_is_one_journal_record_and_reads_see_it_at_once(tmp_path: Path) -> None:
+    repo = TinyRepository(tmp_path, compact_min_bytes=1 << 30)
+    try:
+        first = make_case(repo, "灯坏了", message=1)
+        records = _journal_records(tmp_path)
+        with repo.transaction():
+            second = make_case(repo, "电梯", message=2)
+            first.state = State.ACCEPTED
+            repo.save_case(first)
+            repo.save_group(Group(-1, "一号楼"))
+            repo.mark_handled(77)
+            # Inside, every read and index sees the writes already.
+            assert repo.get_case(1) == first and repo.case_by_origin(-1, 2) == second
+            assert repo.was_handled(77)
+            assert _journal_records(tmp_path) == records  # nothing written yet
+        assert _journal_records(tmp_path) == records + 1
+    finally:
+        repo.close()
+    again = TinyRepository(tmp_path)
+    try:
+        assert again.get_case(1) == first and again.get_case(2) == second
+        assert again.get_group(-1) is not None and again.was_handled(77)
+    finally:
+        again.close()
+
+
+def test_a_transaction_that_raises_leaves_nothing_behind(tmp_path: Path) -> None:
+    repo = TinyRepository(tmp_path)
+    try:
+        first = make_case(repo, "灯坏了", message=1)
+        journal_bytes = (tmp_path / "echowall.journal").read_bytes()
+        changed = repo.get_case(1)
+        assert changed is not None
+        with pytest.raises(RuntimeError), repo.transaction():
+            changed.state, changed.building_id = State.CLOSED, -5
+            repo.save_case(changed)
+            make_case(repo, "新的", building=-5, message=9)
+            repo.save_group(Group(-5, "五号楼"))
+            repo.mark_handled(12)
+            raise RuntimeError("the handler failed midway")
+        # Memory, indexes and the journal are as they were before the transaction.
+        assert repo.get_case(1) == first and repo.get_case(2) is None
+        assert repo.case_by_origin(-5, 9) is None and repo.get_group(-5) is None
+        assert [c.id for c in repo.cases(building_id=-1, states=OPEN_STATES)] == [1]
+        assert repo.cases(building_id=-5) == [] and not repo.was_handled(12)
+        assert (tmp_path / "echowall.journal").read_bytes() == journal_bytes
+        # The store goes on: the next transaction works and is durable.
+        with repo.transaction():
+            make_case(repo, "再来", message=3)
+    finally:
+        repo.close()
+    again = TinyRepository(tmp_path)
+    try:
+        assert [c.text for c in again.all_cases()] == ["灯坏了", "再来"]
+    finally:
+        again.close()
+
+
+def test_a_kill_inside_a_transaction_keeps_none_of_it(tmp_path: Path) -> None:
+    repo = TinyRepository(tmp_path)
+    try:
+        make_case(repo, "之前", message=1)
+        with repo.transaction():
+            make_case(repo, "一半", message=2)
+            repo.mark_handled(5)
+            # The process dies here: copy the files as they are on disk right now.
+            shutil.copytree(tmp_path, tmp_path.parent / "killed", ignore=shutil.ignore_patterns())
+    finally:
+        repo.close()
+    dead = TinyRepository(tmp_path.parent / "killed")
+    try:
+        assert [c.text for c in dead.all_cases()] == ["之前"] and not dead.was_handled(5)
+    finally:
+        dead.close()
+
+
+def test_a_transaction_whose_record_cannot_be_written_is_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = TinyRepository(tmp_path)
+    try:
+        make_case(repo, "之前", message=1)
+
+        def disk_full(fd: int, data: Any) -> int:
+            raise OSError(28, "No space left on device")
+
+        with pytest.raises(OSError), repo.transaction():
+            make_case(repo, "写不下", message=2)
+            monkeypatch.setattr(journal.os, "write", disk_full)
+        monkeypatch.undo()
+        assert repo.get_case(2) is None and repo.case_by_origin(-1, 2) is None
+        make_case(repo, "空间又有了", message=3)
+    finally:
+        repo.close()
+    again = TinyRepository(tmp_path)
+    try:
+        assert [c.text for c in again.all_cases()] == ["之前", "空间又有了"]
+    finally:
+        again.close()
+
+
+def test_transactions_nest_and_deletes_and_new_tables_are_kept_or_undone(tmp_path: Path) -> None:
+    db = open_db(tmp_path)
+    try:
+        table = db.table("t")
+        table.insert_multiple([{"n": i} for i in range(3)])
+        with db.storage.transaction():
+            table.remove(doc_ids=[1])
+            with db.storage.transaction():  # joins the outer one
+                db.table("fresh").insert({"x": 1})
+                table.insert(Document({"n": 9}, doc_id=9))
+                table.remove(doc_ids=[9])  # made and deleted again: never existed
+        assert contents(table) == {2: {"n": 1}, 3: {"n": 2}}
+        with pytest.raises(KeyError), db.storage.transaction():
+            table.remove(doc_ids=[2])
+            db.table("other").insert({"y": 2})
+            raise KeyError("undo")
+        assert contents(table) == {2: {"n": 1}, 3: {"n": 2}}
+        assert db.tables() == {"t", "fresh"}
+    finally:
+        db.close()
+    again = open_db(tmp_path)
+    try:
+        assert contents(again.table("t")) == {2: {"n": 1}, 3: {"n": 2}}
+        assert again.tables() == {"t", "fresh"}
+    finally:
+        again.close()
+
+
+def test_an_undone_transaction_during_a_compaction_keeps_documents_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = TinyRepository(tmp_path)
+    made = [make_case(repo, f"问题{i}" * 20, message=i) for i in range(100)]
+    repo.close()
+    go_on = threading.Event()
+    copy_journal = journal._Compaction._copy_journal
+
+    def held_back(job: journal._Compaction) -> None:
+        go_on.wait(10)
+        copy_journal(job)
+
+    monkeypatch.setattr(journal._Compaction, "_copy_journal", held_back)
+    repo = TinyRepository(tmp_path, compact_min_bytes=1 << 30)
+    try:
+        storage = repo.storage
+        # Longer before the compaction starts: every later case moves in the new file.
+        made[0].text = "长" * 500
+        repo.save_case(made[0])
+        storage.compact(wait=False)
+        with pytest.raises(RuntimeError), repo.transaction():
+            for case in made[1:50]:
+                repo.save_case(dataclasses.replace(case, text="改"))
+            raise RuntimeError("undo while the snapshot is being written")
+        go_on.set()
+        assert storage._job is not None
+        storage._job.wait()
+        repo.save_case(made[99])  # a no-op: nothing switches
+        make_case(repo, "切换", message=500)  # this write switches the new files in
+        for helper in storage._freeing:
+            helper.join()
+        assert list(repo.all_cases())[:100] == made
+    finally:
+        repo.close()
