@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import aiohttp
-from aiogram import Bot, Dispatcher
+from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -34,7 +34,7 @@ from aiogram.types import (
 )
 
 from bot.runtime import Runtime
-from bot.updates import keep_trying, translate
+from bot.updates import keep_trying, poll
 from handlers import ports
 
 T = TypeVar("T")
@@ -228,43 +228,29 @@ async def serve(
     """Poll for updates and feed them to the core until `stop` is set."""
     session = _Session(api=TelegramAPIServer.from_base(api_url), timeout=timeout)
     bot = Bot(token, session=session)
-    dispatcher = Dispatcher()
 
-    async def feed(
-        handler: Callable[[Update, dict[str, Any]], Awaitable[Any]],
-        update: Update,
-        data: dict[str, Any],
-    ) -> None:
-        # Every update goes to the core; aiogram's own routers are not used.
-        event = translate(update)
-        if event is not None:
-            await runtime.handle(event)
+    async def fetch(offset: int | None, wait: int) -> list[Update]:
+        # A long poll waits up to `wait` seconds for updates: the request may take that long
+        # on top of the session's timeout. aiogram's own polling would confirm updates before
+        # they are handled (or handle one at a time); `poll` does neither.
+        return await _mapped(
+            bot.get_updates(
+                offset=offset,
+                timeout=wait,
+                allowed_updates=ALLOWED_UPDATES,
+                request_timeout=int(timeout + wait),
+            )
+        )
 
-    dispatcher.update.outer_middleware(feed)  # type: ignore[arg-type]
     try:
-        # bot.me() caches the answer; aiogram's polling asks for it again and must not fail.
+        # bot.me() caches the answer.
         me = await keep_trying(lambda: _mapped(bot.me()), stop, "getMe")
         if me is None:
             return  # stopped before Telegram answered
         await runtime.start(AiogramMessenger(bot), bot_id=me.id, username=me.username or "")
-        polling = asyncio.create_task(
-            dispatcher.start_polling(
-                bot,
-                polling_timeout=30,
-                handle_as_tasks=False,  # one update at a time: the store has a single owner
-                allowed_updates=ALLOWED_UPDATES,
-                handle_signals=False,
-                close_bot_session=False,
-            )
-        )
-        stopping = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if polling not in done:
-            await dispatcher.stop_polling()
-            await polling
-        else:
-            stopping.cancel()
-            polling.result()
+        try:
+            await poll(fetch, runtime.handle, stop)
+        finally:
+            await runtime.stop()
     finally:
-        await runtime.stop()
         await session.close()

@@ -22,7 +22,9 @@ def build_runtime(config: Config, *, clock: Callable[[], datetime] = utc_now) ->
     catalogs = Catalogs(settings.timezone, default=settings.language)
     repo = TinyRepository(config.data_dir)
     limits = Limits(
-        per_second=config.rate_per_second, group_per_minute=config.rate_group_per_minute
+        per_second=config.rate_per_second,
+        group_per_minute=config.rate_group_per_minute,
+        group_window=config.rate_group_window,
     )
     return Runtime(
         repo,

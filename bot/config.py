@@ -56,7 +56,7 @@ class Config(BaseSettings):
     overdue_grace_hours: float = Field(24, gt=0)
     working_days: bool = False
     sweep_seconds: float = Field(300, gt=0)
-    wall_seconds: float = Field(1, ge=0)
+    wall_seconds: float = Field(10, ge=0)
     reports: bool = True
     daily_at: time = time(20, 0)
     weekly_at: time = time(8, 30)
@@ -69,6 +69,9 @@ class Config(BaseSettings):
     http_timeout: float = Field(10, gt=0)
     rate_per_second: float = Field(30, gt=0)
     rate_group_per_minute: float = Field(20, gt=0)
+    # The length of a group's budget window: Telegram's minute (tests shrink it with the
+    # local Bot API's, to see several windows pass quickly).
+    rate_group_window: float = Field(60, gt=0)
     log_level: str = "INFO"
 
     @classmethod

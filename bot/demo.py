@@ -198,6 +198,8 @@ def demo_config(api: LocalBotAPI, framework: str, data_dir: Path) -> DemoConfig:
         rate_group_per_minute=600,
         # No quiet hours: someone trying the demo at night should see event posts at once.
         quiet_hours="off",
+        # Someone trying the demo looks at the pinned wall after every step.
+        wall_seconds=1,
         log_level=_log_level_name(),
     )
     try:
@@ -499,6 +501,8 @@ class DemoSession:
     async def settle(self, timeout: float = BUSY_TIMEOUT) -> None:
         """Wait until the bot has handled everything and gone quiet, then print its output."""
         try:
+            if self.runtime is not None and not await self.runtime.delivered(timeout):
+                raise TimeoutError
             await self.api.wait_idle(quiet=QUIET_SECONDS, timeout=timeout)
         except TimeoutError:
             self.note("(the bot is still busy; press Enter later to see the rest)")

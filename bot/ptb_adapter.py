@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from telegram import (
@@ -35,7 +34,7 @@ from telegram.error import (
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.runtime import Runtime
-from bot.updates import keep_trying, translate
+from bot.updates import keep_trying, poll
 from handlers import ports
 
 # Opt in to PTB's coming behaviour (durations as timedelta; read when used), which _mapped
@@ -216,51 +215,6 @@ def build_application(token: str, api_url: str, timeout: float = 10.0) -> Applic
     return builder.build()
 
 
-async def _poll(runtime: Runtime, bot: Bot, stop: asyncio.Event) -> None:
-    """Long polling that confirms an update only after the core has handled it.
-
-    PTB's `Updater` confirms a batch as soon as it is queued, so a `kill -9` with a backlog
-    would lose updates nobody answered; here an interrupted update comes again after the
-    restart, and the core recognises what it already did.
-    """
-    offset: int | None = None
-    delay = 0.5
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        while not stop.is_set():
-            fetch = asyncio.create_task(
-                _mapped(bot.get_updates(offset=offset, timeout=30, allowed_updates=ALLOWED_UPDATES))
-            )
-            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not fetch.done():
-                fetch.cancel()
-                with contextlib.suppress(asyncio.CancelledError, ports.DeliveryError):
-                    await fetch
-                break
-            try:
-                updates = fetch.result()
-            except ports.RetryLater as exc:
-                await asyncio.sleep(exc.seconds)
-                continue
-            except ports.DeliveryError as exc:
-                log.warning("action=poll failed (%s); retry in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-                continue
-            delay = 0.5
-            for update in updates:
-                event = translate(update)
-                if event is not None:
-                    await runtime.handle(event)
-                offset = update.update_id + 1
-        if offset is not None:
-            # Confirm what was handled, so a clean restart does not see it again.
-            with contextlib.suppress(ports.DeliveryError):
-                await _mapped(bot.get_updates(offset=offset, timeout=0, limit=1))
-    finally:
-        stopping.cancel()
-
-
 async def serve(
     runtime: Runtime, token: str, api_url: str, stop: asyncio.Event, *, timeout: float = 10.0
 ) -> None:
@@ -274,10 +228,18 @@ async def serve(
 
         if await keep_trying(lambda: _mapped(initialize()), stop, "getMe") is None:
             return  # stopped before Telegram answered
-        me = app.bot
-        await runtime.start(PtbMessenger(app.bot), bot_id=me.id, username=me.username)
+        bot = app.bot
+
+        async def fetch(offset: int | None, timeout: int) -> tuple[Any, ...]:
+            # PTB's Updater would confirm a batch as soon as it is queued, so a kill -9 with a
+            # backlog would lose updates nobody answered: `poll` confirms them when handled.
+            return await _mapped(
+                bot.get_updates(offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES)
+            )
+
+        await runtime.start(PtbMessenger(bot), bot_id=bot.id, username=bot.username)
         try:
-            await _poll(runtime, app.bot, stop)
+            await poll(fetch, runtime.handle, stop)
         finally:
             await runtime.stop()
     finally:

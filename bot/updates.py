@@ -1,7 +1,8 @@
-"""What both adapters share: updates translated into the core's neutral events, start-up retries.
+"""What both adapters share: updates as the core's neutral events, polling, start-up retries.
 
 python-telegram-bot and aiogram model updates with the same field names as the Bot API, so one
-function reads either; each adapter only decides how its framework delivers them.
+function reads either, and one polling loop (`poll`) serves both: each adapter hands it its
+framework's getUpdates call.
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from handlers import events
-from handlers.ports import RetryLater, Transient
+from handlers.ports import DeliveryError, RetryLater, Transient
 
 log = logging.getLogger("echowall.updates")
 T = TypeVar("T")
+# On stop, updates being handled get this long to finish; the others come again later.
+STOP_DRAIN = 5.0
 
 
 def _person(user: Any) -> events.Person | None:
@@ -111,3 +115,132 @@ async def keep_trying(make: Callable[[], Awaitable[T]], stop: asyncio.Event, wha
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), wait)
     return None
+
+
+def _lane_of(event: events.Event) -> int:
+    """Updates of one chat are handled in order; different chats in parallel."""
+    if isinstance(event, events.Press):
+        return event.chat.id if event.chat is not None else event.sender.id
+    if isinstance(event, events.Migration):
+        return event.old_chat_id
+    return event.chat.id
+
+
+class Intake:
+    """Hands updates to the core: one queue per chat, so a chat's updates are handled in
+    their order while other chats go on at the same time (a status lookup or a slow store
+    write in one chat holds up no other); and the offset confirmed to Telegram never passes
+    an update whose handling has not finished, so a `kill -9` loses none.
+    """
+
+    def __init__(self, handle: Callable[[events.Event], Awaitable[None]]) -> None:
+        self._handle = handle
+        self._queues: dict[int, deque[tuple[int, events.Event]]] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._open: set[int] = set()  # taken, not yet handled
+        self._highest: int | None = None
+        self._progress = asyncio.Event()
+
+    def offset(self) -> int | None:
+        """What to confirm with the next getUpdates: every update before it is handled."""
+        if self._open:
+            return min(self._open)
+        return None if self._highest is None else self._highest + 1
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._open)
+
+    def take(self, update_id: int, event: events.Event | None) -> bool:
+        """Queue an update; False if it was taken before (Telegram sends unconfirmed ones
+        again)."""
+        if update_id in self._open or (self._highest is not None and update_id <= self._highest):
+            return False
+        self._highest = update_id if self._highest is None else max(self._highest, update_id)
+        if event is None:
+            return True  # nothing for the core: done at once
+        self._open.add(update_id)
+        lane = _lane_of(event)
+        self._queues.setdefault(lane, deque()).append((update_id, event))
+        if lane not in self._workers:
+            self._workers[lane] = asyncio.create_task(self._work(lane), name=f"updates {lane}")
+        return True
+
+    async def _work(self, lane: int) -> None:
+        queue = self._queues[lane]
+        try:
+            while queue:
+                update_id, event = queue[0]
+                try:
+                    await self._handle(event)
+                except Exception:
+                    log.exception("update=%s failed", update_id)
+                queue.popleft()
+                self._open.discard(update_id)
+                self._progress.set()
+        finally:
+            del self._workers[lane]
+            if not queue:
+                del self._queues[lane]
+
+    async def progress(self, timeout: float) -> None:
+        """Wait until some update has been handled, or `timeout` seconds."""
+        self._progress.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._progress.wait(), timeout)
+
+    async def drain(self, timeout: float) -> None:
+        """Let the updates taken finish (on stop); those that do not are sent again later."""
+        workers = list(self._workers.values())
+        if workers:
+            _done, pending = await asyncio.wait(workers, timeout=timeout)
+            for task in pending:
+                task.cancel()
+
+
+Fetch = Callable[[int | None, int], Awaitable[Sequence[Any]]]
+
+
+async def poll(
+    fetch: Fetch, handle: Callable[[events.Event], Awaitable[None]], stop: asyncio.Event
+) -> None:
+    """Long polling that confirms an update only after the core has handled it.
+
+    `fetch(offset, timeout)` is the framework's getUpdates. Updates go to an `Intake`; while
+    some are still being handled, the next poll does not wait (they come back unconfirmed and
+    are skipped) and new ones are picked up as they arrive.
+    """
+    intake = Intake(handle)
+    delay = 0.5
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        while not stop.is_set():
+            fetching = asyncio.ensure_future(fetch(intake.offset(), 0 if intake.busy else 30))
+            await asyncio.wait({fetching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not fetching.done():
+                fetching.cancel()
+                with contextlib.suppress(asyncio.CancelledError, DeliveryError):
+                    await fetching
+                break
+            try:
+                updates = fetching.result()
+            except RetryLater as exc:
+                await asyncio.sleep(exc.seconds)
+                continue
+            except DeliveryError as exc:
+                log.warning("action=poll failed (%s); retry in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 0.5
+            fresh = sum(intake.take(u.update_id, translate(u)) for u in updates)
+            if intake.busy and not fresh:
+                await intake.progress(0.2)
+        await intake.drain(STOP_DRAIN)
+        offset = intake.offset()
+        if offset is not None:
+            # Confirm what was handled, so a clean restart does not see it again.
+            with contextlib.suppress(DeliveryError):
+                await fetch(offset, 0)
+    finally:
+        stopping.cancel()

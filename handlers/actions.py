@@ -20,7 +20,7 @@ from handlers.render import (
     esc,
 )
 from handlers.texts import N_, Translator
-from storage.records import Case, CaseClass, Rating, State, Step
+from storage.records import Case, CaseClass, Priority, Rating, State, Step
 
 ANSWERABLE = frozenset({State.NEW, State.REOPENED})
 WORKABLE = frozenset({State.NEW, State.ACCEPTED, State.REOPENED})
@@ -55,22 +55,22 @@ ACTIONS = {
 }
 
 
-async def _refuse(ctx: Context, text: str) -> None:
+def _refuse(ctx: Context, text: str) -> None:
     """Say no where the request came from: a reply to a command, an alert on a button."""
     if ctx.press is not None:
-        await ctx.toast(text, alert=True)
+        ctx.toast(text, alert=True)
     else:
-        await ctx.reply(text)
+        ctx.reply(text)
 
 
-async def _checked(ctx: Context, action: Action, case_id: int) -> Case | None:
+def _checked(ctx: Context, action: Action, case_id: int) -> Case | None:
     """Find the case and check the sender's rights and the case's state."""
     case = ctx.svc.repo.get_case(case_id)
     if case is None:
-        await _refuse(ctx, ctx._("There is no case #{id}.").format(id=case_id))
+        _refuse(ctx, ctx._("There is no case #{id}.").format(id=case_id))
         return None
-    if not await rights.may_manage(ctx, case.building_id):
-        await _refuse(
+    if not rights.may_manage(ctx, case.building_id):
+        _refuse(
             ctx,
             ctx._(
                 "Only the building's heads and community staff can do that for case #{id}."
@@ -78,7 +78,7 @@ async def _checked(ctx: Context, action: Action, case_id: int) -> Case | None:
         )
         return None
     if case.state not in action.allowed:
-        await _refuse(
+        _refuse(
             ctx,
             ctx._("Case #{id} is {state}; that action does not apply now.").format(
                 id=case.id, state=ctx._(STATE_LABELS[case.state])
@@ -88,13 +88,13 @@ async def _checked(ctx: Context, action: Action, case_id: int) -> Case | None:
     return case
 
 
-async def load_case(ctx: Context, action: Action, case_token: str) -> Case | None:
+def load_case(ctx: Context, action: Action, case_token: str) -> Case | None:
     """Read the case number typed after a command, then check it."""
     case_id = parse_case_id(case_token)
     if case_id is None:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
+        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
         return None
-    return await _checked(ctx, action, case_id)
+    return _checked(ctx, action, case_id)
 
 
 def _actor(ctx: Context) -> tuple[int | None, str]:
@@ -111,21 +111,42 @@ def _step(ctx: Context, case: Case, action: str, note: str = "") -> None:
     log.info("case=%s chat=%s action=%s actor=%s", case.id, ctx.chat.id, action, actor_id)
 
 
-async def _announce(
+def _announce(
     ctx: Context,
     case: Case,
     render: Callable[[Translator], str],
     keyboard_for: Callable[[Translator], Keyboard] | None = None,
+    *,
+    card: bool = False,
 ) -> None:
-    """Echo the change into the case's thread, and confirm where the command was given."""
+    """Echo the change into the case's thread, and confirm it where the action was taken.
+
+    One message where it can be: typed in the thread, the echo is the answer; pressed on
+    the staff card, the toast answers and the card is edited; typed in the staff chat just
+    below the card, the edited card is the answer; anywhere else a short confirmation.
+    `card`: the acknowledgement in the thread changes too (its button comes or goes).
+    """
     svc = ctx.svc
-    thread_chat = case.origin_chat_id if case.origin_chat_id is not None else case.building_id
+    thread_chat = notify.thread_of(case)
     t = svc.texts_for(thread_chat)
-    await notify.echo(svc, case, render(t), keyboard=keyboard_for(t) if keyboard_for else None)
-    if ctx.chat.id != thread_chat and ctx.press is None:
-        await notify.safe("confirm to actor", ctx.reply(render(ctx.t)))
-    await notify.refresh_card(svc, case)
-    await notify.refresh_staff_card(svc, case)
+    in_thread = ctx.message is not None and ctx.chat.id == thread_chat
+    notify.echo(
+        svc,
+        case,
+        render(t),
+        keyboard=keyboard_for(t) if keyboard_for else None,
+        priority=Priority.REPLY if in_thread else Priority.ECHO,
+    )
+    pressed_card = (
+        ctx.press is not None
+        and ctx.press.message_id is not None
+        and ctx.press.message_id == case.staff_message_id
+    )
+    if pressed_card or notify.card_is_near(ctx, case):
+        notify.refresh_staff_card(svc, case, priority=Priority.REPLY)
+    elif ctx.message is not None and not in_thread:
+        ctx.reply(render(ctx.t))
+    notify.changed(svc, case, card=card)
 
 
 def _split(args: str) -> tuple[str, str]:
@@ -136,7 +157,7 @@ def _split(args: str) -> tuple[str, str]:
     return head, rest.strip()
 
 
-async def cmd_accept(ctx: Context) -> None:
+def cmd_accept(ctx: Context) -> None:
     """Accept a case, optionally with its class and a promised time."""
     token, rest = _split(ctx.args)
     action = ACTIONS["accept"]
@@ -150,15 +171,15 @@ async def cmd_accept(ctx: Context) -> None:
         try:
             due, used = parse_when(tokens, now, ctx.svc.settings.timezone)
         except BadTime:
-            await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
+            ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
             return
         if used != len(tokens):
-            await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
+            ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
             return
         if due <= now:
-            await ctx.reply(ctx._("The promised time must be in the future."))
+            ctx.reply(ctx._("The promised time must be in the future."))
             return
-    case = await load_case(ctx, action, token)
+    case = load_case(ctx, action, token)
     if case is None:
         return
     case.klass = klass
@@ -167,7 +188,7 @@ async def cmd_accept(ctx: Context) -> None:
     case.answered_at = case.answered_at or now
     _step(ctx, case, "accept", ctx._(CLASS_LABELS[klass]))
     ctx.svc.repo.save_case(case)
-    await _announce(
+    _announce(
         ctx,
         case,
         lambda t: t.gettext("🛠 Case #{id} is accepted as a {klass}; promised by {time}.").format(
@@ -178,32 +199,32 @@ async def cmd_accept(ctx: Context) -> None:
     )
 
 
-async def _noted(ctx: Context, name: str) -> tuple[Case, str] | None:
+def _noted(ctx: Context, name: str) -> tuple[Case, str] | None:
     action = ACTIONS[name]
     token, note = _split(ctx.args)
     if action.needs_note and not note:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
+        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
         return None
     if len(note) > NOTE_LIMIT:
-        await ctx.reply(
+        ctx.reply(
             ctx._("That note is too long: please keep it under {limit} characters.").format(
                 limit=ctx.t.number(NOTE_LIMIT)
             )
         )
         return None
-    case = await load_case(ctx, action, token)
+    case = load_case(ctx, action, token)
     return (case, note) if case is not None else None
 
 
-async def cmd_progress(ctx: Context) -> None:
+def cmd_progress(ctx: Context) -> None:
     """Tell the resident what has been done so far."""
-    found = await _noted(ctx, "progress")
+    found = _noted(ctx, "progress")
     if found is None:
         return
     case, note = found
     _step(ctx, case, "progress", note)
     ctx.svc.repo.save_case(case)
-    await _announce(
+    _announce(
         ctx,
         case,
         lambda t: t.gettext("⏳ Case #{id}, progress: {note}").format(id=case.id, note=esc(note)),
@@ -219,9 +240,9 @@ def rating_keyboard(case: Case, t: Translator) -> tuple[tuple[Button, ...], ...]
     )
 
 
-async def cmd_fixed(ctx: Context) -> None:
+def cmd_fixed(ctx: Context) -> None:
     """Record the measure taken and ask the reporter to rate the fix."""
-    found = await _noted(ctx, "fixed")
+    found = _noted(ctx, "fixed")
     if found is None:
         return
     case, measure = found
@@ -239,7 +260,7 @@ async def cmd_fixed(ctx: Context) -> None:
             text += "\n" + t.gettext("Reporter, are you satisfied with the fix?")
         return text
 
-    await _announce(
+    _announce(
         ctx,
         case,
         render,
@@ -247,16 +268,16 @@ async def cmd_fixed(ctx: Context) -> None:
     )
 
 
-async def cmd_confirm(ctx: Context) -> None:
+def cmd_confirm(ctx: Context) -> None:
     """Close a fixed case after the on-site check and post it to the echo wall."""
-    found = await _noted(ctx, "confirm")
+    found = _noted(ctx, "confirm")
     if found is None:
         return
     case, note = found
     case.state, case.closed_at = State.CLOSED, ctx.svc.clock()
     _step(ctx, case, "confirm", note)
     ctx.svc.repo.save_case(case)
-    await _announce(ctx, case, lambda t: echo_entry(ctx, case, t))
+    _announce(ctx, case, lambda t: echo_entry(ctx, case, t), card=True)
 
 
 def echo_entry(ctx: Context, case: Case, t: Translator) -> str:
@@ -276,9 +297,9 @@ def echo_entry(ctx: Context, case: Case, t: Translator) -> str:
     )
 
 
-async def cmd_decline(ctx: Context) -> None:
+def cmd_decline(ctx: Context) -> None:
     """Decline a case with a reason the resident can read."""
-    found = await _noted(ctx, "decline")
+    found = _noted(ctx, "decline")
     if found is None:
         return
     case, reason = found
@@ -286,16 +307,17 @@ async def cmd_decline(ctx: Context) -> None:
     case.state, case.answered_at, case.closed_at = State.DECLINED, case.answered_at or now, now
     _step(ctx, case, "decline", reason)
     ctx.svc.repo.save_case(case)
-    await _announce(
+    _announce(
         ctx,
         case,
         lambda t: t.gettext("🚫 Case #{id} is declined: {reason}").format(
             id=case.id, reason=esc(reason)
         ),
+        card=True,
     )
 
 
-async def escalate(ctx: Context, case: Case, note: str) -> bool:
+def escalate(ctx: Context, case: Case, note: str) -> bool:
     """Raise a case one level with a new due time; False at the top level."""
     higher = case.level.next()
     if higher is None:
@@ -305,38 +327,39 @@ async def escalate(ctx: Context, case: Case, note: str) -> bool:
     case.due = ctx.svc.settings.class_due(case.klass or ctx.svc.settings.default_class, now)
     _step(ctx, case, "escalate", note)
     ctx.svc.repo.save_case(case)
-    await _announce(
+    _announce(
         ctx,
         case,
         lambda t: t.gettext(
             "⬆️ Case #{id} is escalated to the {level} level; promised by {time}."
         ).format(id=case.id, level=t.gettext(LEVEL_LABELS[higher]), time=t.datetime(case.due)),  # type: ignore[arg-type]
     )
-    await notify.tell_escalation_chat(ctx.svc, case, note)
+    notify.tell_escalation_chat(ctx.svc, case, note)
     return True
 
 
-async def cmd_escalate(ctx: Context) -> None:
+def cmd_escalate(ctx: Context) -> None:
     """Raise a case to the next level (community, street office, district)."""
-    found = await _noted(ctx, "escalate")
+    found = _noted(ctx, "escalate")
     if found is None:
         return
     case, note = found
-    if not await escalate(ctx, case, note):
-        await ctx.reply(ctx._("Case #{id} is already at the highest level.").format(id=case.id))
+    if not escalate(ctx, case, note):
+        ctx.reply(ctx._("Case #{id} is already at the highest level.").format(id=case.id))
 
 
-async def cmd_reopen(ctx: Context) -> None:
+def cmd_reopen(ctx: Context) -> None:
     """Reopen a fixed, closed or declined case."""
-    found = await _noted(ctx, "reopen")
+    found = _noted(ctx, "reopen")
     if found is None:
         return
     case, note = found
     reopen(ctx, case, note)
-    await _announce(
+    _announce(
         ctx,
         case,
         lambda t: t.gettext("🔁 Case #{id} is reopened: {note}").format(id=case.id, note=esc(note)),
+        card=True,
     )
 
 
@@ -350,101 +373,98 @@ def reopen(ctx: Context, case: Case, note: str) -> None:
 # --- buttons -----------------------------------------------------------------------------
 
 
-async def _press_case(ctx: Context, cb: callbacks.Callback, action: Action) -> Case | None:
-    return await _checked(ctx, action, cb.int_arg(0))
+def _press_case(ctx: Context, cb: callbacks.Callback, action: Action) -> Case | None:
+    return _checked(ctx, action, cb.int_arg(0))
 
 
-async def press_accept(ctx: Context, cb: callbacks.Callback) -> None:
+def press_accept(ctx: Context, cb: callbacks.Callback) -> None:
     """Accept from the staff card with the default class and deadline."""
-    case = await _press_case(ctx, cb, ACTIONS["accept"])
+    case = _press_case(ctx, cb, ACTIONS["accept"])
     if case is None:
         return
     ctx.args = str(case.id)
-    await ctx.toast(ctx._("Accepted."))
-    await cmd_accept(ctx)
+    ctx.toast(ctx._("Accepted."))
+    cmd_accept(ctx)
 
 
-async def press_decline(ctx: Context, cb: callbacks.Callback) -> None:
+def press_decline(ctx: Context, cb: callbacks.Callback) -> None:
     """A decline needs a reason the resident can read: explain how to give it."""
-    case = await _press_case(ctx, cb, ACTIONS["decline"])
+    case = _press_case(ctx, cb, ACTIONS["decline"])
     if case is None:
         return
-    await ctx.toast(
-        ctx._("Send /decline {id} followed by the reason.").format(id=case.id), alert=True
-    )
+    ctx.toast(ctx._("Send /decline {id} followed by the reason.").format(id=case.id), alert=True)
 
 
-async def press_escalate(ctx: Context, cb: callbacks.Callback) -> None:
+def press_escalate(ctx: Context, cb: callbacks.Callback) -> None:
     """Escalate from the staff card."""
-    case = await _press_case(ctx, cb, ACTIONS["escalate"])
+    case = _press_case(ctx, cb, ACTIONS["escalate"])
     if case is None:
         return
-    if await escalate(ctx, case, ctx._("escalated from the staff chat")):
-        await ctx.toast(ctx._("Escalated."))
+    if escalate(ctx, case, ctx._("escalated from the staff chat")):
+        ctx.toast(ctx._("Escalated."))
     else:
-        await ctx.toast(ctx._("Case #{id} is already at the highest level.").format(id=case.id))
+        ctx.toast(ctx._("Case #{id} is already at the highest level.").format(id=case.id))
 
 
 _RATINGS = {"s": Rating.SATISFIED, "b": Rating.BASIC, "u": Rating.UNSATISFIED}
 
 
-async def press_rate(ctx: Context, cb: callbacks.Callback) -> None:
+def press_rate(ctx: Context, cb: callbacks.Callback) -> None:
     """Only the reporter's rating counts; "unsatisfied" reopens the case."""
     case = ctx.svc.repo.get_case(cb.int_arg(0))
     rating = _RATINGS.get(str(cb.args[1]))
     if case is None or rating is None:
-        await ctx.toast(ctx._("This case no longer exists."))
+        ctx.toast(ctx._("This case no longer exists."))
         return
     if ctx.user_id is None or ctx.user_id != case.reporter_id:
-        await ctx.toast(
+        ctx.toast(
             ctx._("Only the resident who reported case #{id} can rate it.").format(id=case.id),
             alert=True,
         )
         return
     if case.state not in (State.FIXED, State.CLOSED):
-        await ctx.toast(ctx._("Case #{id} is not waiting for a rating.").format(id=case.id))
+        ctx.toast(ctx._("Case #{id} is not waiting for a rating.").format(id=case.id))
         return
     if case.rating is rating:
-        await ctx.toast(ctx._("Thank you, your rating is recorded."))
+        ctx.toast(ctx._("Thank you, your rating is recorded."))
         return
-    await ctx.toast(ctx._("Thank you, your rating is recorded."))
-    if ctx.press is not None and ctx.press.message_id is not None and ctx.chat.id is not None:
+    ctx.toast(ctx._("Thank you, your rating is recorded."))
+    if ctx.press is not None and ctx.press.message_id is not None:
+        # The question becomes its answer: the buttons go, the rating shows.
         t = ctx.t
-        await notify.safe(
-            "close rating",
-            ctx.svc.messenger.edit(
-                ctx.chat.id,
-                ctx.press.message_id,
-                t.gettext("🔧 Case #{id} is fixed: {measure}").format(
-                    id=case.id, measure=esc(case.measure or "")
-                )
-                + "\n"
-                + t.gettext("Rated: {rating}").format(rating=t.gettext(RATING_LABELS[rating])),
-            ),
+        ctx.svc.post.edit(
+            ctx.chat.id,
+            ctx.press.message_id,
+            t.gettext("🔧 Case #{id} is fixed: {measure}").format(
+                id=case.id, measure=esc(case.measure or "")
+            )
+            + "\n"
+            + t.gettext("Rated: {rating}").format(rating=t.gettext(RATING_LABELS[rating])),
+            priority=Priority.REPLY,
         )
-    await record_rating(ctx, case, rating)
+    record_rating(ctx, case, rating)
 
 
-async def record_rating(ctx: Context, case: Case, rating: Rating) -> None:
+def record_rating(ctx: Context, case: Case, rating: Rating) -> None:
     """Store the resident's satisfaction; "unsatisfied" reopens the case and tells staff."""
     case.rating = rating
     _step(ctx, case, "rate", ctx._(RATING_LABELS[rating]))
     ctx.svc.repo.save_case(case)
     if rating is Rating.UNSATISFIED:
         reopen(ctx, case, ctx._("the resident is not satisfied"))
-        await _announce(
+        _announce(
             ctx,
             case,
             lambda t: t.gettext(
                 "🔁 Case #{id} is reopened: the resident is not satisfied with the fix."
             ).format(id=case.id),
+            card=True,
         )
-        await notify.tell_staff(
+        notify.tell_staff(
             ctx.svc,
             lambda t: t.gettext("🔁 Case #{id} reopened: the resident is not satisfied.").format(
                 id=case.id
             ),
         )
     else:
-        await notify.refresh_card(ctx.svc, case)
-        await notify.refresh_staff_card(ctx.svc, case)
+        notify.changed(ctx.svc, case)

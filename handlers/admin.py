@@ -8,7 +8,7 @@ from handlers.events import ChatRef, Membership, Migration
 from handlers.parsing import parse_int
 from handlers.render import chunk, esc
 from handlers.texts import N_, Translator
-from storage.records import Group
+from storage.records import Group, Priority
 
 LANGUAGES = ("zh", "en")
 BUILDING_USAGE = N_("/building <name, up to 64 characters>")
@@ -86,13 +86,13 @@ def register(svc: Services, chat: ChatRef) -> Group | None:
     return group
 
 
-async def on_membership(svc: Services, event: Membership) -> None:
+def on_membership(svc: Services, event: Membership) -> None:
     """Greet a group the bot was added to; mark it inactive when removed."""
     if event.joined:
         group = register(svc, event.chat)
         t = svc.texts_for(event.chat.id)
         if group is not None or event.chat.id == svc.settings.staff_chat:
-            await svc.messenger.send(event.chat.id, welcome(t, svc.bot.username))
+            svc.post.send(event.chat.id, welcome(t, svc.bot.username), priority=Priority.REPLY)
         return
     group = svc.repo.get_group(event.chat.id)
     if group is not None and group.active:
@@ -105,6 +105,7 @@ async def on_membership(svc: Services, event: Membership) -> None:
 def on_migration(svc: Services, event: Migration) -> None:
     """Keep a group's cases and settings under its new supergroup id."""
     svc.repo.migrate_group(event.old_chat_id, event.new_chat_id)
+    svc.post.touch(event.new_chat_id)  # its waiting messages moved along
     svc.statuses.forget(event.old_chat_id)
     log.info("chat=%s action=migrate to=%s", event.old_chat_id, event.new_chat_id)
 
@@ -117,49 +118,49 @@ def mark_gone(svc: Services, chat_id: int) -> None:
         svc.repo.save_group(group)
 
 
-async def cmd_start(ctx: Context) -> None:
+def cmd_start(ctx: Context) -> None:
     """Greet and explain."""
-    await ctx.reply(welcome(ctx.t, ctx.svc.bot.username))
+    ctx.reply(welcome(ctx.t, ctx.svc.bot.username))
 
 
-async def cmd_help(ctx: Context) -> None:
+def cmd_help(ctx: Context) -> None:
     """List the commands this person may use."""
-    staff = await rights.is_staff(ctx)
-    manager = staff or (ctx.group is not None and await rights.is_head(ctx, ctx.group.chat_id))
-    await ctx.reply(help_text(ctx.t, manager=manager, staff=staff))
+    staff = rights.is_staff(ctx)
+    manager = staff or (ctx.group is not None and rights.is_head(ctx, ctx.group.chat_id))
+    ctx.reply(help_text(ctx.t, manager=manager, staff=staff))
 
 
-async def _group_manager(ctx: Context) -> Group | None:
+def _group_manager(ctx: Context) -> Group | None:
     if ctx.group is None:
-        await ctx.reply(ctx._("This command works in a building group."))
+        ctx.reply(ctx._("This command works in a building group."))
         return None
-    if not await rights.may_manage(ctx, ctx.group.chat_id):
-        await ctx.reply(ctx._("Only the building's heads and community staff can do that."))
+    if not rights.may_manage(ctx, ctx.group.chat_id):
+        ctx.reply(ctx._("Only the building's heads and community staff can do that."))
         return None
     return ctx.group
 
 
-async def cmd_sethead(ctx: Context) -> None:
+def cmd_sethead(ctx: Context) -> None:
     """Appoint the person replied to as a head of this building."""
-    group = await _group_manager(ctx)
+    group = _group_manager(ctx)
     if group is None:
         return
     quoted = ctx.message.reply_to if ctx.message else None
     if quoted is None or quoted.sender is None or quoted.sender.is_bot:
-        await ctx.reply(ctx._("Reply to a message of the person with /sethead."))
+        ctx.reply(ctx._("Reply to a message of the person with /sethead."))
         return
     group.heads[quoted.sender.id] = quoted.sender.name
     ctx.svc.repo.save_group(group)
-    await ctx.reply(
+    ctx.reply(
         ctx._("{name} is now a head of {building}.").format(
             name=esc(quoted.sender.name), building=esc(group.label)
         )
     )
 
 
-async def cmd_unsethead(ctx: Context) -> None:
+def cmd_unsethead(ctx: Context) -> None:
     """Remove a head: reply to their message, or give their user id."""
-    group = await _group_manager(ctx)
+    group = _group_manager(ctx)
     if group is None:
         return
     quoted = ctx.message.reply_to if ctx.message else None
@@ -169,17 +170,17 @@ async def cmd_unsethead(ctx: Context) -> None:
     else:
         target = parse_int(ctx.args)
     if target is None or target not in group.heads:
-        await ctx.reply(ctx._("Reply to a head's message with /unsethead (see /heads)."))
+        ctx.reply(ctx._("Reply to a head's message with /unsethead (see /heads)."))
         return
     name = group.heads.pop(target)
     ctx.svc.repo.save_group(group)
-    await ctx.reply(ctx._("{name} is no longer a head here.").format(name=esc(name)))
+    ctx.reply(ctx._("{name} is no longer a head here.").format(name=esc(name)))
 
 
-async def cmd_heads(ctx: Context) -> None:
+def cmd_heads(ctx: Context) -> None:
     """List the heads of this building."""
     if ctx.group is None:
-        await ctx.reply(ctx._("This command works in a building group."))
+        ctx.reply(ctx._("This command works in a building group."))
         return
     lines = [ctx._("<b>Heads of {building}</b>").format(building=esc(ctx.group.label))]
     lines += [f"• {esc(name)} (<code>{uid}</code>)" for uid, name in ctx.group.heads.items()]
@@ -187,28 +188,28 @@ async def cmd_heads(ctx: Context) -> None:
         lines.append(ctx._("No heads appointed yet: a head replies to a person with /sethead."))
     lines.append(ctx._("The group's administrators count as heads too."))
     for text in chunk(lines):
-        await ctx.reply(text)
+        ctx.reply(text)
 
 
-async def cmd_building(ctx: Context) -> None:
+def cmd_building(ctx: Context) -> None:
     """Name this group's building, e.g. 林溪苑 3号楼."""
-    group = await _group_manager(ctx)
+    group = _group_manager(ctx)
     if group is None:
         return
     name = " ".join(ctx.args.split())
     if not name or len(name) > 64:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(BUILDING_USAGE))))
+        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(BUILDING_USAGE))))
         return
     group.name = name
     ctx.svc.repo.save_group(group)
-    await ctx.reply(ctx._("This group is now building {name}.").format(name=esc(name)))
+    ctx.reply(ctx._("This group is now building {name}.").format(name=esc(name)))
 
 
-async def cmd_lang(ctx: Context) -> None:
+def cmd_lang(ctx: Context) -> None:
     """Switch the language of this group (heads) or of your private chat."""
     choice = ctx.args.strip().lower()
     if choice not in LANGUAGES:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage="/lang zh|en"))
+        ctx.reply(ctx._("Usage: {usage}").format(usage="/lang zh|en"))
         return
     if ctx.chat.is_private and ctx.sender is not None:
         from storage.records import Person
@@ -221,8 +222,8 @@ async def cmd_lang(ctx: Context) -> None:
     else:
         if ctx.group is None and not ctx.chat.is_group:
             return
-        if not (await rights.may_manage(ctx, ctx.chat.id)):
-            await ctx.reply(ctx._("Only the building's heads and community staff can do that."))
+        if not (rights.may_manage(ctx, ctx.chat.id)):
+            ctx.reply(ctx._("Only the building's heads and community staff can do that."))
             return
         group = ctx.svc.repo.get_group(ctx.chat.id) or Group(
             chat_id=ctx.chat.id, title=ctx.chat.title or str(ctx.chat.id)
@@ -230,4 +231,4 @@ async def cmd_lang(ctx: Context) -> None:
         group.language = choice
         ctx.svc.repo.save_group(group)
     ctx.t = ctx.svc.texts(choice)
-    await ctx.reply(ctx._("Language set to English."))
+    ctx.reply(ctx._("Language set to English."))

@@ -14,31 +14,30 @@ ANNOUNCE_USAGE = N_("/announce &lt;text&gt; (in the staff chat: to every buildin
 MAX_ANNOUNCEMENT = 3500
 
 
-@outbox.renders(BroadcastKind.ANNOUNCE)
 def render_announcement(svc: Services, broadcast: Broadcast, chat_id: int, t: Translator) -> Post:
     payload = broadcast.payload
     head = t.gettext("📢 <b>Announcement</b> from {name}").format(name=esc(payload["by"]))
     return Post(f"{head}\n\n{esc(payload['text'])}")
 
 
-async def cmd_announce(ctx: Context) -> None:
+def cmd_announce(ctx: Context) -> None:
     """Post and pin an announcement here, or from the staff chat send it to every group."""
     text = ctx.args.strip()
     if not text:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage=ctx._(ANNOUNCE_USAGE)))
+        ctx.reply(ctx._("Usage: {usage}").format(usage=ctx._(ANNOUNCE_USAGE)))
         return
     if len(text) > MAX_ANNOUNCEMENT:
-        await ctx.reply(
+        ctx.reply(
             ctx._("Please keep an announcement under {limit} characters.").format(
                 limit=ctx.t.number(MAX_ANNOUNCEMENT)
             )
         )
         return
-    groups = await targets(ctx, [])
+    groups = targets(ctx, [])
     if groups is None:
         return
     if not groups:
-        await ctx.reply(ctx._("There are no building groups yet to invite."))
+        ctx.reply(ctx._("There are no building groups yet to invite."))
         return
     # One message, one broadcast: a redelivery after a crash finds it and stops here.
     key = f"ann:{ctx.chat.id}:{ctx.message.message_id}" if ctx.message else None
@@ -68,7 +67,7 @@ async def cmd_announce(ctx: Context) -> None:
         "action=announce broadcast=%s groups=%s chat=%s", broadcast.id, len(groups), ctx.chat.id
     )
     if broadcasting:
-        await ctx.reply(
+        ctx.reply(
             ctx.t.ngettext(
                 "📢 Sending to {n} group; a delivery report follows.",
                 "📢 Sending to {n} groups; a delivery report follows.",

@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 from handlers import callbacks, outbox, rights
 from handlers.core import Context, Services, log
+from handlers.courier import Rendered
 from handlers.intake import find_building
 from handlers.outbox import Post
 from handlers.parsing import BadTime, parse_when
@@ -28,6 +29,7 @@ from storage.records import (
     CalendarEvent,
     EventKind,
     Group,
+    Priority,
     Reminder,
 )
 
@@ -485,12 +487,21 @@ def _event_of(svc: Services, broadcast: Broadcast) -> CalendarEvent | None:
     return event if event is not None and event.cancelled is None else None
 
 
-@outbox.renders(BroadcastKind.EVENT)
 def render_event(svc: Services, broadcast: Broadcast, chat_id: int, t: Translator) -> Post | None:
     event = _event_of(svc, broadcast)
     if event is None:
         return None
     return Post(event_card(svc, t, event), rsvp_keyboard(t, event))
+
+
+async def view_event(svc: Services, argument: str, chat_id: int) -> Rendered | None:
+    """An event's post as it is now (the sign-up counts), for an edit of the post."""
+    event = svc.repo.get_event(int(argument)) if argument.isdigit() else None
+    if event is None:
+        return None
+    t = svc.texts_for(chat_id)
+    keyboard = rsvp_keyboard(t, event) if event.cancelled is None else None
+    return Rendered(event_card(svc, t, event), keyboard)
 
 
 def _post_in(svc: Services, event: CalendarEvent, chat_id: int) -> int | None:
@@ -516,7 +527,6 @@ def post_event(svc: Services, event: CalendarEvent, *, report_to: int | None) ->
     )
 
 
-@outbox.renders(BroadcastKind.REMINDER)
 def render_reminder(
     svc: Services, broadcast: Broadcast, chat_id: int, t: Translator
 ) -> Post | None:
@@ -546,7 +556,6 @@ def render_reminder(
     return Post("\n".join(lines), reply_to=_post_in(svc, event, chat_id))
 
 
-@outbox.renders(BroadcastKind.NOTE)
 def render_note(svc: Services, broadcast: Broadcast, chat_id: int, t: Translator) -> Post | None:
     try:
         reminder = svc.repo.get_reminder(int(broadcast.payload.get("reminder", "")))
@@ -564,7 +573,6 @@ def render_note(svc: Services, broadcast: Broadcast, chat_id: int, t: Translator
     return Post(text)
 
 
-@outbox.renders(BroadcastKind.CANCEL)
 def render_cancel(svc: Services, broadcast: Broadcast, chat_id: int, t: Translator) -> Post:
     event = svc.repo.get_event(int(broadcast.payload["event"]))
     assert event is not None
@@ -584,11 +592,11 @@ def _origin(ctx: Context) -> str | None:
     return f"{ctx.chat.id}:{ctx.message.message_id}" if ctx.message else None
 
 
-async def targets(ctx: Context, names: list[str]) -> list[Group] | None:
+def targets(ctx: Context, names: list[str]) -> list[Group] | None:
     """The groups an event or announcement from here goes to; None after a refusal."""
-    if ctx.in_staff_chat or (ctx.chat.is_private and await rights.is_staff(ctx)):
-        if not await rights.is_staff(ctx):
-            await ctx.reply(ctx._("Only community staff can do that from here."))
+    if ctx.in_staff_chat or (ctx.chat.is_private and rights.is_staff(ctx)):
+        if not rights.is_staff(ctx):
+            ctx.reply(ctx._("Only community staff can do that from here."))
             return None
         if not names:
             return ctx.svc.buildings()
@@ -596,43 +604,39 @@ async def targets(ctx: Context, names: list[str]) -> list[Group] | None:
         for name in names:
             found = find_building(ctx, name.strip())
             if not isinstance(found, Group):
-                await ctx.reply(
-                    ctx._("There is no single building “{name}”.").format(name=esc(name))
-                )
+                ctx.reply(ctx._("There is no single building “{name}”.").format(name=esc(name)))
                 return None
             chosen.append(found)
         return list({g.chat_id: g for g in chosen}.values())
     if ctx.group is None or not ctx.svc.is_building(ctx.chat.id):
-        await ctx.reply(ctx._("This command works in a building group or the staff chat."))
+        ctx.reply(ctx._("This command works in a building group or the staff chat."))
         return None
-    if not await rights.may_manage(ctx, ctx.group.chat_id):
-        await ctx.reply(ctx._("Only the building's heads and community staff can do that."))
+    if not rights.may_manage(ctx, ctx.group.chat_id):
+        ctx.reply(ctx._("Only the building's heads and community staff can do that."))
         return None
     if names:
-        await ctx.reply(ctx._("to=… works only from the staff chat; here it is this group."))
+        ctx.reply(ctx._("to=… works only from the staff chat; here it is this group."))
         return None
     return [ctx.group]
 
 
-async def cmd_event(ctx: Context) -> None:
+def cmd_event(ctx: Context) -> None:
     """Plan an event for this group, or from the staff chat for every (or some) building."""
     svc = ctx.svc
     now = svc.clock()
     try:
         draft = parse_event(ctx.args, now, svc.settings.timezone)
     except EventError as exc:
-        await ctx.reply(
-            ctx._(str(exc)) + "\n" + ctx._("Usage: {usage}").format(usage=ctx._(EVENT_USAGE))
-        )
+        ctx.reply(ctx._(str(exc)) + "\n" + ctx._("Usage: {usage}").format(usage=ctx._(EVENT_USAGE)))
         return
     origin = _origin(ctx)
     if origin is not None and svc.repo.event_by_origin(origin) is not None:
         return  # the same command delivered again after a crash: it was done
-    groups = await targets(ctx, draft.buildings)
+    groups = targets(ctx, draft.buildings)
     if groups is None:
         return
     if not groups:
-        await ctx.reply(ctx._("There are no building groups yet to invite."))
+        ctx.reply(ctx._("There are no building groups yet to invite."))
         return
     from_staff = ctx.in_staff_chat or ctx.chat.is_private
     event = CalendarEvent(
@@ -674,28 +678,28 @@ async def cmd_event(ctx: Context) -> None:
             text += "\n" + ctx._("It goes out at {time}, after the quiet hours.").format(
                 time=esc(ctx.t.datetime(post.not_before))
             )
-        await ctx.reply(text)
+        ctx.reply(text)
 
 
-async def cmd_events(ctx: Context) -> None:
+def cmd_events(ctx: Context) -> None:
     """Upcoming events here; `/events E3` shows one, with the names for heads and staff."""
     svc = ctx.svc
     if ctx.args.strip():
         ref = parse_ref(ctx.args.split()[0])
         if ref is None or ref[0] != "event":
-            await ctx.reply(ctx._("Usage: {usage}").format(usage="/events [E&lt;id&gt;]"))
+            ctx.reply(ctx._("Usage: {usage}").format(usage="/events [E&lt;id&gt;]"))
             return
-        await _event_detail(ctx, ref[1])
+        _event_detail(ctx, ref[1])
         return
     now = svc.clock()
-    visible = await _visible_groups(ctx)
+    visible = _visible_groups(ctx)
     found = []
     for event in svc.repo.events_from(now):
         when = next_occurrence(svc, event, now)
         if when is not None and (visible is None or set(event.groups) & visible):
             found.append((when, event))
     if not found:
-        await ctx.reply(ctx._("📅 No upcoming events."))
+        ctx.reply(ctx._("📅 No upcoming events."))
         return
     found.sort(key=lambda pair: (pair[0], pair[1].id))
     blocks = [ctx._("📅 <b>Upcoming events</b>")]
@@ -711,12 +715,12 @@ async def cmd_events(ctx: Context) -> None:
         line += f" · ✋{ctx.t.number(len(event.going))}"
         blocks.append(line)
     for text in chunk(blocks):
-        await ctx.reply(text)
+        ctx.reply(text)
 
 
-async def _visible_groups(ctx: Context) -> set[int] | None:
+def _visible_groups(ctx: Context) -> set[int] | None:
     """Groups whose events this chat sees; None for all (staff)."""
-    if ctx.in_staff_chat or (ctx.chat.is_private and await rights.is_staff(ctx)):
+    if ctx.in_staff_chat or (ctx.chat.is_private and rights.is_staff(ctx)):
         return None
     if ctx.chat.is_private:
         person = ctx.svc.repo.get_person(ctx.chat.id)
@@ -724,82 +728,80 @@ async def _visible_groups(ctx: Context) -> set[int] | None:
     return {ctx.chat.id}
 
 
-async def _event_detail(ctx: Context, event_id: int) -> None:
+def _event_detail(ctx: Context, event_id: int) -> None:
     svc = ctx.svc
     event = svc.repo.get_event(event_id)
-    visible = await _visible_groups(ctx)
+    visible = _visible_groups(ctx)
     if event is None or (visible is not None and not set(event.groups) & visible):
-        await ctx.reply(ctx._("There is no event E{id} here.").format(id=event_id))
+        ctx.reply(ctx._("There is no event E{id} here.").format(id=event_id))
         return
     text = event_card(svc, ctx.t, event)
-    if await _may_see_names(ctx, event):
+    if _may_see_names(ctx, event):
         names = ", ".join(esc(a.name) for a in event.going) or "—"
         text += "\n\n" + ctx._("<b>Signed up</b>: {names}").format(names=names)
         if event.waitlist:
             waiting = ", ".join(esc(a.name) for a in event.waitlist)
             text += "\n" + ctx._("<b>Waitlist</b>: {names}").format(names=waiting)
     for part in chunk(text.split("\n")):
-        await ctx.reply(part)
+        ctx.reply(part)
 
 
-async def _may_see_names(ctx: Context, event: CalendarEvent) -> bool:
-    if await rights.is_staff(ctx):
+def _may_see_names(ctx: Context, event: CalendarEvent) -> bool:
+    if rights.is_staff(ctx):
         return True
     return (
         ctx.group is not None
         and ctx.group.chat_id in event.groups
-        and (await rights.is_head(ctx, ctx.group.chat_id))
+        and (rights.is_head(ctx, ctx.group.chat_id))
     )
 
 
-async def _may_change(ctx: Context, groups: list[int], created_in: int) -> bool:
+def _may_change(ctx: Context, groups: list[int], created_in: int) -> bool:
     """Staff may change anything; a head what was made in their own group."""
-    if await rights.is_staff(ctx):
+    if rights.is_staff(ctx):
         return True
     return (
         ctx.group is not None
         and created_in == ctx.group.chat_id
         and groups == [ctx.group.chat_id]
-        and await rights.is_head(ctx, ctx.group.chat_id)
+        and rights.is_head(ctx, ctx.group.chat_id)
     )
 
 
-async def cmd_cancel(ctx: Context) -> None:
+def cmd_cancel(ctx: Context) -> None:
     """Cancel an event (and tell its groups) or a reminder."""
     svc = ctx.svc
     ref = parse_ref(ctx.args.split()[0]) if ctx.args.strip() else None
     if ref is None:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage=ctx._(CANCEL_USAGE)))
+        ctx.reply(ctx._("Usage: {usage}").format(usage=ctx._(CANCEL_USAGE)))
         return
     kind, item_id = ref
     if kind == "reminder":
         reminder = svc.repo.get_reminder(item_id)
         if reminder is None or reminder.cancelled is not None or reminder.chat_id != ctx.chat.id:
-            await ctx.reply(ctx._("There is no reminder R{id} here.").format(id=item_id))
+            ctx.reply(ctx._("There is no reminder R{id} here.").format(id=item_id))
             return
-        if not (
-            reminder.created_by == ctx.user_id or await _may_change(ctx, [ctx.chat.id], ctx.chat.id)
-        ):
-            await ctx.reply(ctx._("Only who set a reminder, heads and staff can cancel it."))
+        if not (reminder.created_by == ctx.user_id or _may_change(ctx, [ctx.chat.id], ctx.chat.id)):
+            ctx.reply(ctx._("Only who set a reminder, heads and staff can cancel it."))
             return
         if svc.repo.has_broadcast(reminder_key(reminder.id)):
-            await ctx.reply(ctx._("Reminder R{id} has already gone out.").format(id=item_id))
+            ctx.reply(ctx._("Reminder R{id} has already gone out.").format(id=item_id))
             return
         reminder.cancelled = svc.clock()
         svc.repo.save_reminder(reminder)
         svc.calendar_changed()
-        await ctx.reply(ctx._("Reminder R{id} cancelled.").format(id=item_id))
+        ctx.reply(ctx._("Reminder R{id} cancelled.").format(id=item_id))
         return
     event = svc.repo.get_event(item_id)
-    visible = await _visible_groups(ctx)
+    visible = _visible_groups(ctx)
     if event is None or (visible is not None and not set(event.groups) & visible):
-        await ctx.reply(ctx._("There is no event E{id} here.").format(id=item_id))
+        ctx.reply(ctx._("There is no event E{id} here.").format(id=item_id))
         return
     if event.cancelled is not None:
-        await ctx.reply(ctx._("Event E{id} is already cancelled.").format(id=item_id))
+        ctx.reply(ctx._("Event E{id} is already cancelled.").format(id=item_id))
         return
-    if not await _may_change(ctx, event.groups, event.created_in):
-        await ctx.reply(
+    if not _may_change(ctx, event.groups, event.created_in):
+        ctx.reply(
             ctx._(
                 "Only community staff, or the heads of the group it was planned in, can cancel it."
             )
@@ -818,43 +820,41 @@ async def cmd_cancel(ctx: Context) -> None:
     )
     log.info("action=cancel event=%s chat=%s", event.id, ctx.chat.id)
     if ctx.chat.id not in event.groups:
-        await ctx.reply(
-            ctx._("Event E{id} cancelled; its groups are being told.").format(id=event.id)
-        )
+        ctx.reply(ctx._("Event E{id} cancelled; its groups are being told.").format(id=event.id))
 
 
-async def cmd_remind(ctx: Context) -> None:
+def cmd_remind(ctx: Context) -> None:
     """Set a reminder into this chat: heads and staff in groups, anyone privately."""
     svc = ctx.svc
     if ctx.chat.is_group:
-        manager = await rights.is_staff(ctx) or (
-            ctx.group is not None and await rights.is_head(ctx, ctx.group.chat_id)
+        manager = rights.is_staff(ctx) or (
+            ctx.group is not None and rights.is_head(ctx, ctx.group.chat_id)
         )
         if not manager:
-            await ctx.reply(ctx._("Only the building's heads and community staff can do that."))
+            ctx.reply(ctx._("Only the building's heads and community staff can do that."))
             return
     now = svc.clock()
     tokens = ctx.args.split()
     try:
         due, used = _parse_remind_time(tokens, now, svc)
     except BadTime:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage=ctx._(REMIND_USAGE)))
+        ctx.reply(ctx._("Usage: {usage}").format(usage=ctx._(REMIND_USAGE)))
         return
     text = ctx.args.split(maxsplit=used)[used:] if len(tokens) > used else []
     body = text[0].strip() if text else ""
     if not body:
-        await ctx.reply(
+        ctx.reply(
             ctx._("What should I remind you of? Usage: {usage}").format(usage=ctx._(REMIND_USAGE))
         )
         return
     if len(body) > MAX_REMINDER:
-        await ctx.reply(ctx._("Please keep a reminder under 1000 characters."))
+        ctx.reply(ctx._("Please keep a reminder under 1000 characters."))
         return
     if due <= now:
-        await ctx.reply(ctx._("That time has already passed."))
+        ctx.reply(ctx._("That time has already passed."))
         return
     if due > now + timedelta(days=366):
-        await ctx.reply(ctx._("Reminders can be set at most a year ahead."))
+        ctx.reply(ctx._("Reminders can be set at most a year ahead."))
         return
     origin = _origin(ctx)
     if origin is not None and svc.repo.reminder_by_origin(origin) is not None:
@@ -871,7 +871,7 @@ async def cmd_remind(ctx: Context) -> None:
     svc.repo.save_reminder(reminder)
     svc.calendar_changed()
     log.info("action=remind reminder=%s chat=%s due=%s", reminder.id, ctx.chat.id, due.isoformat())
-    await ctx.reply(
+    ctx.reply(
         ctx._("⏰ Reminder R{id} set for {time}. /cancel R{id} cancels it.").format(
             id=reminder.id, time=esc(ctx.t.datetime(due))
         )
@@ -897,20 +897,20 @@ def _parse_remind_time(tokens: list[str], now: datetime, svc: Services) -> tuple
 # ------------------------------------------------------------------------------ RSVP
 
 
-async def press_rsvp(ctx: Context, cb: callbacks.Callback) -> None:
+def press_rsvp(ctx: Context, cb: callbacks.Callback) -> None:
     """'I'll come' / 'can't come' on an event post: counts edited in place."""
     svc = ctx.svc
     event = svc.repo.get_event(cb.int_arg(0))
     answer = cb.args[1]
     if event is None or answer not in ("y", "n") or ctx.sender is None:
-        await ctx.toast(ctx._("This button is no longer valid."))
+        ctx.toast(ctx._("This button is no longer valid."))
         return
     if event.cancelled is not None:
-        await ctx.toast(ctx._("This event was cancelled."), alert=True)
+        ctx.toast(ctx._("This event was cancelled."), alert=True)
         return
     if not ctx.chat.is_group or ctx.chat.id not in event.groups:
         # Event posts exist only in the event's groups: anything else is forged.
-        await ctx.toast(ctx._("This button is no longer valid."))
+        ctx.toast(ctx._("This button is no longer valid."))
         return
     user = ctx.sender
     going = next((a for a in event.going if a.user_id == user.id), None)
@@ -918,13 +918,11 @@ async def press_rsvp(ctx: Context, cb: callbacks.Callback) -> None:
     promoted: Attendee | None = None
     if answer == "y":
         if going is not None:
-            await ctx.toast(ctx._("You are already signed up."))
+            ctx.toast(ctx._("You are already signed up."))
             return
         if waiting is not None:
             place = event.waitlist.index(waiting) + 1
-            await ctx.toast(
-                ctx._("You are on the waitlist, number {n}.").format(n=ctx.t.number(place))
-            )
+            ctx.toast(ctx._("You are on the waitlist, number {n}.").format(n=ctx.t.number(place)))
             return
         person = Attendee(user.id, user.name, ctx.chat.id)
         if user.id in event.declined:
@@ -942,7 +940,7 @@ async def press_rsvp(ctx: Context, cb: callbacks.Callback) -> None:
             if user.id not in event.declined:
                 event.declined.append(user.id)
                 svc.repo.save_event(event)
-            await ctx.toast(ctx._("Noted: you can't come."))
+            ctx.toast(ctx._("Noted: you can't come."))
             return
         if going is not None:
             event.going.remove(going)
@@ -955,20 +953,16 @@ async def press_rsvp(ctx: Context, cb: callbacks.Callback) -> None:
         note = ctx._("Noted: you are no longer signed up for E{id}.").format(id=event.id)
     svc.repo.save_event(event)
     log.info("action=rsvp event=%s user=%s answer=%s", event.id, user.id, answer)
-    await ctx.toast(note)
+    ctx.toast(note)
     if ctx.press is not None and ctx.press.message_id is not None:
-        t = svc.texts_for(ctx.chat.id)
-        await svc.messenger.edit(
-            ctx.chat.id,
-            ctx.press.message_id,
-            event_card(svc, t, event),
-            keyboard=rsvp_keyboard(t, event),
-        )
+        # The counts on the post: a burst of presses folds into one edit with the newest.
+        svc.post.refresh(ctx.chat.id, f"event:{event.id}", message_id=ctx.press.message_id)
     if promoted is not None:
         t = svc.texts_for(promoted.chat_id)
-        await svc.messenger.send(
+        svc.post.send(
             promoted.chat_id,
             t.gettext(
                 "🎉 {name}: a place came free, you are now signed up for E{id} · {title}."
             ).format(name=esc(promoted.name), id=event.id, title=esc(event.title)),
+            priority=Priority.ECHO,
         )

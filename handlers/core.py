@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 from handlers.deadlines import add_days
 from handlers.events import ChatRef, Message, Person, Press
 from handlers.flood import FloodGate
-from handlers.ports import DeliveryError, Keyboard, Messenger
+from handlers.ports import Keyboard
+from handlers.postbox import Postbox
 from handlers.texts import Translator
-from storage.records import CaseClass, Group
+from storage.records import CaseClass, Group, Priority
 from storage.repository import Repository
 
 log = logging.getLogger("echowall")
@@ -84,25 +85,43 @@ class BotIdentity:
     username: str
 
 
-class StatusCache:
-    """Telegram member statuses, remembered briefly: admin checks are on every action."""
+class NeedStatus(Exception):
+    """A handler needs a member status the cache does not hold: look it up, then run again.
 
-    def __init__(self, ttl: float) -> None:
+    Raised before the handler has changed anything (its transaction is undone anyway), so the
+    update is simply handled again once the status is known; the lookup itself happens
+    outside any transaction, and other chats' updates go on meanwhile.
+    """
+
+    def __init__(self, chat_id: int, user_id: int) -> None:
+        super().__init__(f"status of {user_id} in {chat_id}")
+        self.chat_id = chat_id
+        self.user_id = user_id
+
+
+class StatusCache:
+    """Telegram member statuses, remembered briefly: admin checks are on every action.
+
+    Lookups are synchronous (handlers never wait for the network): a status not held raises
+    `NeedStatus`, and the core looks it up and runs the handler again.
+    """
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl
+        self._clock = clock
         self._items: dict[tuple[int, int], tuple[float, str | None]] = {}
 
-    async def get(self, messenger: Messenger, chat_id: int, user_id: int) -> str | None:
-        key = (chat_id, user_id)
-        hit = self._items.get(key)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
-        try:
-            status = await messenger.member_status(chat_id, user_id)
-        except DeliveryError as exc:
-            log.info("member_status chat=%s user=%s failed: %s", chat_id, user_id, exc)
-            status = None
-        self._items[key] = (time.monotonic() + self._ttl, status)
-        return status
+    def get(self, chat_id: int, user_id: int) -> str | None:
+        hit = self._items.get((chat_id, user_id))
+        if hit is None or hit[0] <= self._clock():
+            raise NeedStatus(chat_id, user_id)
+        return hit[1]
+
+    def put(self, chat_id: int, user_id: int, status: str | None) -> None:
+        self._items[(chat_id, user_id)] = (self._clock() + self._ttl, status)
+        if len(self._items) > 50_000:  # forget what has expired
+            now = self._clock()
+            self._items = {k: v for k, v in self._items.items() if v[0] > now}
 
     def forget(self, chat_id: int | None = None) -> None:
         if chat_id is None:
@@ -116,18 +135,17 @@ class Services:
     """Everything a handler may use; built once by the composition root."""
 
     repo: Repository
-    messenger: Messenger
     settings: Settings
     texts: Callable[[str | None], Translator]
     clock: Callable[[], datetime]
     bot: BotIdentity
+    post: Postbox
+    # The runtime replans the reminder jobs when the calendar changed, and wakes the outbox
+    # when a broadcast was queued (no-ops in core tests, which pump the outbox themselves).
+    calendar_changed: Callable[[], None] = lambda: None
+    broadcast_queued: Callable[[], None] = lambda: None
     statuses: StatusCache = field(init=False)
     report_gate: FloodGate = field(init=False)
-    # Set by the runtime: wake the outbox's worker; reschedule the calendar's jobs; refresh a
-    # building's pinned wall soon (None: at once, in the handler's turn, as core tests do).
-    wake_outbox: Callable[[], None] = lambda: None
-    calendar_changed: Callable[[], None] = lambda: None
-    wall_changed: Callable[[int], None] | None = None
 
     def __post_init__(self) -> None:
         self.statuses = StatusCache(self.settings.status_ttl)
@@ -154,6 +172,15 @@ class Services:
         return [g for g in self.repo.groups() if self.is_building(g.chat_id)]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """The answer to a button press, made once the update's transaction is committed."""
+
+    callback_id: str
+    text: str | None
+    alert: bool = False
+
+
 @dataclass
 class Context:
     """One update being handled: who, where, in which language, and how to answer."""
@@ -166,7 +193,7 @@ class Context:
     press: Press | None = None
     args: str = ""
     group: Group | None = None
-    answered: bool = False
+    answer: Answer | None = None
 
     def _(self, message: str) -> str:
         return self.t.gettext(message)
@@ -179,15 +206,28 @@ class Context:
     def in_staff_chat(self) -> bool:
         return self.chat.id == self.svc.settings.staff_chat
 
-    async def reply(self, text: str, keyboard: Keyboard | None = None) -> int:
-        """Answer in the chat of the update, as a reply to the message when there is one."""
+    def reply(
+        self,
+        text: str,
+        keyboard: Keyboard | None = None,
+        *,
+        priority: Priority = Priority.REPLY,
+    ) -> None:
+        """Answer in the chat of the update, as a reply to the message when there is one.
+
+        Plain answers may go out merged with others when a group's budget is short.
+        """
         reply_to = self.message.message_id if self.message else None
-        return await self.svc.messenger.send(
-            self.chat.id, text, reply_to=reply_to, keyboard=keyboard
+        self.svc.post.send(
+            self.chat.id,
+            text,
+            priority=priority,
+            reply_to=reply_to,
+            keyboard=keyboard,
+            merge=keyboard is None,
         )
 
-    async def toast(self, text: str, *, alert: bool = False) -> None:
-        """Answer a button press with a short notice."""
-        if self.press is not None and not self.answered:
-            self.answered = True
-            await self.svc.messenger.answer(self.press.callback_id, text, alert=alert)
+    def toast(self, text: str, *, alert: bool = False) -> None:
+        """Answer a button press with a short notice (the first answer counts)."""
+        if self.press is not None and self.answer is None:
+            self.answer = Answer(self.press.callback_id, text, alert)

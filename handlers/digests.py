@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import chart
 from handlers.core import Services, log
+from handlers.courier import Sender
 from handlers.ledger import (
     Ledger,
     Period,
@@ -47,13 +48,12 @@ from handlers.render import (
 )
 from handlers.stats import (
     building_labels,
-    export_filename,
-    export_workbook,
     period_label,
+    send_ledger,
     stats_blocks,
 )
 from handlers.texts import N_, Translator
-from storage.records import Case, Channel, State
+from storage.records import Case, Channel, Priority, State
 
 DAILY_TITLE = N_("Daily register")
 WEEKLY_TITLE = N_("Weekly summary")
@@ -181,7 +181,7 @@ def register_blocks(
     return blocks
 
 
-async def daily_register(svc: Services, day: date, *, closes_at: time | None = None) -> list[int]:
+def daily_register(svc: Services, day: date, *, closes_at: time | None = None) -> list[int]:
     """Send the staff chat the register of `day`; return the numbers of the cases listed."""
     staff = svc.settings.staff_chat
     if staff is None:
@@ -190,7 +190,7 @@ async def daily_register(svc: Services, day: date, *, closes_at: time | None = N
     cases = received_in(svc.repo.cases_received(window.start, window.end), window)
     t = svc.texts_for(staff)
     for text in chunk(register_blocks(cases, day, window, t, building_labels(svc.repo))):
-        await svc.messenger.send(staff, text)
+        svc.post.send(staff, text, priority=Priority.ECHO)
     return [c.id for c in cases]
 
 
@@ -324,11 +324,28 @@ def split_caption(blocks: Sequence[str], limit: int = CAPTION_LIMIT) -> tuple[st
     return caption, []
 
 
-async def weekly_summary(svc: Services, week_start: date) -> Ledger | None:
-    """Send the staff chat the figures and chart of the ISO week from Monday `week_start`."""
+def weekly_summary(svc: Services, week_start: date) -> Ledger | None:
+    """Send the staff chat the figures and chart of the ISO week from Monday `week_start`.
+
+    The figures are counted now; the summary itself (chart and text) is made when it goes
+    out, from the same store (`deliver_weekly`).
+    """
     staff = svc.settings.staff_chat
     if staff is None:
         return None
+    tz = svc.settings.timezone
+    period = week_of(_midnight(week_start, tz), tz)
+    ledger = tally(svc.repo.cases_active(period.start, period.end), period, svc.clock())
+    svc.post.view(staff, f"weekly:{week_start.isoformat()}", priority=Priority.ECHO)
+    return ledger
+
+
+async def deliver_weekly(svc: Services, argument: str, sender: Sender) -> None:
+    """Send the week's summary: its chart with the leading figures as caption, then the rest."""
+    staff = svc.settings.staff_chat
+    if staff is None:
+        return
+    week_start = date.fromisoformat(argument)
     tz = svc.settings.timezone
     period = week_of(_midnight(week_start, tz), tz)
     # The week's figures count the cases received in it, its chart those received or closed.
@@ -350,7 +367,7 @@ async def weekly_summary(svc: Services, week_start: date) -> Ledger | None:
         caption, blocks = split_caption(blocks)
         year, week, _weekday = week_start.isocalendar()
         try:
-            await svc.messenger.send_picture(
+            await sender.send_picture(
                 staff, f"echowall-week-{year}-W{week:02d}.png", png, caption=caption or None
             )
         except ChatGone:
@@ -359,14 +376,13 @@ async def weekly_summary(svc: Services, week_start: date) -> Ledger | None:
             log.warning("weekly chart not sent (%s); the summary goes out as text", exc)
             blocks = [caption, *blocks] if caption else blocks
     for text in chunk(blocks):
-        await svc.messenger.send(staff, text)
-    return ledger
+        await sender.send(staff, text)
 
 
 # --- the monthly report ---------------------------------------------------------------------
 
 
-async def monthly_report(svc: Services, month: date) -> Ledger | None:
+def monthly_report(svc: Services, month: date) -> Ledger | None:
     """Send the staff chat the figures of the month that holds `month`, and its ledger file."""
     staff = svc.settings.staff_chat
     if staff is None:
@@ -379,11 +395,6 @@ async def monthly_report(svc: Services, month: date) -> Ledger | None:
     t = svc.texts_for(staff)
     heading = f"🗓 <b>{t.gettext(MONTHLY_TITLE)}</b>"
     for text in chunk(stats_blocks(ledger, t, labels, heading=heading)):
-        await svc.messenger.send(staff, text)
-    count = ledger.overall.received
-    caption = t.ngettext(
-        "📒 Ledger for {period}: {n} case", "📒 Ledger for {period}: {n} cases", count
-    ).format(period=esc(period_label(period, t)), n=t.number(count))
-    data = export_workbook(cases, labels, t, period, now)
-    await svc.messenger.send_document(staff, export_filename(period), data, caption=caption)
+        svc.post.send(staff, text, priority=Priority.ECHO)
+    send_ledger(svc, staff, period, t, priority=Priority.ECHO)
     return ledger

@@ -51,20 +51,20 @@ def find_building(ctx: Context, token: str) -> Group | list[Group] | None:
     return partial[0] if len(partial) == 1 else (partial or None)
 
 
-async def cmd_log(ctx: Context) -> None:
+def cmd_log(ctx: Context) -> None:
     """Register a demand made offline, for a resident without Telegram."""
-    if not await rights.is_staff(ctx):
-        await ctx.reply(ctx._("Only community staff can register offline demands."))
+    if not rights.is_staff(ctx):
+        ctx.reply(ctx._("Only community staff can register offline demands."))
         return
     parts = ctx.args.split(maxsplit=2)
     if len(parts) < 3 or parts[1].lower() not in CHANNEL_WORDS:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(LOG_USAGE))))
+        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(LOG_USAGE))))
         return
     found = find_building(ctx, parts[0])
     if not isinstance(found, Group):
         names = ", ".join(g.label for g in found) if isinstance(found, list) else ""
         name = clip(parts[0], 100)  # what was typed may be long; a name is at most 64
-        await ctx.reply(
+        ctx.reply(
             ctx._("Which building? “{name}” matches {names}.").format(
                 name=esc(name), names=esc(clip(names, 3000))
             )
@@ -76,14 +76,14 @@ async def cmd_log(ctx: Context) -> None:
         return
     text = parts[2].strip()
     if len(text) > ctx.svc.settings.max_text:
-        await ctx.reply(
+        ctx.reply(
             ctx._("That is too long: please keep a report under {limit} characters.").format(
                 limit=ctx.t.number(ctx.svc.settings.max_text)
             )
         )
         return
     channel = CHANNEL_WORDS[parts[1].lower()]
-    case = await create_case(
+    case = create_case(
         ctx,
         building_id=found.chat_id,
         channel=channel,
@@ -94,35 +94,35 @@ async def cmd_log(ctx: Context) -> None:
         logged_by=ctx.sender.name if ctx.sender else None,
     )
     if not ctx.in_staff_chat:
-        await ctx.reply(
+        ctx.reply(
             ctx._("Registered as case #{id} ({channel}, {building}).").format(
                 id=case.id, channel=ctx._(CHANNEL_LABELS[channel]), building=esc(found.label)
             )
         )
 
 
-async def cmd_rate(ctx: Context) -> None:
+def cmd_rate(ctx: Context) -> None:
     """Record the satisfaction a resident without Telegram gave on the follow-up visit."""
     # Staff make the follow-up visit; a head who fixed the case must not rate it.
-    if not await rights.is_staff(ctx):
-        await ctx.reply(ctx._("Only community staff can record satisfaction from a visit."))
+    if not rights.is_staff(ctx):
+        ctx.reply(ctx._("Only community staff can record satisfaction from a visit."))
         return
     parts = ctx.args.split()
     rating = RATING_WORDS.get(parts[1].lower()) if len(parts) == 2 else None
     if rating is None:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(RATE_USAGE))))
+        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(RATE_USAGE))))
         return
     action = actions.Action("rate", frozenset({State.FIXED, State.CLOSED}), False, RATE_USAGE)
-    case = await actions.load_case(ctx, action, parts[0])
+    case = actions.load_case(ctx, action, parts[0])
     if case is None:
         return
     if case.reporter_id is not None:
-        await ctx.reply(
+        ctx.reply(
             ctx._("Only the resident who reported case #{id} can rate it.").format(id=case.id)
         )
         return
-    await actions.record_rating(ctx, case, rating)
-    await ctx.reply(
+    actions.record_rating(ctx, case, rating)
+    ctx.reply(
         ctx._("Case #{id}: satisfaction recorded as {rating}.").format(
             id=case.id, rating=ctx._(RATING_LABELS[rating])
         )

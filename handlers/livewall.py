@@ -1,17 +1,25 @@
-"""The live problem wall: one pinned message per building group, edited as its cases change."""
+"""The live problem wall: one pinned message per building group, edited as its cases change.
+
+A change asks for a refresh (`changed`); the runtime delivers it at the lowest priority and at
+most once per `ECHOWALL_WALL_SECONDS`, rendering the wall as it is by then, so a burst of
+reports becomes one edit. Posting and pinning happen when the building has no wall yet.
+"""
 
 from __future__ import annotations
 
 import hashlib
 
 from handlers.core import Services, log
-from handlers.ports import DeliveryError, Rejected
+from handlers.courier import Sender
+from handlers.ports import NotModified, Rejected
 from handlers.render import MESSAGE_LIMIT, STATE_ICONS, STATE_LABELS, clip, esc, utf16_len
 from handlers.texts import Translator
-from storage.records import OPEN_STATES, Case
+from storage.records import OPEN_STATES, Case, Priority
 
 # Room left under Telegram's limit for the "and N more" line.
 _RESERVE = 200
+# Calls for one refresh of the wall before it waits for the next change.
+ATTEMPTS = 4
 
 
 def wall_line(svc: Services, t: Translator, case: Case, *, building: str | None = None) -> str:
@@ -33,66 +41,81 @@ def wall_title(t: Translator, count: int) -> str:
     ).format(n=t.number(count))
 
 
-def pinned_text(svc: Services, t: Translator, cases: list[Case]) -> str:
-    """The wall as one message: as many cases as fit, then a pointer to /wall."""
-    if not cases:
+def pinned_text(svc: Services, t: Translator, case_ids: list[int]) -> str:
+    """The wall as one message: as many cases as fit, then a pointer to /wall.
+
+    Only the cases shown are read: a building with thousands of open cases costs a refresh
+    about thirty reads, not thousands.
+    """
+    if not case_ids:
         return t.gettext("🧱 Problem wall: no open cases. 🎉")
-    text = wall_title(t, len(cases))
-    for shown, case in enumerate(cases):
+    text = wall_title(t, len(case_ids))
+    for shown, case_id in enumerate(case_ids):
+        case = svc.repo.get_case(case_id)
+        if case is None:
+            continue
         line = wall_line(svc, t, case)
         if utf16_len(text) + utf16_len(line) + 1 > MESSAGE_LIMIT - _RESERVE:
             more = t.gettext("… and {n} more: send /wall for all of them.")
-            return text + "\n" + more.format(n=t.number(len(cases) - shown))
+            return text + "\n" + more.format(n=t.number(len(case_ids) - shown))
         text += "\n" + line
     return text
 
 
-async def changed(svc: Services, building_id: int) -> None:
-    """A case of the building changed: its wall is refreshed by the runtime soon (coalesced,
-    off the handler's path), or at once when nothing runs walls in the background."""
-    if svc.wall_changed is not None:
-        svc.wall_changed(building_id)
-    else:
-        await refresh_wall(svc, building_id)
+def changed(svc: Services, building_id: int) -> None:
+    """A case of the building changed: its wall is brought up to date when the building's
+    budget allows (a refresh, folded with any other that waits)."""
+    svc.post.refresh(building_id, f"wall:{building_id}")
 
 
-async def refresh_wall(svc: Services, building_id: int) -> None:
+async def deliver_wall(svc: Services, argument: str, sender: Sender) -> None:
     """Bring the building's pinned wall up to date; post and pin it when it has none yet."""
+    building_id = int(argument)
     group = svc.repo.get_group(building_id)
     if group is None or not group.active or not svc.is_building(building_id):
         return
-    cases = svc.repo.cases(building_id=building_id, states=OPEN_STATES)
-    if group.wall_message_id is None and not cases:
+    case_ids = svc.repo.case_ids(building_id=building_id, states=OPEN_STATES)
+    if group.wall_message_id is None and not case_ids:
         return  # nothing to show: no need to post an empty wall into a quiet group
     t = svc.texts_for(building_id)
-    text = pinned_text(svc, t, cases)
+    text = pinned_text(svc, t, case_ids)
     digest = hashlib.sha1(text.encode()).hexdigest()
     if digest == group.wall_digest and group.wall_message_id is not None:
         return  # unchanged: an edit would only earn "message is not modified"
+    message_id = group.wall_message_id
+    if message_id is not None:
+        try:
+            await sender.edit(building_id, message_id, text, attempts=ATTEMPTS)
+        except NotModified:
+            pass
+        except Rejected as exc:
+            if "not found" not in str(exc):
+                raise
+            message_id = None  # someone deleted it: post a new one
+    posted = message_id is None
+    if message_id is None:
+        message_id = await sender.send(building_id, text, attempts=ATTEMPTS)
+    with svc.repo.transaction(durable=False):
+        fresh = svc.repo.get_group(building_id)
+        if fresh is not None:
+            fresh.wall_message_id, fresh.wall_digest = message_id, digest
+            svc.repo.save_group(fresh)
+    if not posted:
+        return
     try:
-        if group.wall_message_id is not None:
-            try:
-                await svc.messenger.edit(building_id, group.wall_message_id, text)
-            except Rejected as exc:
-                if "not found" not in str(exc):
-                    raise
-                group.wall_message_id = None  # someone deleted it: post a new one
-        if group.wall_message_id is None:
-            group.wall_message_id = await svc.messenger.send(building_id, text)
-            try:
-                await svc.messenger.pin(building_id, group.wall_message_id)
-            except Rejected as exc:
-                log.info("chat=%s action=pin refused: %s", building_id, exc)
-                if not group.pin_warned:
-                    group.pin_warned = True
-                    await svc.messenger.send(
-                        building_id,
-                        t.gettext(
-                            "I cannot pin the problem wall here. Give me the right to pin "
-                            "messages to keep it on top; /wall works either way."
-                        ),
-                    )
-    except DeliveryError as exc:
-        log.warning("chat=%s action=wall failed: %s", building_id, exc)
-    group.wall_digest = digest
-    svc.repo.save_group(group, sync=False)  # where the wall is and what it shows
+        await sender.pin(building_id, message_id)
+    except Rejected as exc:
+        log.info("chat=%s action=pin refused: %s", building_id, exc)
+        with svc.repo.transaction(durable=False):
+            fresh = svc.repo.get_group(building_id)
+            if fresh is not None and not fresh.pin_warned:
+                fresh.pin_warned = True
+                svc.repo.save_group(fresh)
+                svc.post.send(
+                    building_id,
+                    t.gettext(
+                        "I cannot pin the problem wall here. Give me the right to pin "
+                        "messages to keep it on top; /wall works either way."
+                    ),
+                    priority=Priority.REFRESH,
+                )

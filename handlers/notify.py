@@ -1,15 +1,31 @@
-"""Posting about a case: the echo in its thread, the staff card, the escalation chat."""
+"""Messages about a case: the acknowledgement in its thread, echoes, the staff card, notices.
+
+Everything here puts messages into the postbox (`handlers.postbox`); nothing waits for the
+network. The acknowledgement and the staff card are *views*: rendered when they go out, and
+refreshed in place later. When several of them wait in one group whose budget is short, they
+go out as one message naming each case (`ack:17,18`, `staff:17,18`); the cases then share
+that message, and a refresh of any of them re-renders all of it.
+
+What a case's acknowledgement shows does not depend on its state (the thread below it tells
+the steps), so it is edited only when its "me too" count changes or the case leaves the open
+states (the button goes). The staff card shows the state and the buttons for the next step.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from handlers import callbacks, livewall
-from handlers.core import Context, Services, log
-from handlers.ports import Button, ChatGone, DeliveryError, Keyboard
+from handlers.core import Context, Services
+from handlers.courier import Rendered
+from handlers.ports import Button, Keyboard
 from handlers.render import CAPTION_LIMIT, case_card, clip, esc, visible_len
 from handlers.texts import Translator
-from storage.records import Case, State
+from storage.records import Case, Priority, State
+
+# A staff command typed this close below the case's card is answered by editing the card:
+# the card is still on the screen, and the group is spared a message.
+NEAR_CARD = 6
 
 
 def building_label(svc: Services, case: Case) -> str:
@@ -17,11 +33,174 @@ def building_label(svc: Services, case: Case) -> str:
     return group.label if group is not None else str(case.building_id)
 
 
+def thread_of(case: Case) -> int:
+    """The chat where the case was reported, where every step is echoed."""
+    return case.origin_chat_id if case.origin_chat_id is not None else case.building_id
+
+
+def _case_ids(argument: str) -> list[int]:
+    ids = []
+    for part in argument.split(","):
+        if part.isdigit():
+            ids.append(int(part))
+    return ids
+
+
+def _cases(svc: Services, argument: str) -> list[Case]:
+    return [c for i in _case_ids(argument) if (c := svc.repo.get_case(i)) is not None]
+
+
+# --- the acknowledgement in the thread ------------------------------------------------------
+
+
 def supporter_keyboard(case: Case, t: Translator) -> Keyboard | None:
     if not case.is_open:
         return None
     label = t.gettext("👍 Me too ({n})").format(n=t.number(len(case.supporters)))
     return ((Button(label, callbacks.encode("too", case.id)),),)
+
+
+def _supporters(case: Case, t: Translator) -> str | None:
+    if not case.supporters:
+        return None
+    return t.ngettext(
+        "👥 {n} neighbour has the same problem",
+        "👥 {n} neighbours have the same problem",
+        len(case.supporters),
+    ).format(n=t.number(len(case.supporters)))
+
+
+def ack_text(svc: Services, case: Case, t: Translator) -> str:
+    """The acknowledgement of one case: its number, the promised answer, the problem."""
+    _ = t.gettext
+    lines = [
+        _(
+            "✅ Thank you, your report is logged as case #{id}. We will answer by {time}; "
+            "every step is posted here."
+        ).format(id=case.id, time=t.datetime(case.answer_due)),
+        _("Building: {building}").format(building=esc(building_label(svc, case))),
+    ]
+    if case.reporter_name:
+        lines.append(_("Reported by: {name}").format(name=esc(case.reporter_name)))
+    lines.append(_("Problem: {text}").format(text=esc(clip(case.text, 1500))))
+    if (supporters := _supporters(case, t)) is not None:
+        lines.append(supporters)
+    return "\n".join(lines)
+
+
+def acks_text(svc: Services, cases: list[Case], t: Translator) -> str:
+    """One acknowledgement for several reports that waited together."""
+    _ = t.gettext
+    latest = max(c.answer_due for c in cases)
+    lines = [
+        t.ngettext(
+            "✅ Thank you: {n} report is logged, each answered by {time}.",
+            "✅ Thank you: {n} reports are logged, each answered by {time}.",
+            len(cases),
+        ).format(n=t.number(len(cases)), time=t.datetime(latest))
+    ]
+    for case in cases:
+        who = f" {esc(case.reporter_name)}" if case.reporter_name else ""
+        count = f" 👥{t.number(len(case.supporters))}" if case.supporters else ""
+        lines.append(f"<b>#{case.id}</b>{who}: {esc(clip(case.text, 120))}{count}")
+    lines.append(_("Every step is posted in this thread."))
+    return "\n".join(lines)
+
+
+def _acks(svc: Services, cases: list[Case]) -> Rendered | None:
+    if not cases:
+        return None
+    t = svc.texts_for(thread_of(cases[0]))
+    if len(cases) == 1:
+        case = cases[0]
+        return Rendered(ack_text(svc, case, t), supporter_keyboard(case, t), case.card_message_id)
+    rows = tuple(
+        (
+            Button(
+                t.gettext("👍 #{id} me too ({n})").format(id=c.id, n=t.number(len(c.supporters))),
+                callbacks.encode("too", c.id),
+            ),
+        )
+        for c in cases
+        if c.is_open
+    )
+    return Rendered(acks_text(svc, cases, t), rows or None, cases[0].card_message_id)
+
+
+async def view_ack(svc: Services, argument: str, chat_id: int) -> Rendered | None:
+    """The acknowledgement of the cases `17` or `17,18`, as it is now."""
+    return _acks(svc, _cases(svc, argument))
+
+
+async def view_card(svc: Services, argument: str, chat_id: int) -> Rendered | None:
+    """The message that acknowledged case `17` (with the cases it shares it with)."""
+    case = svc.repo.get_case(int(argument)) if argument.isdigit() else None
+    if case is None or case.card_message_id is None:
+        return None
+    together = [case.id, *case.card_with]
+    return _acks(svc, [c for i in sorted(together) if (c := svc.repo.get_case(i)) is not None])
+
+
+def bind_card(svc: Services, argument: str, message_id: int) -> None:
+    """The acknowledgement of these cases went out as `message_id`."""
+    ids = _case_ids(argument)
+    for case in _cases(svc, argument):
+        case.card_message_id = message_id
+        case.card_with = [i for i in ids if i != case.id]
+        svc.repo.save_case(case)
+
+
+def acknowledge(svc: Services, case: Case) -> None:
+    """Acknowledge a new case in its thread, tell the staff chat, bring the wall up to date."""
+    svc.post.view(
+        thread_of(case),
+        f"ack:{case.id}",
+        priority=Priority.REPLY,
+        reply_to=case.origin_message_id,
+        bind=f"card:{case.id}",
+        merge="ack",
+    )
+    post_staff_card(svc, case)
+    livewall.changed(svc, case.building_id)
+
+
+def refresh_card(svc: Services, case: Case) -> None:
+    """The acknowledgement shows the "me too" count and, while open, the button."""
+    svc.post.refresh(thread_of(case), f"card:{case.id}")
+
+
+def changed(svc: Services, case: Case, *, card: bool = False) -> None:
+    """A case changed: its staff card and its building's wall follow (refreshes, folded),
+    and with `card` its acknowledgement too (the count or the button changed)."""
+    if card:
+        refresh_card(svc, case)
+    refresh_staff_card(svc, case)
+    livewall.changed(svc, case.building_id)
+
+
+# --- echoes ---------------------------------------------------------------------------------
+
+
+def echo(
+    svc: Services,
+    case: Case,
+    text: str,
+    *,
+    keyboard: Keyboard | None = None,
+    priority: Priority = Priority.ECHO,
+) -> None:
+    """Post a step of the case into its thread, as a reply to the report."""
+    svc.post.send(
+        thread_of(case),
+        text,
+        priority=priority,
+        reply_to=case.origin_message_id,
+        keyboard=keyboard,
+        merge=keyboard is None,
+    )
+
+
+# --- the staff card -------------------------------------------------------------------------
 
 
 def staff_keyboard(case: Case, t: Translator) -> Keyboard | None:
@@ -39,68 +218,6 @@ def staff_keyboard(case: Case, t: Translator) -> Keyboard | None:
     return None
 
 
-def group_card(svc: Services, case: Case, t: Translator) -> str:
-    return case_card(case, t, building_label(svc, case), show_reporter=True)
-
-
-async def safe(coro_name: str, coro: object) -> None:
-    """Await a secondary post; its failure must not undo the case change already saved."""
-    try:
-        await coro  # type: ignore[misc]
-    except ChatGone:
-        log.warning("%s: chat gone", coro_name)
-    except DeliveryError as exc:
-        log.warning("%s failed: %s", coro_name, exc)
-
-
-async def echo(
-    svc: Services, case: Case, text: str, keyboard: Keyboard | None = None
-) -> int | None:
-    """Post an update about the case into the thread where it was reported."""
-    chat_id = case.origin_chat_id if case.origin_chat_id is not None else case.building_id
-    try:
-        return await svc.messenger.send(
-            chat_id, text, reply_to=case.origin_message_id, keyboard=keyboard
-        )
-    except DeliveryError as exc:
-        log.warning("echo case=%s chat=%s failed: %s", case.id, chat_id, exc)
-        return None
-
-
-async def refresh_card(svc: Services, case: Case) -> None:
-    """Bring the case card in its thread, and the building's pinned wall, up to date."""
-    await livewall.changed(svc, case.building_id)
-    if case.card_message_id is None or case.origin_chat_id is None:
-        return
-    t = svc.texts_for(case.origin_chat_id)
-    await safe(
-        "refresh card",
-        svc.messenger.edit(
-            case.origin_chat_id,
-            case.card_message_id,
-            group_card(svc, case, t),
-            keyboard=supporter_keyboard(case, t),
-        ),
-    )
-
-
-async def post_staff_card(svc: Services, case: Case) -> None:
-    """Tell the staff chat about a new case, with buttons to answer it."""
-    staff = svc.settings.staff_chat
-    if staff is None:
-        return
-    t = svc.texts_for(staff)
-    text = staff_card_text(svc, case, t)
-    try:
-        case.staff_message_id = await svc.messenger.send(
-            staff, text, keyboard=staff_keyboard(case, t), photo=case.photo
-        )
-    except DeliveryError as exc:
-        log.warning("staff card case=%s failed: %s", case.id, exc)
-        return
-    svc.repo.save_case(case, sync=False)  # where the card is; the case was durable before
-
-
 def staff_card_text(svc: Services, case: Case, t: Translator) -> str:
     limits = (600, 200, 50) if case.photo else (1500,)
     for limit in limits:
@@ -110,23 +227,109 @@ def staff_card_text(svc: Services, case: Case, t: Translator) -> str:
     return text
 
 
-async def refresh_staff_card(svc: Services, case: Case) -> None:
-    staff = svc.settings.staff_chat
-    if staff is None or case.staff_message_id is None:
-        return
-    t = svc.texts_for(staff)
-    await safe(
-        "refresh staff card",
-        svc.messenger.edit(
-            staff,
-            case.staff_message_id,
-            staff_card_text(svc, case, t),
-            keyboard=staff_keyboard(case, t),
+def _staff_rows(case: Case, t: Translator) -> tuple[tuple[Button, ...], ...]:
+    """The buttons of one case on a card of several: its number on each."""
+    _ = t.gettext
+    actions: tuple[tuple[str, str], ...]
+    if case.state in (State.NEW, State.REOPENED):
+        actions = (
+            ("acc", _("Accept #{id}")),
+            ("dec", _("Decline #{id}")),
+            ("esc", _("Escalate #{id}")),
+        )
+    elif case.state is State.ACCEPTED:
+        actions = (("esc", _("Escalate #{id}")),)
+    else:
+        return ()
+    return (
+        tuple(
+            Button(label.format(id=case.id), callbacks.encode(a, case.id)) for a, label in actions
         ),
     )
 
 
-async def tell_escalation_chat(svc: Services, case: Case, note: str) -> None:
+def _staff(svc: Services, cases: list[Case], message_id: int | None) -> Rendered | None:
+    staff = svc.settings.staff_chat
+    if not cases or staff is None:
+        return None
+    t = svc.texts_for(staff)
+    if len(cases) == 1:
+        case = cases[0]
+        return Rendered(
+            staff_card_text(svc, case, t), staff_keyboard(case, t), message_id, case.photo
+        )
+    blocks = [
+        t.ngettext("🆕 {n} case together", "🆕 {n} cases together", len(cases)).format(
+            n=t.number(len(cases))
+        )
+    ]
+    blocks += [
+        case_card(c, t, building_label(svc, c), show_reporter=True, text_limit=300) for c in cases
+    ]
+    rows = tuple(row for c in cases for row in _staff_rows(c, t))
+    return Rendered("\n\n".join(blocks), rows or None, message_id)
+
+
+async def view_staff(svc: Services, argument: str, chat_id: int) -> Rendered | None:
+    """The staff card of the cases `17` or `17,18`, as it is now."""
+    cases = _cases(svc, argument)
+    return _staff(svc, cases, cases[0].staff_message_id if cases else None)
+
+
+async def view_staff_card(svc: Services, argument: str, chat_id: int) -> Rendered | None:
+    """The staff chat's card of case `17` (with the cases it shares it with)."""
+    case = svc.repo.get_case(int(argument)) if argument.isdigit() else None
+    if case is None or case.staff_message_id is None:
+        return None
+    together = sorted([case.id, *case.staff_with])
+    cases = [c for i in together if (c := svc.repo.get_case(i)) is not None]
+    return _staff(svc, cases, case.staff_message_id)
+
+
+def bind_staff(svc: Services, argument: str, message_id: int) -> None:
+    """The staff card of these cases went out as `message_id`."""
+    ids = _case_ids(argument)
+    for case in _cases(svc, argument):
+        case.staff_message_id = message_id
+        case.staff_with = [i for i in ids if i != case.id]
+        svc.repo.save_case(case)
+
+
+def post_staff_card(svc: Services, case: Case) -> None:
+    """Tell the staff chat about a new case, with buttons to answer it."""
+    staff = svc.settings.staff_chat
+    if staff is None:
+        return
+    svc.post.view(
+        staff,
+        f"staff:{case.id}",
+        priority=Priority.ECHO,
+        bind=f"staff:{case.id}",
+        # A card with a photo is a photo: it cannot share a message.
+        merge=None if case.photo else "staff",
+    )
+
+
+def refresh_staff_card(svc: Services, case: Case, *, priority: Priority = Priority.REFRESH) -> None:
+    staff = svc.settings.staff_chat
+    if staff is not None:
+        svc.post.refresh(staff, f"staffcard:{case.id}", priority=priority)
+
+
+def card_is_near(ctx: Context, case: Case) -> bool:
+    """Whether the staff card is still on the screen below which the command was typed."""
+    return (
+        ctx.in_staff_chat
+        and ctx.message is not None
+        and case.staff_message_id is not None
+        and 0 < ctx.message.message_id - case.staff_message_id <= NEAR_CARD
+    )
+
+
+# --- notices --------------------------------------------------------------------------------
+
+
+def tell_escalation_chat(svc: Services, case: Case, note: str) -> None:
     chat = svc.settings.escalation_chat
     if chat is None:
         return
@@ -134,16 +337,15 @@ async def tell_escalation_chat(svc: Services, case: Case, note: str) -> None:
     # Clipped, so that the note and the case's card always fit one message together.
     text = t.gettext("⬆️ Escalated to you: {note}").format(note=esc(clip(note, 1000))) + "\n\n"
     text += case_card(case, t, building_label(svc, case), show_reporter=True)
-    await safe("escalation chat", svc.messenger.send(chat, text))
+    svc.post.send(chat, text, priority=Priority.ECHO)
 
 
-async def tell_staff(svc: Services, text_for: Callable[[Translator], str]) -> None:
+def tell_staff(svc: Services, text_for: Callable[[Translator], str]) -> None:
     """Send a short notice to the staff chat; `text_for(t)` renders it in its language."""
     staff = svc.settings.staff_chat
     if staff is None:
         return
-    t = svc.texts_for(staff)
-    await safe("staff notice", svc.messenger.send(staff, text_for(t)))
+    svc.post.send(staff, text_for(svc.texts_for(staff)), priority=Priority.ECHO, merge=True)
 
 
 def card_context_text(ctx: Context, case: Case) -> str:

@@ -9,20 +9,22 @@ it is marked `uncertain` and never sent again, because a second copy in a group 
 the gap the delivery report shows. The same holds for a call whose answer was lost to a
 timeout. Flood control (429) and server errors are retried, as they mean "not delivered".
 
-Pacing is the messenger's (`bot.delivery`): the outbox runs one queue per chat, so a group
-that has used its 20 messages a minute holds up only itself.
+Each recipient's message goes out in that chat's turn (`Lanes`, the runtime's delivery per
+chat) at broadcast priority: after the answers and echoes waiting there, before view
+refreshes; a group that has used its 20 messages a minute holds up only itself. The renderers
+of the broadcast kinds are handed in by the composition root.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from handlers.core import Services, log
+from handlers.courier import Sender
 from handlers.ports import (
     ChatGone,
     ChatMigrated,
@@ -40,7 +42,10 @@ from storage.records import (
     BroadcastState,
     Delivery,
     DeliveryState,
+    Priority,
 )
+
+T = TypeVar("T")
 
 # Calls per recipient before the outbox gives up on flood control or server errors; each
 # waits out retry_after or backs off, so this covers minutes of trouble.
@@ -72,35 +77,28 @@ class Post:
 
 # Builds a recipient's post; None when the broadcast no longer applies (e.g. event cancelled).
 Renderer = Callable[[Services, Broadcast, int, Translator], Post | None]
-_RENDERERS: dict[BroadcastKind, Renderer] = {}
+Renderers = Mapping[BroadcastKind, Renderer]
 
 
-def renders(kind: BroadcastKind) -> Callable[[Renderer], Renderer]:
-    """Register the renderer of a broadcast kind (the calendar and announcements do)."""
+class Lanes(Protocol):
+    """The runtime's delivery per chat: runs `job` in the chat's turn, at `priority`, with a
+    sender that paces and retries its calls."""
 
-    def register(render: Renderer) -> Renderer:
-        _RENDERERS[kind] = render
-        return render
-
-    return register
+    async def run(
+        self, chat_id: int, priority: Priority, job: Callable[[Sender], Awaitable[T]]
+    ) -> T: ...
 
 
-class Sender(Protocol):
-    """The part of the delivery layer the outbox needs."""
+class DirectLanes:
+    """Lanes without pacing: every job at once, with the given sender (core tests, tools)."""
 
-    async def send(
-        self,
-        chat_id: int,
-        text: str,
-        *,
-        reply_to: int | None = None,
-        keyboard: Keyboard | None = None,
-        attempts: int | None = None,
-        retry_uncertain: bool = True,
-        on_call: Callable[[], None] | None = None,
-    ) -> int: ...
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
 
-    async def pin(self, chat_id: int, message_id: int) -> None: ...
+    async def run(
+        self, chat_id: int, priority: Priority, job: Callable[[Sender], Awaitable[T]]
+    ) -> T:
+        return await job(self.sender)
 
 
 def enqueue(
@@ -145,7 +143,7 @@ def enqueue(
         len(broadcast.targets),
         key,
     )
-    svc.wake_outbox()
+    svc.broadcast_queued()
     return broadcast
 
 
@@ -168,16 +166,17 @@ def skip(svc: Services, key: str, kind: BroadcastKind) -> None:
     )
 
 
-class _Stopping(Exception):
+class Stopping(Exception):
     """The bot is stopping: a message still waiting for its turn is left for the next start."""
 
 
 class Outbox:
     """Delivers unfinished broadcasts; one instance per running bot."""
 
-    def __init__(self, svc: Services, sender: Sender) -> None:
+    def __init__(self, svc: Services, lanes: Lanes, renderers: Renderers) -> None:
         self.svc = svc
-        self.sender = sender
+        self.lanes = lanes
+        self.renderers = renderers
         self._lock = asyncio.Lock()
         self._recovered = False
         self._stopping = False
@@ -229,10 +228,10 @@ class Outbox:
                 # Close each round's broadcasts at once: during a burst of reminders the loop
                 # keeps going, and the unfinished ones are what every round reads.
                 for broadcast in ready:
-                    await self._finish(broadcast.id)
+                    self._finish(broadcast.id)
             # The rest: reports a crash left unsent, broadcasts completed by an earlier round.
             for broadcast in self.svc.repo.unfinished_broadcasts():
-                await self._finish(broadcast.id)
+                self._finish(broadcast.id)
             return sent
 
     def _ready(self) -> tuple[dict[int, list[Broadcast]], list[Broadcast]]:
@@ -269,18 +268,24 @@ class Outbox:
         return sum(counts)
 
     async def _deliver(self, broadcast: Broadcast, chat_id: int) -> int:
+        async def job(sender: Sender) -> int:
+            return await self._deliver_with(sender, broadcast, chat_id)
+
+        return await self.lanes.run(chat_id, Priority.POST, job)
+
+    async def _deliver_with(self, sender: Sender, broadcast: Broadcast, chat_id: int) -> int:
         svc = self.svc
         delivery = svc.repo.delivery(broadcast.id, chat_id) or Delivery(
             0, broadcast.id, chat_id, DeliveryState.SENDING, svc.clock()
         )
-        render = _RENDERERS.get(broadcast.kind)
+        render = self.renderers.get(broadcast.kind)
         post = render(svc, broadcast, chat_id, svc.texts_for(chat_id)) if render else None
         if post is None:
             delivery.state, delivery.error = DeliveryState.FAILED, "obsolete"
             svc.repo.save_delivery(delivery)
             return 0
         try:
-            delivery.message_id = await self.sender.send(
+            delivery.message_id = await sender.send(
                 chat_id,
                 post.text,
                 reply_to=post.reply_to,
@@ -290,7 +295,7 @@ class Outbox:
                 on_call=lambda: self._leaving(delivery),
             )
             delivery.state = DeliveryState.SENT
-        except _Stopping:
+        except Stopping:
             return 0  # not sent, not recorded: the next start sends it
         except Uncertain:
             delivery.state, delivery.error = DeliveryState.UNCERTAIN, "uncertain"
@@ -306,25 +311,28 @@ class Outbox:
         except DeliveryError:
             delivery.state, delivery.error = DeliveryState.FAILED, "network"
         delivery.at = svc.clock()
+        unpinned = False
         if delivery.state is DeliveryState.SENT and broadcast.pin:
             assert delivery.message_id is not None
             try:
-                await self.sender.pin(chat_id, delivery.message_id)
+                await sender.pin(chat_id, delivery.message_id)
             except DeliveryError as exc:
                 log.info("broadcast=%s chat=%s pin failed: %s", broadcast.id, chat_id, exc)
                 delivery.error = "pin"
-                if broadcast.report_to is None:  # the head is in the group: say it there
-                    t = svc.texts_for(chat_id)
-                    with contextlib.suppress(DeliveryError):
-                        await self.sender.send(
-                            chat_id,
-                            t.gettext(
-                                "I could not pin this announcement: give me the right to pin "
-                                "messages to keep announcements on top."
-                            ),
-                            reply_to=delivery.message_id,
-                        )
-        svc.repo.save_delivery(delivery)
+                unpinned = broadcast.report_to is None  # the head is in the group: say it there
+        with svc.repo.transaction():
+            svc.repo.save_delivery(delivery)
+            if unpinned:
+                t = svc.texts_for(chat_id)
+                svc.post.send(
+                    chat_id,
+                    t.gettext(
+                        "I could not pin this announcement: give me the right to pin "
+                        "messages to keep announcements on top."
+                    ),
+                    priority=Priority.ECHO,
+                    reply_to=delivery.message_id,
+                )
         log.info(
             "action=deliver broadcast=%s chat=%s state=%s message=%s",
             broadcast.id,
@@ -341,32 +349,35 @@ class Outbox:
                 # An earlier attempt was refused (429, 5xx): it did not arrive; send it later.
                 delivery.state = DeliveryState.PENDING
                 self.svc.repo.save_delivery(delivery)
-            raise _Stopping
+            raise Stopping
         delivery.state = DeliveryState.SENDING
         self.svc.repo.save_delivery(delivery)
 
-    async def _finish(self, broadcast_id: int) -> None:
-        """Close a broadcast whose recipients all have a final state, and report it."""
+    def _finish(self, broadcast_id: int) -> None:
+        """Close a broadcast whose recipients all have a final state, and report it (the
+        report is committed with the broadcast's closing)."""
         repo = self.svc.repo
         broadcast = repo.get_broadcast(broadcast_id)
         if broadcast is None:
             return
-        if broadcast.state is BroadcastState.ACTIVE:
-            done = repo.deliveries(broadcast.id)
-            if any(done.get(c) is None or done[c].state not in FINAL for c in broadcast.targets):
-                return
-            broadcast.state = BroadcastState.DONE
-            broadcast.done_at = self.svc.clock()
-            broadcast.reported = broadcast.report_to is None
+        with repo.transaction():
+            if broadcast.state is BroadcastState.ACTIVE:
+                done = repo.deliveries(broadcast.id)
+                if any(
+                    done.get(c) is None or done[c].state not in FINAL for c in broadcast.targets
+                ):
+                    return
+                broadcast.state = BroadcastState.DONE
+                broadcast.done_at = self.svc.clock()
+                broadcast.reported = broadcast.report_to is None
+            if not broadcast.reported and broadcast.report_to is not None:
+                self.svc.post.send(
+                    broadcast.report_to,
+                    delivery_report(self.svc, broadcast),
+                    priority=Priority.ECHO,
+                )
+                broadcast.reported = True
             repo.save_broadcast(broadcast)
-        if broadcast.reported or broadcast.report_to is None:
-            return
-        try:
-            await self.sender.send(broadcast.report_to, delivery_report(self.svc, broadcast))
-        except DeliveryError as exc:
-            log.warning("broadcast=%s report not delivered: %s", broadcast.id, exc)
-        broadcast.reported = True
-        repo.save_broadcast(broadcast)
 
 
 def delivery_report(svc: Services, broadcast: Broadcast) -> str:

@@ -10,7 +10,7 @@ from handlers.core import Context, Services, log
 from handlers.events import ChatRef
 from handlers.render import esc
 from handlers.texts import Translator
-from storage.records import Case, State, Step
+from storage.records import Case, Priority, State, Step
 
 WAITING = (State.NEW, State.ACCEPTED, State.REOPENED)
 
@@ -36,7 +36,7 @@ def _assignee(case: Case) -> int | None:
     return None
 
 
-async def _tell_overdue(svc: Services, case: Case) -> None:
+def _tell_overdue(svc: Services, case: Case) -> None:
     deadline = case.deadline()
     assert deadline is not None
     building = notify.building_label(svc, case)
@@ -46,17 +46,17 @@ async def _tell_overdue(svc: Services, case: Case) -> None:
             id=case.id, building=esc(building), time=t.datetime(deadline)
         )
 
-    await notify.tell_staff(svc, staff_text)
+    notify.tell_staff(svc, staff_text)
     assignee = _assignee(case)
     if assignee is not None:
         t = svc.texts_for(assignee)
         text = t.gettext("⚠️ Case #{id} you accepted is overdue: it was due {time}.").format(
             id=case.id, time=t.datetime(deadline)
         )
-        await notify.safe("assignee notice", svc.messenger.send(assignee, text))
+        svc.post.send(assignee, text, priority=Priority.ECHO)
 
 
-async def sweep(svc: Services) -> SweepResult:
+def sweep(svc: Services) -> SweepResult:
     """Flag newly overdue cases and escalate those overdue longer than the grace period."""
     now = svc.clock()
     grace = timedelta(hours=svc.settings.overdue_grace_hours)
@@ -71,12 +71,11 @@ async def sweep(svc: Services) -> SweepResult:
             svc.repo.save_case(case)
             log.info("case=%s chat=%s action=overdue", case.id, case.building_id)
             result.flagged.append(case.id)
-            await _tell_overdue(svc, case)
-            await notify.refresh_card(svc, case)
-            await notify.refresh_staff_card(svc, case)
+            _tell_overdue(svc, case)
+            notify.changed(svc, case)
         elif now >= case.overdue_since + grace and case.level.next() is not None:
             ctx = _system_context(svc, case)
             note = ctx._("overdue: escalated automatically")
-            if await actions.escalate(ctx, case, note):
+            if actions.escalate(ctx, case, note):
                 result.escalated.append(case.id)
     return result

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers import callbacks, livewall, notify
+from handlers import callbacks, notify
 from handlers.core import Context, log
 from handlers.events import Message, Person
 from handlers.ports import Button
 from handlers.render import clip, esc
-from storage.records import Case, Channel, Draft, Step
+from storage.records import Case, Channel, Draft, Priority, Step
 from storage.records import Person as PersonRecord
 
 MAX_BUILDING_BUTTONS = 24
@@ -24,12 +24,12 @@ def _usage(ctx: Context) -> str:
     )
 
 
-async def cmd_report(ctx: Context) -> None:
+def cmd_report(ctx: Context) -> None:
     """Log a case from the text, the photo caption, or the message replied to."""
     message = ctx.message
     assert message is not None
     if message.is_anonymous_admin or ctx.sender is None or ctx.sender.is_bot:
-        await ctx.reply(ctx._("Please report as yourself, not anonymously, so we can answer you."))
+        ctx.reply(ctx._("Please report as yourself, not anonymously, so we can answer you."))
         return
     text, photo = ctx.args, message.photo
     reporter, origin_id = ctx.sender, message.message_id
@@ -40,11 +40,11 @@ async def cmd_report(ctx: Context) -> None:
         origin_id = quoted.message_id
         reporter = quoted.sender  # type: ignore[assignment]
     if not text.strip():
-        await ctx.reply(_usage(ctx))
+        ctx.reply(_usage(ctx))
         return
     limit = ctx.svc.settings.max_text
     if len(text) > limit:
-        await ctx.reply(
+        ctx.reply(
             ctx._("That is too long: please keep a report under {limit} characters.").format(
                 limit=ctx.t.number(limit)
             )
@@ -52,24 +52,21 @@ async def cmd_report(ctx: Context) -> None:
         return
     existing = ctx.svc.repo.case_by_origin(ctx.chat.id, origin_id)
     if existing is not None:
+        # This very message again (Telegram delivered it twice): it was acknowledged with
+        # its case, in the same transaction. A neighbour's message reported again is told.
         if origin_id != message.message_id:
-            await ctx.reply(ctx._("This message is already case #{id}.").format(id=existing.id))
-        else:
-            # The same update again (redelivered after a crash): finish what was not sent.
-            await announce_new(ctx, existing)
+            ctx.reply(ctx._("This message is already case #{id}.").format(id=existing.id))
         return
-    if not await _within_flood_limit(ctx):
+    if not _within_flood_limit(ctx):
         return
     if ctx.chat.is_private:
-        await _ask_building(ctx, text.strip(), photo)
+        _ask_building(ctx, text.strip(), photo)
         return
     if ctx.group is None:
-        await ctx.reply(
-            ctx._("Reports are taken in building groups and in a private chat with me.")
-        )
+        ctx.reply(ctx._("Reports are taken in building groups and in a private chat with me."))
         return
     by_other = reporter.id != ctx.sender.id
-    await create_case(
+    create_case(
         ctx,
         building_id=ctx.chat.id,
         channel=Channel.GROUP,
@@ -81,7 +78,7 @@ async def cmd_report(ctx: Context) -> None:
     )
 
 
-async def _within_flood_limit(ctx: Context) -> bool:
+def _within_flood_limit(ctx: Context) -> bool:
     """Slow down one person's stream of reports with one polite answer per window."""
     assert ctx.sender is not None
     svc, now = ctx.svc, ctx.svc.clock()
@@ -90,7 +87,7 @@ async def _within_flood_limit(ctx: Context) -> bool:
     log.info("chat=%s action=report-limited user=%s", ctx.chat.id, ctx.sender.id)
     if svc.report_gate.first_refusal(ctx.sender.id, now):
         wait = svc.report_gate.retry_in(ctx.sender.id, now)
-        await ctx.reply(
+        ctx.reply(
             ctx._(
                 "You have reported {n} problems in a short time; thank you! Please wait {wait} "
                 "before the next one. If a neighbour already reported the same problem, press "
@@ -103,7 +100,7 @@ async def _within_flood_limit(ctx: Context) -> bool:
     return False
 
 
-async def create_case(
+def create_case(
     ctx: Context,
     *,
     building_id: int,
@@ -114,7 +111,8 @@ async def create_case(
     origin: tuple[int, int] | None,
     logged_by: str | None = None,
 ) -> Case:
-    """Store a new case durably, then answer in its thread and tell the staff chat."""
+    """Store a new case; acknowledge it in its thread and tell the staff chat (the messages
+    are committed with the case)."""
     svc = ctx.svc
     now = svc.clock()
     case = Case(
@@ -139,37 +137,12 @@ async def create_case(
             ctx._("logged by {name}").format(name=logged_by) if logged_by else "",
         )
     )
-    svc.repo.save_case(case)  # durable before anyone is told
+    svc.repo.save_case(case)
     log.info("case=%s chat=%s action=report channel=%s", case.id, building_id, channel.value)
     if reporter is not None:
         _remember(ctx, reporter.id, reporter.name, building_id)
-    await announce_new(ctx, case)
+    notify.acknowledge(svc, case)
     return case
-
-
-async def announce_new(ctx: Context, case: Case) -> None:
-    """Acknowledge a new case in its thread and tell the staff chat, unless already done."""
-    svc = ctx.svc
-    if case.card_message_id is not None:
-        if case.staff_message_id is None:
-            await notify.post_staff_card(svc, case)
-        return
-    t = svc.texts_for(case.origin_chat_id or case.building_id)
-    intro = t.gettext(
-        "Thank you, your report is logged as case #{id}. We will answer by {time}."
-    ).format(id=case.id, time=t.datetime(case.answer_due))
-    card_id = await notify.echo(
-        svc,
-        case,
-        intro + "\n\n" + notify.group_card(svc, case, t),
-        keyboard=notify.supporter_keyboard(case, t),
-    )
-    if card_id is not None:
-        case.card_message_id = card_id
-        svc.repo.save_case(case, sync=False)  # the case itself was durable before the reply
-    if case.staff_message_id is None:
-        await notify.post_staff_card(svc, case)
-    await livewall.changed(svc, case.building_id)
 
 
 def _remember(ctx: Context, user_id: int, name: str, building_id: int) -> None:
@@ -183,7 +156,7 @@ def _remember(ctx: Context, user_id: int, name: str, building_id: int) -> None:
     repo.save_person(person)
 
 
-async def _ask_building(ctx: Context, text: str, photo: str | None) -> None:
+def _ask_building(ctx: Context, text: str, photo: str | None) -> None:
     """In a private chat, ask which building the report is for (or use the only one)."""
     svc, message = ctx.svc, ctx.message
     assert message is not None and ctx.sender is not None
@@ -191,9 +164,7 @@ async def _ask_building(ctx: Context, text: str, photo: str | None) -> None:
     known = [g for b in (person.buildings if person else []) if (g := svc.repo.get_group(b))]
     candidates = [g for g in known if g.active and svc.is_building(g.chat_id)] or svc.buildings()
     if not candidates:
-        await ctx.reply(
-            ctx._("I am not in any building group yet, so I cannot take a report here.")
-        )
+        ctx.reply(ctx._("I am not in any building group yet, so I cannot take a report here."))
         return
     draft = Draft(
         id=svc.repo.next_draft_id(),
@@ -205,19 +176,19 @@ async def _ask_building(ctx: Context, text: str, photo: str | None) -> None:
         photo=photo,
     )
     if len(candidates) == 1 and known:
-        await _report_from_draft(ctx, draft, candidates[0].chat_id)
+        _report_from_draft(ctx, draft, candidates[0].chat_id)
         return
     svc.repo.save_draft(draft)
     rows = tuple(
         (Button(clip(g.label, 40), callbacks.encode("bld", draft.id, g.chat_id)),)
         for g in candidates[:MAX_BUILDING_BUTTONS]
     )
-    await ctx.reply(ctx._("Which building is this about?"), keyboard=rows)
+    ctx.reply(ctx._("Which building is this about?"), keyboard=rows)
 
 
-async def _report_from_draft(ctx: Context, draft: Draft, building_id: int) -> None:
+def _report_from_draft(ctx: Context, draft: Draft, building_id: int) -> None:
     assert ctx.sender is not None
-    await create_case(
+    create_case(
         ctx,
         building_id=building_id,
         channel=Channel.PRIVATE,
@@ -228,56 +199,55 @@ async def _report_from_draft(ctx: Context, draft: Draft, building_id: int) -> No
     )
 
 
-async def press_building(ctx: Context, cb: callbacks.Callback) -> None:
+def press_building(ctx: Context, cb: callbacks.Callback) -> None:
     """The resident picked the building for a private report."""
     draft_id, building_id = cb.int_arg(0), cb.int_arg(1)
     svc = ctx.svc
     group = svc.repo.get_group(building_id)
     if group is None or not svc.is_building(building_id):
-        await ctx.toast(ctx._("That building is not known."), alert=True)
+        ctx.toast(ctx._("That building is not known."), alert=True)
         return
     draft = svc.repo.pop_draft(draft_id, ctx.user_id) if ctx.user_id is not None else None
     if draft is None:
-        await ctx.toast(ctx._("This question is no longer open."))
+        ctx.toast(ctx._("This question is no longer open."))
         return
-    await ctx.toast(group.label)
+    ctx.toast(group.label)
     if ctx.press is not None and ctx.press.message_id is not None:
-        await notify.safe(
-            "close building question",
-            svc.messenger.edit(
-                ctx.chat.id,
-                ctx.press.message_id,
-                ctx._("Building: {building}").format(building=esc(group.label)),
-            ),
+        # The question becomes its answer: the buttons go, the chosen building stays.
+        svc.post.edit(
+            ctx.chat.id,
+            ctx.press.message_id,
+            ctx._("Building: {building}").format(building=esc(group.label)),
+            priority=Priority.REPLY,
         )
     _remember(ctx, ctx.sender.id, ctx.sender.name, building_id)  # type: ignore[union-attr]
-    await _report_from_draft(ctx, draft, building_id)
+    _report_from_draft(ctx, draft, building_id)
 
 
-async def press_me_too(ctx: Context, cb: callbacks.Callback) -> None:
+def press_me_too(ctx: Context, cb: callbacks.Callback) -> None:
     """Count a neighbour who has the same problem, once per person."""
     svc = ctx.svc
     case = svc.repo.get_case(cb.int_arg(0))
     user_id = ctx.user_id
     if case is None or user_id is None:
-        await ctx.toast(ctx._("This case no longer exists."))
+        ctx.toast(ctx._("This case no longer exists."))
         return
     if user_id == case.reporter_id:
-        await ctx.toast(ctx._("This is your own report; we already count you."))
+        ctx.toast(ctx._("This is your own report; we already count you."))
         return
     if user_id in case.supporters:
-        await ctx.toast(ctx._("You are already counted."))
+        ctx.toast(ctx._("You are already counted."))
         return
     if not case.is_open:
-        await ctx.toast(ctx._("This case is no longer open."))
+        ctx.toast(ctx._("This case is no longer open."))
         return
     case.supporters.append(user_id)
     case.timeline.append(
         Step(svc.clock(), "supporter", user_id, ctx.sender.name if ctx.sender else "")
     )
     svc.repo.save_case(case)
-    await ctx.toast(ctx._("Thank you, you are counted."))
-    await notify.refresh_card(svc, case)
+    ctx.toast(ctx._("Thank you, you are counted."))
+    notify.changed(svc, case, card=True)
 
 
 def seen(ctx: Context, message: Message) -> None:

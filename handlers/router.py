@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from handlers import actions, admin, announce, calendar, callbacks, intake, report, stats, walls
-from handlers.core import Context, Services, log
+from handlers import (
+    actions,
+    admin,
+    announce,
+    calendar,
+    callbacks,
+    courier,
+    digests,
+    intake,
+    livewall,
+    notify,
+    outbox,
+    report,
+    stats,
+    walls,
+)
+from handlers.core import Answer, Context, NeedStatus, Services, log
 from handlers.events import ChatRef, Event, Membership, Message, Migration, Press
 from handlers.parsing import parse_command
-from handlers.ports import BotCommand, ChatGone, ChatMigrated, DeliveryError
+from handlers.ports import BotCommand, ChatGone, DeliveryError, Messenger
 from handlers.texts import N_
+from storage.records import BroadcastKind, Priority
 
-CommandHandler = Callable[[Context], Awaitable[None]]
-PressHandler = Callable[[Context, callbacks.Callback], Awaitable[None]]
-
-# Commands that find out for themselves whether a redelivered update was handled already.
-SELF_CHECKED = frozenset({"report"})
+CommandHandler = Callable[[Context], None]
+PressHandler = Callable[[Context, callbacks.Callback], None]
 
 COMMANDS: dict[str, CommandHandler] = {
     "start": admin.cmd_start,
@@ -93,13 +106,50 @@ HEAD_MENU = [
 ]
 
 _RECENT_UPDATES = 2048
+# Member statuses looked up for one update before it is given up (each lookup is one chat).
+_LOOKUPS = 4
+
+
+def delivery_tables() -> courier.Tables:
+    """The views, jobs and binders the courier delivers with."""
+    return courier.Tables(
+        views={
+            "ack": notify.view_ack,
+            "card": notify.view_card,
+            "staff": notify.view_staff,
+            "staffcard": notify.view_staff_card,
+            "event": calendar.view_event,
+            "ledger": stats.view_ledger,
+        },
+        jobs={"wall": livewall.deliver_wall, "weekly": digests.deliver_weekly},
+        binders={"card": notify.bind_card, "staff": notify.bind_staff},
+    )
+
+
+def broadcast_renderers() -> outbox.Renderers:
+    """What each kind of broadcast looks like in one of its chats."""
+    return {
+        BroadcastKind.ANNOUNCE: announce.render_announcement,
+        BroadcastKind.EVENT: calendar.render_event,
+        BroadcastKind.REMINDER: calendar.render_reminder,
+        BroadcastKind.NOTE: calendar.render_note,
+        BroadcastKind.CANCEL: calendar.render_cancel,
+    }
 
 
 class Core:
-    """Runs handlers for neutral events; one instance per running bot."""
+    """Runs handlers for neutral events; one instance per running bot.
 
-    def __init__(self, svc: Services) -> None:
+    A handler is synchronous: it reads the store, decides, writes its changes and the
+    messages it wants sent, all in one transaction, and never waits for the network. The only
+    thing it may lack is a member status: it asks for one (`NeedStatus`), the transaction is
+    undone, the status is looked up (other chats' updates go on meanwhile) and the update is
+    handled again. Button presses are answered once the transaction is committed.
+    """
+
+    def __init__(self, svc: Services, messenger: Messenger) -> None:
         self.svc = svc
+        self.messenger = messenger
         self._recent: OrderedDict[int, None] = OrderedDict()
 
     async def register_menus(self) -> None:
@@ -108,47 +158,71 @@ class Core:
             t = self.svc.texts(language)
             for scope, menu in (("default", RESIDENT_MENU), ("chat_administrators", HEAD_MENU)):
                 commands = [BotCommand(name, t.gettext(text)) for name, text in menu]
-                await self.svc.messenger.set_commands(commands, language=language, scope=scope)
+                await self.messenger.set_commands(commands, language=language, scope=scope)
 
     def _duplicate(self, update_id: int) -> bool:
         # The same update can arrive twice after a crash before its offset was confirmed.
-        if update_id in self._recent or self.svc.repo.was_handled(update_id):
-            return True
+        return update_id in self._recent or self.svc.repo.was_handled(update_id)
+
+    def _remember(self, update_id: int) -> None:
         self._recent[update_id] = None
         if len(self._recent) > _RECENT_UPDATES:
             self._recent.popitem(last=False)
-        return False
 
     async def handle(self, event: Event) -> None:
         """Handle one event; expected failures become replies, others are logged."""
         if self._duplicate(event.update_id):
             return
+        answer: Answer | None = None
+        for _attempt in range(_LOOKUPS + 1):
+            try:
+                with self.svc.repo.transaction():
+                    answer = self._decide(event)
+                break
+            except NeedStatus as need:
+                if _attempt == _LOOKUPS:
+                    log.warning("update=%s gave up after %s lookups", event.update_id, _LOOKUPS)
+                    return
+                await self._look_up(need)
+            except Exception:
+                log.exception("update=%s failed", event.update_id)
+                answer = self._apologise(event)
+                break
+        self._remember(event.update_id)
+        if answer is not None:
+            try:
+                await self.messenger.answer(answer.callback_id, answer.text, alert=answer.alert)
+            except DeliveryError as exc:
+                log.info("update=%s press not answered: %s", event.update_id, exc)
+
+    async def _look_up(self, need: NeedStatus) -> None:
         try:
-            if isinstance(event, Message):
-                if await self._message(event):
-                    # Commands are remembered across restarts: redelivered after a crash,
-                    # a /progress or /announce must not run twice.
-                    self.svc.repo.mark_handled(event.update_id)
-            elif isinstance(event, Press):
-                await self._press(event)
-                self.svc.repo.mark_handled(event.update_id)
-            elif isinstance(event, Membership):
-                await admin.on_membership(self.svc, event)
-            elif isinstance(event, Migration):
-                admin.on_migration(self.svc, event)
-        except ChatMigrated as exc:
-            chat = getattr(event, "chat", None)
-            if chat is not None:
-                admin.on_migration(self.svc, Migration(event.update_id, chat.id, exc.new_chat_id))
+            status = await self.messenger.member_status(need.chat_id, need.user_id)
         except ChatGone:
-            chat = getattr(event, "chat", None)
-            if chat is not None:
-                admin.mark_gone(self.svc, chat.id)
+            status = None
         except DeliveryError as exc:
-            log.warning("update=%s delivery failed: %s", event.update_id, exc)
-        except Exception:
-            log.exception("update=%s failed", event.update_id)
-            await self._apologise(event)
+            # Unknown counts as no rights: the action is refused rather than allowed.
+            log.info("member_status chat=%s user=%s failed: %s", need.chat_id, need.user_id, exc)
+            status = None
+        self.svc.statuses.put(need.chat_id, need.user_id, status)
+
+    def _decide(self, event: Event) -> Answer | None:
+        """Everything an update does to the store and says, in the open transaction."""
+        if isinstance(event, Message):
+            if self._message(event):
+                # Commands are remembered across restarts: redelivered after a crash,
+                # a /progress or /announce must not run twice.
+                self.svc.repo.mark_handled(event.update_id)
+            return None
+        if isinstance(event, Press):
+            answer = self._press(event)
+            self.svc.repo.mark_handled(event.update_id)
+            return answer
+        if isinstance(event, Membership):
+            admin.on_membership(self.svc, event)
+        elif isinstance(event, Migration):
+            admin.on_migration(self.svc, event)
+        return None
 
     def _context(self, chat: ChatRef, event: Message | Press) -> Context:
         svc = self.svc
@@ -162,7 +236,7 @@ class Core:
                 language = code if code in admin.LANGUAGES else language
         return Context(svc, chat, sender, svc.texts(language), group=group)
 
-    async def _message(self, message: Message) -> bool:
+    def _message(self, message: Message) -> bool:
         """Handle a message; True if it was a command of ours (answered or run) that must be
         remembered as handled."""
         if message.edited or message.chat.kind == "channel":
@@ -177,43 +251,39 @@ class Core:
         handler = COMMANDS.get(name)
         if handler is None:
             if message.chat.is_private:
-                await ctx.reply(ctx._("I do not know that command. Send /help for the list."))
+                ctx.reply(ctx._("I do not know that command. Send /help for the list."))
                 return True
             return False
-        await handler(ctx)
-        # A report has its own check by message (`case_by_origin`), which also finishes an
-        # unsent acknowledgement: a mark would cost a second fsync and add nothing.
-        return name not in SELF_CHECKED
+        handler(ctx)
+        return True
 
-    async def _press(self, press: Press) -> None:
+    def _press(self, press: Press) -> Answer:
         chat = press.chat or ChatRef(press.sender.id, "private")
         ctx = self._context(chat, press)
         ctx.press = press
         cb = callbacks.decode(press.data)
         handler = PRESSES.get(cb.action) if cb is not None else None
         if cb is None or handler is None:
-            await ctx.toast(ctx._("This button is no longer valid."))
-            return
-        try:
-            await handler(ctx, cb)
-        finally:
-            if not ctx.answered:
-                ctx.answered = True
-                await self.svc.messenger.answer(press.callback_id)
+            ctx.toast(ctx._("This button is no longer valid."))
+        else:
+            handler(ctx, cb)
+        return ctx.answer or Answer(press.callback_id, None)
 
-    async def _apologise(self, event: Event) -> None:
-        try:
-            if isinstance(event, Message) and not event.edited:
-                t = self.svc.texts_for(event.chat.id)
-                await self.svc.messenger.send(
-                    event.chat.id,
-                    t.gettext("Sorry, something went wrong. Please try again later."),
-                    reply_to=event.message_id,
-                )
-            elif isinstance(event, Press):
-                t = self.svc.texts_for(event.chat.id if event.chat else event.sender.id)
-                await self.svc.messenger.answer(
-                    event.callback_id, t.gettext("Sorry, something went wrong.")
-                )
-        except DeliveryError:
-            log.warning("update=%s apology not delivered", event.update_id)
+    def _apologise(self, event: Event) -> Answer | None:
+        """Say sorry for an update whose handling failed (its changes were undone)."""
+        if isinstance(event, Press):
+            t = self.svc.texts_for(event.chat.id if event.chat else event.sender.id)
+            return Answer(event.callback_id, t.gettext("Sorry, something went wrong."))
+        if isinstance(event, Message) and not event.edited:
+            t = self.svc.texts_for(event.chat.id)
+            try:
+                with self.svc.repo.transaction():
+                    self.svc.post.send(
+                        event.chat.id,
+                        t.gettext("Sorry, something went wrong. Please try again later."),
+                        priority=Priority.REPLY,
+                        reply_to=event.message_id,
+                    )
+            except Exception:
+                log.exception("update=%s apology not queued", event.update_id)
+        return None

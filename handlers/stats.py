@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from handlers import rights
-from handlers.core import Context
+from handlers.core import Context, Services
+from handlers.courier import Rendered
 from handlers.ledger import (
     Ledger,
     Period,
@@ -29,7 +30,7 @@ from handlers.ledger import (
 )
 from handlers.render import CHANNEL_LABELS, chunk, esc
 from handlers.texts import N_, Translator
-from storage.records import Case
+from storage.records import Case, OutKind, Priority
 from storage.repository import Repository
 
 # openpyxl (and the numpy and PIL it pulls in: ~0.13 s, ~20 MB) is imported by the export
@@ -306,10 +307,10 @@ def export_filename(period: Period) -> str:
 # --- commands ----------------------------------------------------------------------------
 
 
-async def cmd_stats(ctx: Context) -> None:
+def cmd_stats(ctx: Context) -> None:
     """Reply with the period's counts and the three rates, overall, by building and channel."""
-    if not await rights.is_staff(ctx):
-        await ctx.reply(ctx._(STAFF_ONLY))
+    if not rights.is_staff(ctx):
+        ctx.reply(ctx._(STAFF_ONLY))
         return
     svc = ctx.svc
     now = svc.clock()
@@ -317,21 +318,21 @@ async def cmd_stats(ctx: Context) -> None:
         parse_period(ctx.args, now, svc.settings.timezone) if len(ctx.args.split()) <= 1 else None
     )
     if period is None:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(STATS_USAGE))))
+        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(STATS_USAGE))))
         return
     ledger = tally(svc.repo.cases_received(period.start, period.end), period, now)
     for text in chunk(stats_blocks(ledger, ctx.t, building_labels(svc.repo))):
-        await ctx.reply(text)
+        ctx.reply(text)
 
 
-async def cmd_export(ctx: Context) -> None:
+def cmd_export(ctx: Context) -> None:
     """Send the ledger of a month (default: this one) as an .xlsx file."""
-    if not await rights.is_staff(ctx):
-        await ctx.reply(ctx._(STAFF_ONLY))
+    if not rights.is_staff(ctx):
+        ctx.reply(ctx._(STAFF_ONLY))
         return
     if not (ctx.chat.is_private or ctx.in_staff_chat):
         # The ledger names every reporter: never into a building group.
-        await ctx.reply(
+        ctx.reply(
             ctx._(
                 "The ledger names residents: ask for it in a private chat with me "
                 "or in the staff chat."
@@ -344,12 +345,34 @@ async def cmd_export(ctx: Context) -> None:
     tz = svc.settings.timezone
     period = month_of(now, tz) if not words else parse_month(words[0], tz)
     if period is None or len(words) > 1:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(EXPORT_USAGE))))
+        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(EXPORT_USAGE))))
         return
+    send_ledger(ctx.svc, ctx.chat.id, period, ctx.t, priority=Priority.REPLY)
+
+
+def send_ledger(
+    svc: Services, chat_id: int, period: Period, t: Translator, *, priority: Priority
+) -> None:
+    """Send a month's ledger file; it is made from the store when it goes out."""
+    svc.post.view(
+        chat_id,
+        f"ledger:{period.month_code}:{t.language}",
+        kind=OutKind.FILE,
+        priority=priority,
+    )
+
+
+async def view_ledger(svc: Services, argument: str, chat_id: int) -> Rendered | None:
+    """The ledger of month `2026-11:zh` as an .xlsx file, with a caption counting its cases."""
+    month, _, language = argument.partition(":")
+    period = parse_month(month, svc.settings.timezone)
+    if period is None:
+        return None
+    t = svc.texts(language or None)
+    now = svc.clock()
     cases = svc.repo.cases_received(period.start, period.end)
-    count = len(cases)
-    data = export_workbook(cases, building_labels(svc.repo), ctx.t, period, now)
-    caption = ctx.t.ngettext(
-        "📒 Ledger for {period}: {n} case", "📒 Ledger for {period}: {n} cases", count
-    ).format(period=esc(period_label(period, ctx.t)), n=ctx.t.number(count))
-    await svc.messenger.send_document(ctx.chat.id, export_filename(period), data, caption=caption)
+    data = export_workbook(cases, building_labels(svc.repo), t, period, now)
+    caption = t.ngettext(
+        "📒 Ledger for {period}: {n} case", "📒 Ledger for {period}: {n} cases", len(cases)
+    ).format(period=esc(period_label(period, t)), n=t.number(len(cases)))
+    return Rendered(caption, file=(export_filename(period), data))

@@ -20,17 +20,17 @@ def _line(ctx: Context, case: Case, *, with_building: bool = False) -> str:
     return wall_line(ctx.svc, ctx.t, case, building=building)
 
 
-async def _send_all(ctx: Context, blocks: list[str]) -> None:
+def _send_all(ctx: Context, blocks: list[str]) -> None:
     for text in chunk(blocks):
-        await ctx.reply(text)
+        ctx.reply(text)
 
 
-async def _buildings_for(ctx: Context) -> list[int]:
+def _buildings_for(ctx: Context) -> list[int]:
     """The building a wall is about: this group, or in private the sender's buildings."""
     if ctx.group is not None:
         return [ctx.group.chat_id]
     if ctx.chat.is_private and ctx.user_id is not None:
-        if await rights.is_staff(ctx):
+        if rights.is_staff(ctx):
             return [g.chat_id for g in ctx.svc.buildings()]
         person = ctx.svc.repo.get_person(ctx.user_id)
         return list(person.buildings) if person else []
@@ -39,63 +39,63 @@ async def _buildings_for(ctx: Context) -> list[int]:
     return []
 
 
-async def cmd_wall(ctx: Context) -> None:
+def cmd_wall(ctx: Context) -> None:
     """Show the open cases of this building: the problem wall."""
-    buildings = await _buildings_for(ctx)
+    buildings = _buildings_for(ctx)
     if not buildings:
-        await ctx.reply(ctx._("Use /wall in your building group."))
+        ctx.reply(ctx._("Use /wall in your building group."))
         return
     cases = [c for b in buildings for c in ctx.svc.repo.cases(building_id=b, states=OPEN_STATES)]
     cases.sort(key=lambda c: c.id)
     if not cases:
-        await ctx.reply(ctx._("🧱 Problem wall: no open cases. 🎉"))
+        ctx.reply(ctx._("🧱 Problem wall: no open cases. 🎉"))
         return
     title = wall_title(ctx.t, len(cases))
     many = len(buildings) > 1
-    await _send_all(ctx, [title, *(_line(ctx, c, with_building=many) for c in cases)])
+    _send_all(ctx, [title, *(_line(ctx, c, with_building=many) for c in cases)])
 
 
-async def cmd_echo(ctx: Context) -> None:
+def cmd_echo(ctx: Context) -> None:
     """Show recently closed cases with their measure and satisfaction: the echo wall."""
-    buildings = await _buildings_for(ctx)
+    buildings = _buildings_for(ctx)
     if not buildings:
-        await ctx.reply(ctx._("Use /echo in your building group."))
+        ctx.reply(ctx._("Use /echo in your building group."))
         return
     done = [c for b in buildings for c in ctx.svc.repo.cases(building_id=b, states=(State.CLOSED,))]
     done.sort(key=lambda c: c.closed_at or c.created, reverse=True)
     if not done:
-        await ctx.reply(ctx._("📣 Echo wall: nothing closed yet."))
+        ctx.reply(ctx._("📣 Echo wall: nothing closed yet."))
         return
     blocks = [ctx._("📣 <b>Echo wall</b>: recently closed cases")]
     blocks += [echo_entry(ctx, c, ctx.t) + "\n" for c in done[:ECHO_LIMIT]]
-    await _send_all(ctx, blocks)
+    _send_all(ctx, blocks)
 
 
-async def cmd_mine(ctx: Context) -> None:
+def cmd_mine(ctx: Context) -> None:
     """List the sender's own cases and their states."""
     if ctx.user_id is None:
         return
     cases = ctx.svc.repo.cases(reporter_id=ctx.user_id)
     if not cases:
-        await ctx.reply(ctx._("You have not reported anything yet. Use /report to start."))
+        ctx.reply(ctx._("You have not reported anything yet. Use /report to start."))
         return
     title = ctx.t.ngettext("📋 <b>Your cases</b> ({n})", "📋 <b>Your cases</b> ({n})", len(cases))
     blocks = [title.format(n=ctx.t.number(len(cases)))]
     blocks += [_line(ctx, c, with_building=True) for c in reversed(cases)]
-    await _send_all(ctx, blocks)
+    _send_all(ctx, blocks)
 
 
-async def cmd_case(ctx: Context) -> None:
+def cmd_case(ctx: Context) -> None:
     """Show one case with its whole timeline."""
     case_id = parse_case_id(ctx.args.split()[0]) if ctx.args.split() else None
     if case_id is None:
-        await ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(CASE_USAGE))))
+        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(CASE_USAGE))))
         return
     case = ctx.svc.repo.get_case(case_id)
     if case is None:
-        await ctx.reply(ctx._("There is no case #{id}.").format(id=case_id))
+        ctx.reply(ctx._("There is no case #{id}.").format(id=case_id))
         return
     show_names = ctx.chat.id in (case.building_id, ctx.svc.settings.staff_chat)
     card = notify.card_context_text(ctx, case)
     blocks = [card, "", ctx._("<b>Timeline</b>"), *timeline(case, ctx.t, show_names=show_names)]
-    await _send_all(ctx, blocks)
+    _send_all(ctx, blocks)

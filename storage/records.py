@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class State(StrEnum):
@@ -93,7 +93,10 @@ class Case:
     origin_chat_id: int | None = None
     origin_message_id: int | None = None
     card_message_id: int | None = None
+    # Other cases acknowledged in the same message (reports that waited together).
+    card_with: list[int] = field(default_factory=list)
     staff_message_id: int | None = None
+    staff_with: list[int] = field(default_factory=list)
     overdue_since: datetime | None = None
     timeline: list[Step] = field(default_factory=list)
 
@@ -277,3 +280,49 @@ class Delivery:
     at: datetime
     message_id: int | None = None
     error: str | None = None
+
+
+class Priority(IntEnum):
+    """Which message goes first when a chat's budget is short (lower goes first)."""
+
+    REPLY = 0  # the answer to what a person just typed or pressed
+    ECHO = 1  # a case change told in its thread, notices to the staff chat
+    POST = 2  # announcements, event posts and reminders (the outbox's broadcasts)
+    REFRESH = 3  # an edit that only brings a view up to date: coalesced to the newest state
+
+
+class OutKind(StrEnum):
+    SEND = "send"  # a new message: text, or a photo with the text as caption
+    EDIT = "edit"  # new text and keyboard for one of the bot's messages
+    PIN = "pin"
+    FILE = "file"  # a document made by its view when sent (the ledger)
+    PICTURE = "picture"  # an image made by its view when sent (the weekly chart)
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """One message the core decided to send, committed with the change that decided it.
+
+    The runtime delivers it later, in its chat's turn and by `priority`; then it is deleted.
+    A `view` ("wall:-1001", "card:17") is rendered from the store when the message goes out,
+    so it always shows the newest state and refreshes of one view fold into one. `bind`
+    says what the id of the sent message is recorded as ("card:17": the case's card).
+    `merge` names what pending messages of the same chat it may go out together with when
+    the chat's budget is short ("ack", "staff", "text").
+    """
+
+    id: int
+    chat_id: int
+    kind: OutKind
+    priority: Priority
+    created: datetime
+    text: str = ""
+    # Rows of buttons, each [label, callback data].
+    keyboard: list[list[list[str]]] | None = None
+    reply_to: int | None = None
+    photo: str | None = None
+    message_id: int | None = None  # the message an edit or a pin is about
+    view: str | None = None
+    bind: str | None = None
+    merge: str | None = None
+    attempts: int = 0

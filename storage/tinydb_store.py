@@ -23,6 +23,7 @@ from tinydb.table import Document
 from storage.calendar_tables import CalendarTables
 from storage.codec import from_doc, to_doc
 from storage.journal import JournalStorage
+from storage.postbox_tables import PostboxTables
 from storage.records import Case, Draft, Group, Person, State
 from storage.table import JournalDB, JournalTable
 
@@ -64,7 +65,7 @@ def _origin(doc: Mapping[str, Any]) -> list[Hashable]:
     return [] if chat is None or message is None else [(chat, message)]
 
 
-class TinyRepository(CalendarTables):
+class TinyRepository(CalendarTables, PostboxTables):
     """Repository of cases, groups, people, drafts and the calendar in one TinyDB database.
 
     Storage options (`compact_every`, `compact_ratio`, `background`, ...) go to
@@ -83,6 +84,7 @@ class TinyRepository(CalendarTables):
         self._last_case_id = self._cases.max_id()
         self._last_draft_id = self._drafts.max_id()
         self._open_calendar()
+        self._open_postbox()
         # Every indexed table is open: if the snapshot's table of contents was missing or out
         # of date, write a new one in the background, so the next start is fast again.
         self._db.storage.refresh_contents()
@@ -131,18 +133,24 @@ class TinyRepository(CalendarTables):
         if reporter_id is not None:
             found = self._by_reporter.ids(reporter_id)
         if building_id is not None or states is not None:
-            wanted = {State(s).value for s in states} if states is not None else None
-            placed: set[int] = set()
-            for key in self._by_place:
-                building, state = cast(tuple[int, str], key)
-                if (building_id is None or building == building_id) and (
-                    wanted is None or state in wanted
-                ):
-                    placed |= self._by_place.ids(key)
+            placed = set(self.case_ids(building_id=building_id, states=states))
             found = placed if found is None else found & placed
         assert found is not None
         docs = self._cases.documents().many(str(i) for i in sorted(found))
         return [from_doc(Case, doc) for _, doc in docs]
+
+    def case_ids(
+        self, *, building_id: int | None = None, states: Iterable[State] | None = None
+    ) -> list[int]:
+        wanted = {State(s).value for s in states} if states is not None else None
+        placed: set[int] = set()
+        for key in self._by_place:
+            building, state = cast(tuple[int, str], key)
+            if (building_id is None or building == building_id) and (
+                wanted is None or state in wanted
+            ):
+                placed |= self._by_place.ids(key)
+        return sorted(placed)
 
     def cases_received(self, start: datetime | None, end: datetime | None) -> list[Case]:
         # The reports, the registers and the export ask for one period: through the index by
@@ -208,6 +216,7 @@ class TinyRepository(CalendarTables):
             self.save_case(case)
         self._groups.remove(doc_ids=[self._gid(old_chat_id)])
         self._migrate_calendar(old_chat_id, new_chat_id)
+        self._migrate_postbox(old_chat_id, new_chat_id)
         group.chat_id = new_chat_id
         group.wall_message_id = None
         group.wall_digest = None

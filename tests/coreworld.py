@@ -31,11 +31,9 @@ from bot.localapi import (
     parse_html,
     utf16_len,
 )
-from handlers.core import BotIdentity, Services, Settings
-from handlers.events import ANONYMOUS_ADMIN_ID, ChatRef, Message, Person, Press, Quoted
-from handlers.outbox import Outbox
+from handlers.core import BotIdentity, Settings
+from handlers.events import ANONYMOUS_ADMIN_ID, ChatRef, Event, Message, Person, Press, Quoted
 from handlers.ports import Keyboard
-from handlers.router import Core
 from storage import journal
 from storage.tinydb_store import TinyRepository
 from tests.conftest import (
@@ -50,7 +48,7 @@ from tests.conftest import (
     UNCLE_LI,
     WORKER_LIU,
 )
-from tests.fakes import FakeClock, FakeMessenger
+from tests.fakes import FakeClock, FakeMessenger, assemble
 
 BOT = BotIdentity(123456, "echowall_bot")
 STRANGER = 401  # someone who only ever writes to the bot privately
@@ -148,7 +146,13 @@ class CheckedMessenger(FakeMessenger):
         return message_id
 
     async def edit(
-        self, chat_id: int, message_id: int, text: str, *, keyboard: Keyboard | None = None
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        *,
+        keyboard: Keyboard | None = None,
+        attempts: int | None = None,
     ) -> None:
         photo = (chat_id, message_id) in self.photo_messages
         limit = MAX_CAPTION_LENGTH if photo else MAX_TEXT_LENGTH
@@ -213,17 +217,13 @@ class CoreWorld:
         )
         values.update(settings)
         self.settings = Settings(**values)  # type: ignore[arg-type]
-        self.svc = Services(
-            self.repo,
-            self.messenger,
-            self.settings,
-            CATALOGS.get,
-            self.clock,
-            BOT,
+        self.parts = assemble(
+            self.repo, self.settings, self.clock, self.messenger, texts=CATALOGS.get, bot=BOT
         )
-        self.core = Core(self.svc)
+        self.svc = self.parts.svc
+        self.core = self.parts.core
         # Announcements, event posts and reminders go out through the outbox, as in the bot.
-        self.outbox = Outbox(self.svc, self.messenger)
+        self.outbox = self.parts.outbox
         self.update_id = 0
         self.message_ids: dict[int, int] = {}
         self.failures = FailureLog()
@@ -265,19 +265,24 @@ class CoreWorld:
             edited=edited,
         )
 
+    async def handle(self, event: Event) -> None:
+        """The core takes the event; what it decided goes out (unpaced)."""
+        await self.core.handle(event)
+        await self.parts.deliver()
+
     async def say(self, chat_id: int, user_id: int, text: str, **kw: object) -> Message:
         """A person writes into a chat (a private chat when `chat_id` is their id)."""
         chat = CHATS.get(chat_id) or private(chat_id)
         message = self.message(chat, PEOPLE[user_id], text, **kw)  # type: ignore[arg-type]
         await self.core.handle(message)
-        await self.outbox.pump()
+        await self.parts.deliver()
         return message
 
     async def anonymous(self, chat_id: int, text: str) -> Message:
         """An anonymous administrator of the group writes into it."""
         message = self.message(CHATS[chat_id], ANONYMOUS, text, sender_chat_id=chat_id)
         await self.core.handle(message)
-        await self.outbox.pump()
+        await self.parts.deliver()
         return message
 
     def press_event(
@@ -290,7 +295,7 @@ class CoreWorld:
     async def press(self, chat_id: int | None, user_id: int, data: str) -> Press:
         press = self.press_event(chat_id, user_id, data)
         await self.core.handle(press)
-        await self.outbox.pump()
+        await self.parts.deliver()
         return press
 
     def answer_to(self, press: Press) -> tuple[str | None, bool] | None:

@@ -6,7 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bot.i18n import Catalogs
+from handlers.core import BotIdentity, Services, Settings
+from handlers.courier import Courier
+from handlers.outbox import DirectLanes, Outbox
 from handlers.ports import BotCommand, Keyboard
+from handlers.postbox import Postbox
+from handlers.router import Core, broadcast_renderers, delivery_tables
+from handlers.texts import Translator
+from storage.repository import Repository
 
 
 @dataclass
@@ -53,7 +61,13 @@ class FakeMessenger:
         return self._next_id
 
     async def edit(
-        self, chat_id: int, message_id: int, text: str, *, keyboard: Keyboard | None = None
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        *,
+        keyboard: Keyboard | None = None,
+        attempts: int | None = None,
     ) -> None:
         self.edits.append((chat_id, message_id, text, keyboard))
 
@@ -113,3 +127,50 @@ class ShiftedClock:
 
     def advance(self, **kw: float) -> None:
         self.shift += timedelta(**kw)
+
+
+@dataclass
+class CoreParts:
+    """The core as the runtime wires it, delivering through a recording messenger, unpaced."""
+
+    svc: Services
+    core: Core
+    courier: Courier
+    outbox: Outbox
+    messenger: FakeMessenger
+
+    async def deliver(self) -> None:
+        """Send everything decided so far: the postbox, the broadcasts, their reports."""
+        for _ in range(20):
+            batches = await self.courier.deliver_all(self.messenger)
+            posted = await self.outbox.pump()
+            if not batches and not posted and not self.svc.repo.outgoing_chats():
+                return
+        raise AssertionError("delivery does not settle")
+
+
+def assemble(
+    repo: Repository,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    messenger: FakeMessenger,
+    *,
+    texts: Callable[[str | None], Translator] | None = None,
+    bot: BotIdentity | None = None,
+) -> CoreParts:
+    """Build the core's parts as `bot.runtime.Runtime.start` does, minus pacing."""
+    svc = Services(
+        repo,
+        settings,
+        texts or Catalogs(settings.timezone).get,
+        clock,
+        bot or BotIdentity(99, "echowall_bot"),
+        Postbox(repo, clock),
+    )
+    return CoreParts(
+        svc,
+        Core(svc, messenger),
+        Courier(svc, delivery_tables()),
+        Outbox(svc, DirectLanes(messenger), broadcast_renderers()),
+        messenger,
+    )

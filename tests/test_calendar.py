@@ -10,16 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.i18n import Catalogs
 from handlers import calendar
 from handlers.calendar import EventError, parse_event, parse_offsets
-from handlers.core import BotIdentity, QuietHours, Services, Settings
+from handlers.core import QuietHours, Settings
 from handlers.events import ChatRef, Message, Person, Press
-from handlers.outbox import Outbox
-from handlers.router import Core
+from handlers.outbox import DirectLanes
 from storage.records import DeliveryState, EventKind
 from storage.tinydb_store import TinyRepository
-from tests.fakes import FakeClock, FakeMessenger, Sent
+from tests.fakes import FakeClock, FakeMessenger, Sent, assemble
 
 TZ = ZoneInfo("Asia/Shanghai")
 B1 = ChatRef(-501, "group", "林溪苑1号楼")
@@ -48,16 +46,10 @@ class World:
     def open(self) -> None:
         """(Re)start the core on the same data directory, as after a restart."""
         self.repo = TinyRepository(self.path)
-        self.svc = Services(
-            self.repo,
-            self.messenger,
-            self.settings,
-            Catalogs(TZ).get,
-            self.clock,
-            BotIdentity(99, "echowall_bot"),
-        )
-        self.core = Core(self.svc)
-        self.outbox = Outbox(self.svc, self.messenger)
+        self.parts = assemble(self.repo, self.settings, self.clock, self.messenger)
+        self.svc = self.parts.svc
+        self.core = self.parts.core
+        self.outbox = self.parts.outbox
 
     def restart(self) -> None:
         self.repo.close()
@@ -68,6 +60,8 @@ class World:
         await self.core.handle(
             Message(self.update, chat, 1000 + self.update, who, text, datetime.now(UTC))
         )
+        # Answers go out; broadcasts wait for the outbox's pump, as tests ask for it.
+        await self.parts.courier.deliver_all(self.messenger)
 
     async def press(self, who: Person, sent: Sent, label: str) -> None:
         assert sent.keyboard is not None
@@ -77,10 +71,12 @@ class World:
         await self.core.handle(
             Press(self.update, f"q{self.update}", who, data, chat, sent.message_id)
         )
+        await self.parts.courier.deliver_all(self.messenger)
 
     async def tick(self) -> dict[str, int]:
-        counts = calendar.catch_up(self.svc)
-        await self.outbox.pump()
+        with self.repo.transaction():
+            counts = calendar.catch_up(self.svc)
+        await self.parts.deliver()
         return counts
 
     def texts(self, chat: ChatRef) -> list[str]:
@@ -171,7 +167,7 @@ def test_quiet_hours_span_midnight() -> None:
 async def test_head_plans_event_in_group_with_rsvp_capacity_and_waitlist(world: World) -> None:
     await _with_groups(world)
     await world.say(HEAD, "/event 2026-11-22 19:00 小板凳座谈会 #forum @ 林溪苑广场 cap=1")
-    await world.outbox.pump()
+    await world.parts.deliver()
     (post,) = world.posts(B1, "E1")
     assert "🪑 座谈会" in post.text and "林溪苑广场" in post.text and post.keyboard
     assert not world.posts(B2, "E1")  # a head's event is for their own building
@@ -217,7 +213,7 @@ async def test_staff_event_reaches_every_group_with_a_delivery_report(world: Wor
     )
     await world.say(WORKER, command, STAFF)
     assert any("E1" in t and "2" in t for t in world.texts(STAFF))
-    await world.outbox.pump()
+    await world.parts.deliver()
     for chat in (B1, B2):
         (post,) = world.posts(chat, "E1")
         assert "接种须知" in post.text and "身份证" in post.text
@@ -230,10 +226,10 @@ async def test_staff_event_at_night_waits_for_the_morning(world: World) -> None:
     world.clock.now = datetime(2026, 11, 21, 23, 0, tzinfo=TZ)
     await world.say(WORKER, "/event 2026-11-25 19:00 讲座 #seminar", STAFF)
     assert any("07:00" in t for t in world.texts(STAFF))
-    await world.outbox.pump()
+    await world.parts.deliver()
     assert not world.posts(B1, "E1")
     world.clock.now = datetime(2026, 11, 22, 7, 0, tzinfo=TZ)
-    await world.outbox.pump()
+    await world.parts.deliver()
     assert len(world.posts(B1, "E1")) == 1
 
 
@@ -241,7 +237,7 @@ async def test_events_list_and_detail_names_for_heads_only(world: World) -> None
     await _with_groups(world)
     await world.say(HEAD, "/event 2026-11-22 19:00 座谈会 @ 广场")
     await world.say(HEAD, "/event every wed 09:30 健康讲座")
-    await world.outbox.pump()
+    await world.parts.deliver()
     await world.press(ZHANG, world.posts(B1, "E1")[0], "参加")
     await world.say(ZHANG, "/events")
     listing = world.texts(B1)[-1]
@@ -305,7 +301,7 @@ async def test_weekly_event_reminds_every_week_and_cancel_stops_it(world: World)
         await world.tick()
     assert len(world.posts(B1, "提醒")) == 2
     await world.say(HEAD, "/cancel E1")
-    await world.outbox.pump()
+    await world.parts.deliver()
     assert world.posts(B1, "已取消")
     world.clock.now = datetime(2026, 12, 6, 18, 0, tzinfo=TZ)
     await world.tick()
@@ -344,7 +340,7 @@ async def test_remind_cancel_and_bad_times(world: World) -> None:
 
 async def test_group_announcement_is_pinned(world: World) -> None:
     await world.say(HEAD, "/announce 明天停水 <8:00-12:00>")
-    await world.outbox.pump()
+    await world.parts.deliver()
     (post,) = world.posts(B1, "停水")
     assert "&lt;8:00-12:00&gt;" in post.text
     assert world.messenger.pins == [(B1.id, post.message_id)]
@@ -361,13 +357,13 @@ async def test_crash_mid_send_is_uncertain_and_never_resent(world: World) -> Non
         Delivery(0, broadcast.id, B1.id, DeliveryState.SENDING, world.clock.now)
     )
     world.restart()
-    await world.outbox.pump()
+    await world.parts.deliver()
     assert world.posts(B1, "消防演练") == [] and len(world.posts(B2, "消防演练")) == 1
     states = {c: d.state for c, d in world.repo.deliveries(broadcast.id).items()}
     assert states == {B1.id: DeliveryState.UNCERTAIN, B2.id: DeliveryState.SENT}
     report = world.texts(STAFF)[-1]
     assert "1" in report and "林溪苑1号楼" in report and "不再补发" in report
-    await world.outbox.pump()
+    await world.parts.deliver()
     assert len(world.posts(B2, "消防演练")) == 1
 
 
@@ -390,12 +386,12 @@ async def test_stop_after_a_refused_attempt_leaves_it_pending_and_sends_it_later
         async def pin(self, chat_id: int, message_id: int) -> None:
             raise AssertionError("not reached")
 
-    outbox.sender = RefusedThenStopped()
+    outbox.lanes = DirectLanes(RefusedThenStopped())  # type: ignore[arg-type]
     await outbox.pump()
     broadcast = world.repo.unfinished_broadcasts()[0]
     states = {d.state for d in world.repo.deliveries(broadcast.id).values()}
     assert states <= {DeliveryState.PENDING}
     world.restart()
-    await world.outbox.pump()
+    await world.parts.deliver()
     assert len(world.posts(B1, "周末停水")) == 1 and len(world.posts(B2, "周末停水")) == 1
     assert "2 个群中 2 个已送达" in world.texts(STAFF)[-1]

@@ -8,13 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.i18n import Catalogs
-from handlers.core import BotIdentity, Services, Settings
+from handlers.core import Settings
 from handlers.events import ChatRef, Message, Person, Press
-from handlers.router import Core
 from storage.records import CaseClass, State
 from storage.tinydb_store import TinyRepository
-from tests.fakes import FakeClock, FakeMessenger
+from tests.fakes import FakeClock, FakeMessenger, assemble
 
 GROUP = ChatRef(-500, "group", "林溪苑5号楼")
 STAFF = -900
@@ -30,16 +28,9 @@ class World:
         self.messenger.statuses[(GROUP.id, HEAD.id)] = "administrator"
         self.repo = TinyRepository(tmp_path)
         settings = Settings(staff_chat=STAFF, timezone=ZoneInfo("Asia/Shanghai"))
-        catalogs = Catalogs(settings.timezone)
-        self.svc = Services(
-            self.repo,
-            self.messenger,
-            settings,
-            catalogs.get,
-            self.clock,
-            BotIdentity(99, "echowall_bot"),
-        )
-        self.core = Core(self.svc)
+        self.parts = assemble(self.repo, settings, self.clock, self.messenger)
+        self.svc = self.parts.svc
+        self.core = self.parts.core
         self.update = 0
         self.message_id = 0
 
@@ -56,12 +47,14 @@ class World:
             **kw,  # type: ignore[arg-type]
         )
         await self.core.handle(message)
+        await self.parts.deliver()
         return message
 
     async def press(self, who: Person, data: str, message_id: int = 1) -> Press:
         self.update += 1
         press = Press(self.update, f"q{self.update}", who, data, GROUP, message_id)
         await self.core.handle(press)
+        await self.parts.deliver()
         return press
 
 
@@ -153,6 +146,7 @@ async def test_same_update_twice_makes_one_case(world: World) -> None:
     message = await world.say(RESIDENT, "/report 重复")
     world.core._recent.clear()  # as after a restart
     await world.core.handle(message)
+    await world.parts.deliver()
     assert len(list(world.repo.all_cases())) == 1
     acks = [t for t in world.messenger.texts_in(GROUP.id) if "已登记为诉求 #1" in t]
     assert len(acks) == 1

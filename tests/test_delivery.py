@@ -45,7 +45,7 @@ def reliable(inner: FakeMessenger, **limits: float) -> tuple[ReliableMessenger, 
 
 async def test_a_full_group_does_not_hold_up_other_chats() -> None:
     inner = FakeMessenger()
-    messenger, _, _ = reliable(inner, per_second=1000, group_per_minute=2, group_window=0.5)
+    messenger, _, _ = reliable(inner, per_second=1000, group_per_minute=3, group_window=0.5)
     busy = [asyncio.create_task(messenger.send(-1, f"a{i}")) for i in range(3)]
     await asyncio.sleep(0.05)
     await messenger.send(-2, "b")

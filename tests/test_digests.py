@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,13 +19,15 @@ from bot.i18n import Catalogs
 from bot.runtime import CALENDAR_JOB, DAILY_JOB, MONTHLY_JOB, WEEKLY_JOB, ReportTimes, Runtime
 from bot.scheduler import Scheduler
 from handlers import chart, digests
-from handlers.core import BotIdentity, Services, Settings
+from handlers.core import Settings
 from handlers.ports import Rejected
 from handlers.render import utf16_len
 from storage.records import Channel, Group, Rating, State
 from storage.tinydb_store import TinyRepository
-from tests.fakes import FakeClock, FakeMessenger
+from tests.fakes import FakeClock, FakeMessenger, assemble
 from tests.test_ledger import case
+
+T = TypeVar("T")
 
 TZ = ZoneInfo("Asia/Shanghai")
 STAFF = -900
@@ -46,15 +49,21 @@ class Office:
         self.repo = TinyRepository(tmp_path)
         self.repo.save_group(Group(B1, "林溪苑1号楼"))
         self.repo.save_group(Group(B2, "林溪苑2号楼"))
-        settings = Settings(staff_chat=staff_chat, timezone=TZ)
-        self.svc = Services(
-            self.repo,
-            self.messenger,
-            settings,
-            Catalogs(TZ).get,
-            self.clock,
-            BotIdentity(99, "echowall_bot"),
-        )
+        self.settings = Settings(staff_chat=staff_chat, timezone=TZ)
+        self.use(self.messenger)
+
+    def use(self, messenger: FakeMessenger) -> None:
+        """Deliver through this messenger from now on."""
+        self.messenger = messenger
+        self.parts = assemble(self.repo, self.settings, self.clock, messenger)
+        self.svc = self.parts.svc
+
+    async def run(self, report: Callable[..., T], *args: object, **kw: object) -> T:
+        """Run a report as the runtime does (one transaction), then deliver what it decided."""
+        with self.repo.transaction():
+            result = report(self.svc, *args, **kw)
+        await self.parts.deliver()
+        return result
 
     def add(self, *cases: object) -> None:
         for c in cases:
@@ -112,7 +121,7 @@ async def test_daily_register_lists_the_cases_of_its_window(office: Office) -> N
         case(4, B1, Channel.GROUP, local(11, 20, 12), State.DECLINED, answered_after=HOUR),
         case(5, B2, Channel.GROUP, local(11, 20, 20)),  # reported as the register closes
     )
-    listed = await digests.daily_register(office.svc, date(2026, 11, 20), closes_at=time(20, 0))
+    listed = await office.run(digests.daily_register, date(2026, 11, 20), closes_at=time(20, 0))
     assert listed == [2, 3, 4]
     (text,) = office.texts()
     assert text.startswith("📋 <b>日登记</b> · 11月20日 周五")
@@ -131,12 +140,12 @@ async def test_daily_register_of_a_calendar_day(office: Office) -> None:
         case(2, B1, Channel.GROUP, local(11, 20, 0)),
         case(3, B1, Channel.GROUP, local(11, 20, 23, 59)),
     )
-    assert await digests.daily_register(office.svc, date(2026, 11, 20)) == [2, 3]
+    assert await office.run(digests.daily_register, date(2026, 11, 20)) == [2, 3]
 
 
 async def test_empty_day_says_so(office: Office) -> None:
     office.add(case(1, B1, Channel.GROUP, local(11, 18)))
-    assert await digests.daily_register(office.svc, date(2026, 11, 20), closes_at=time(20)) == []
+    assert await office.run(digests.daily_register, date(2026, 11, 20), closes_at=time(20)) == []
     (text,) = office.texts()
     assert "日登记" in text and "今日没有新登记的诉求。" in text
 
@@ -146,7 +155,7 @@ async def test_register_escapes_and_clips_residents_text(office: Office) -> None
     loud = case(1, -3, Channel.GROUP, local(11, 20, 9))
     loud.text = "<script>" + "漏水" * 500
     office.add(loud)
-    await digests.daily_register(office.svc, date(2026, 11, 20), closes_at=time(20))
+    await office.run(digests.daily_register, date(2026, 11, 20), closes_at=time(20))
     (text,) = office.texts()
     assert "&lt;b&gt;楼&lt;/b&gt; &amp; 3" in text and "&lt;script&gt;" in text
     assert "<script>" not in text
@@ -164,7 +173,7 @@ async def test_busy_day_is_split_into_telegram_messages(office: Office) -> None:
         c.text = "楼道灯坏了，" * 40
         office.repo.save_case(c)
     assert (
-        len(await digests.daily_register(office.svc, date(2026, 11, 20), closes_at=time(20))) == 200
+        len(await office.run(digests.daily_register, date(2026, 11, 20), closes_at=time(20))) == 200
     )
     texts = office.texts()
     assert len(texts) > 1 and all(utf16_len(t) <= 4096 for t in texts)
@@ -177,9 +186,9 @@ async def test_no_staff_chat_no_reports(tmp_path: Path) -> None:
     office = Office(tmp_path, staff_chat=None)
     try:
         office.add(case(1, B1, Channel.GROUP, local(11, 20, 9)))
-        assert await digests.daily_register(office.svc, date(2026, 11, 20)) == []
-        assert await digests.weekly_summary(office.svc, date(2026, 11, 16)) is None
-        assert await digests.monthly_report(office.svc, date(2026, 11, 1)) is None
+        assert await office.run(digests.daily_register, date(2026, 11, 20)) == []
+        assert await office.run(digests.weekly_summary, date(2026, 11, 16)) is None
+        assert await office.run(digests.monthly_report, date(2026, 11, 1)) is None
         assert office.messenger.sent == [] and office.messenger.pictures == []
         assert office.messenger.documents == []
     finally:
@@ -226,7 +235,7 @@ def test_week_activity_counts_receipts_and_closings_per_day(office: Office) -> N
 async def test_weekly_summary_sends_a_chart_with_the_figures(office: Office) -> None:
     a_week(office)
     office.clock.now = local(11, 23, 8, 30)
-    ledger = await digests.weekly_summary(office.svc, date(2026, 11, 16))
+    ledger = await office.run(digests.weekly_summary, date(2026, 11, 16))
     assert ledger is not None and ledger.overall.received == 4
     ((chat, name, data, caption),) = office.messenger.pictures
     assert chat == STAFF and name == "echowall-week-2026-W47.png"
@@ -245,7 +254,7 @@ async def test_weekly_caption_stays_within_1024_and_the_rest_follows(office: Off
     for i in range(1, 21):
         office.repo.save_group(Group(-100 - i, f"林溪苑{i}号楼" + "东区" * 5))
         office.add(case(i, -100 - i, Channel.GROUP, local(11, 16 + i % 7)))
-    await digests.weekly_summary(office.svc, date(2026, 11, 16))
+    await office.run(digests.weekly_summary, date(2026, 11, 16))
     ((_, _, data, caption),) = office.messenger.pictures
     assert caption is not None and utf16_len(caption) <= 1024 and "响应率" in caption
     rest = office.texts()
@@ -290,7 +299,7 @@ async def test_without_a_cjk_font_the_chart_is_english_with_a_key(
     monkeypatch.setattr(chart, "cjk_family", lambda: None)
     monkeypatch.setattr(chart, "render_week", spy)
     a_week(office)
-    await digests.weekly_summary(office.svc, date(2026, 11, 16))
+    await office.run(digests.weekly_summary, date(2026, 11, 16))
     ((day_labels, panels, texts, family),) = drawn
     assert family is None and all(label.isascii() for label in day_labels)
     assert day_labels[0] == "Mon\n11-16" and texts.received == "Received"
@@ -312,7 +321,7 @@ async def test_with_a_cjk_font_the_chart_speaks_the_staff_language(
     monkeypatch.setattr(chart, "cjk_family", lambda: "Noto Sans CJK SC")
     monkeypatch.setattr(chart, "render_week", fake)
     a_week(office)
-    await digests.weekly_summary(office.svc, date(2026, 11, 16))
+    await office.run(digests.weekly_summary, date(2026, 11, 16))
     ((words, family),) = seen
     assert family == "Noto Sans CJK SC"
     assert words[:3] == ["全部楼栋", "林溪苑1号楼", "林溪苑2号楼"]
@@ -329,7 +338,7 @@ async def test_a_chart_that_fails_leaves_the_figures_as_text(
 
     monkeypatch.setattr(chart, "render_week", broken)
     a_week(office)
-    await digests.weekly_summary(office.svc, date(2026, 11, 16))
+    await office.run(digests.weekly_summary, date(2026, 11, 16))
     assert office.messenger.pictures == []
     assert "响应率 50% (2/4)" in "\n".join(office.texts())
 
@@ -341,16 +350,16 @@ async def test_a_refused_picture_leaves_the_figures_as_text(office: Office) -> N
         ) -> int:
             raise Rejected("Bad Request: PHOTO_INVALID_DIMENSIONS")
 
-    office.svc.messenger = office.messenger = NoPhotos()
+    office.use(NoPhotos())
     a_week(office)
-    await digests.weekly_summary(office.svc, date(2026, 11, 16))
+    await office.run(digests.weekly_summary, date(2026, 11, 16))
     text = "\n".join(office.texts())
     assert text.startswith("📈 <b>周汇总</b>") and "响应率 50% (2/4)" in text
 
 
 async def test_a_quiet_week_sends_no_chart(office: Office) -> None:
     office.add(case(1, B1, Channel.GROUP, local(11, 2)))
-    await digests.weekly_summary(office.svc, date(2026, 11, 16))
+    await office.run(digests.weekly_summary, date(2026, 11, 16))
     assert office.messenger.pictures == []
     (text,) = office.texts()
     assert "周汇总" in text and "本期没有收到诉求。" in text
@@ -363,7 +372,7 @@ async def test_monthly_report_has_the_rates_and_the_ledger(office: Office) -> No
     a_week(office)
     office.add(case(7, B2, Channel.MAILBOX, local(10, 31, 23, 59)))  # October
     office.clock.now = local(12, 1, 9)
-    ledger = await digests.monthly_report(office.svc, date(2026, 11, 1))
+    ledger = await office.run(digests.monthly_report, date(2026, 11, 1))
     assert ledger is not None and ledger.overall.received == 6
     text = "\n".join(office.texts())
     assert text.startswith("🗓 <b>月上报</b> · 2026年11月")

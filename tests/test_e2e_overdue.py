@@ -28,6 +28,7 @@ async def test_unanswered_case_is_flagged_once_then_escalated(
     h, bot, clock = await _start(api, tmp_path, framework, start_bot)
     h.say(B1, AUNT_ZHANG, "/report 楼顶漏水")
     card = await h.reply(B1, "#1")
+    staff_card = await h.reply(STAFF, "#1")
     await h.settle()
     clock.advance(hours=23)
     assert (await bot.runtime.sweep()).flagged == []
@@ -38,8 +39,11 @@ async def test_unanswered_case_is_flagged_once_then_escalated(
     notice = await h.reply(STAFF, "#1", "超期")
     assert "林溪苑1号楼" in notice.text
     await h.settle()
-    current = api.message(B1, card.message_id)
+    # The staff card shows the flag; the resident's acknowledgement is not edited for it
+    # (the wall shows it, and the group keeps its message budget).
+    current = api.message(STAFF, staff_card.message_id)
     assert current is not None and "超期" in current["text"]
+    assert api.message(B1, card.message_id)["text"] == card.text  # type: ignore[index]
 
     h.say(B1, AUNT_ZHANG, "/wall")
     wall = await h.reply(B1, "问题墙")

@@ -427,7 +427,7 @@ async def seed(w: CoreWorld) -> None:
     await w.say(B2, HEAD_ZHAO, "/building " + NASTY_BUILDING)
     nasty = replace(PEOPLE[MS_CHEN], name=NASTY_NAME)
     for photo in (None, "photo-4"):
-        await w.core.handle(w.message(CHATS[B2], nasty, "/report " + LONGEST_TEXT, photo=photo))
+        await w.handle(w.message(CHATS[B2], nasty, "/report " + LONGEST_TEXT, photo=photo))
     await w.say(B2, HEAD_ZHAO, "/accept 7 hard")
     await w.say(B2, HEAD_ZHAO, "/fixed 8 " + LONGEST_NOTE)
     await w.say(STRANGER, STRANGER, "/report the bins are full")
@@ -514,7 +514,7 @@ async def handled_cleanly(w: CoreWorld, say: Say) -> None:
     message = message_of(w, say)
     before, sent_before = store(w), len(w.messenger.sent)
     documents_before, outgoing = len(w.messenger.documents), w.messenger.outgoing()
-    await w.core.handle(message)
+    await w.handle(message)
     await w.outbox.pump()  # an announcement or event post is the answer
     clean(w)
     command = parse_command(message.text, "echowall_bot")
@@ -559,7 +559,7 @@ def test_any_button_payload_is_answered_once_and_safely(tap: Tap, again: str | N
 
     async def scenario(w: CoreWorld) -> None:
         press = press_of(w, tap)
-        await w.core.handle(press)
+        await w.handle(press)
         clean(w)
         assert w.answer_to(press) is not None, f"press {press.data!r} not answered"
         if again is None:
@@ -567,12 +567,12 @@ def test_any_button_payload_is_answered_once_and_safely(tap: Tap, again: str | N
         TRIED["presses (core)"] += 1
         # The same update redelivered is ignored; the same button pressed again (by the same
         # person or someone else) is a new press: answered, and "me too" and ratings count once.
-        await w.core.handle(press)
+        await w.handle(press)
         assert sum(1 for a in w.messenger.answers if a[0] == press.callback_id) == 1
         before = store(w)[0]
         actor = tap.actor if again == "same" else "neighbour"
         second = press_of(w, replace(tap, actor=actor))
-        await w.core.handle(second)
+        await w.handle(second)
         clean(w)
         assert w.answer_to(second) is not None
         if press.data.startswith(("c1:too:", "c1:rate:")) and again == "same":
@@ -664,13 +664,13 @@ def test_sequences_keep_rights_and_rules(steps: list[Step]) -> None:
             before = store(w)
             if isinstance(step, Join):
                 chat = CHATS.get(step.chat) or ChatRef(step.chat, "group", step.title)
-                await w.core.handle(
+                await w.handle(
                     Membership(w._next_update(), replace(chat, title=step.title), step.joined)
                 )
                 clean(w)
                 continue
             event = message_of(w, step) if isinstance(step, Say) else press_of(w, step)
-            await w.core.handle(event)
+            await w.handle(event)
             clean(w)
             if isinstance(event, Press):
                 assert w.answer_to(event) is not None
@@ -746,7 +746,7 @@ def test_sweep_buttons_on_every_case(action: str) -> None:
             for actor in SWEEP_PRESSERS:
                 TRIED["sweep (core)"] += 1
                 press = press_of(w, Tap(actor, data))
-                await w.core.handle(press)
+                await w.handle(press)
                 clean(w)
                 assert w.answer_to(press) is not None
 
@@ -806,7 +806,7 @@ def test_a_mistake_gets_a_clear_answer(actor: str, text: str, needle: str) -> No
     async def scenario(w: CoreWorld) -> None:
         before = store(w)
         message = message_of(w, Say(actor, text))
-        await w.core.handle(message)
+        await w.handle(message)
         clean(w)
         answers = [parse_html(a)[0] for a in w.replies_to(message)]
         assert answers, f"no answer to {text!r}"
@@ -825,7 +825,7 @@ def test_the_heads_of_a_building_with_many_long_names_are_listed_in_full() -> No
         group.heads = {1000 + i: f"{i:02d}" + "<王>&𝕏" * 12 for i in range(60)}
         w.repo.save_group(group)
         message = message_of(w, Say("resident", "/heads"))
-        await w.core.handle(message)
+        await w.handle(message)
         clean(w)
         shown = "".join(parse_html(text)[0] for text in w.replies_to(message))
         assert all(f"{i:02d}<王>&𝕏" in shown for i in range(60))

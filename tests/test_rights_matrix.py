@@ -157,7 +157,7 @@ async def closed(w: CoreWorld) -> None:
 async def with_head(w: CoreWorld) -> None:
     """Case #1, and 周师傅 appointed a head of building 1."""
     await reported(w)
-    await w.core.handle(
+    await w.handle(
         w.message(CHATS[B1], PEOPLE[HEAD_WANG], "/sethead", reply_to=Quoted(900, NEW_HEAD, "好"))
     )
 
@@ -408,7 +408,7 @@ async def perform(row: Row, role: Role) -> Outcome:
         sent_before, answers_before = len(w.messenger.sent), len(w.messenger.answers)
         if row.data is not None:
             press = w.press_event(role.chat, role.person.id, row.data(w))
-            await w.core.handle(press)
+            await w.handle(press)
             answers = [t for cid, t, _ in w.messenger.answers[answers_before:] if t]
             assert len(w.messenger.answers) == answers_before + 1, "a press is answered once"
         else:
@@ -419,7 +419,7 @@ async def perform(row: Row, role: Role) -> Outcome:
                 reply_to=row.reply_to,
                 sender_chat_id=role.sender_chat,
             )
-            await w.core.handle(message)
+            await w.handle(message)
             answers = w.replies_to(message)
         assert w.failures.describe() == []
         assert w.messenger.violations == []

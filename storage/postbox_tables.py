@@ -1,0 +1,71 @@
+"""The postbox table of the TinyDB repository: messages decided but not yet delivered.
+
+A message is written in the same transaction as the change that decided it and deleted once
+it went out, so the table holds only what is waiting: after a restart, whatever is in it is
+delivered. An index by (chat, priority) gives each chat's next message without a scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+from tinydb.table import Document
+
+from storage.codec import from_doc, to_doc
+from storage.records import Outgoing, Priority
+from storage.table import JournalDB, JournalTable
+
+
+def _lane(doc: Mapping[str, Any]) -> list[Hashable]:
+    return [(doc["chat_id"], doc["priority"])]
+
+
+class PostboxTables:
+    """Outgoing messages, by chat and priority."""
+
+    _db: JournalDB
+
+    def _open_postbox(self) -> None:
+        self._outgoing: JournalTable = self._db.table("outgoing", cache_size=0)
+        (self._lanes,) = self._outgoing.add_indexes(_lane)
+        self._last_outgoing_id = self._outgoing.max_id()
+
+    def next_outgoing_id(self) -> int:
+        self._last_outgoing_id += 1
+        return self._last_outgoing_id
+
+    def save_outgoing(self, message: Outgoing) -> None:
+        self._outgoing.upsert(Document(to_doc(message), doc_id=message.id))
+
+    def delete_outgoing(self, message_id: int) -> None:
+        self._outgoing.remove(doc_ids=[message_id])
+
+    def get_outgoing(self, message_id: int) -> Outgoing | None:
+        doc = self._outgoing.get(doc_id=message_id)
+        return from_doc(Outgoing, doc) if doc else None
+
+    def outgoing_ids(self, chat_id: int, priority: Priority | None = None) -> list[int]:
+        found: list[int] = []
+        for level in Priority if priority is None else (priority,):
+            found += sorted(self._lanes.ids((chat_id, level.value)))
+        return found
+
+    def outgoing_chats(self) -> set[int]:
+        return {int(key[0]) for key in self._lanes if self._lanes.ids(key)}  # type: ignore[index]
+
+    def _migrate_postbox(self, old_chat_id: int, new_chat_id: int) -> None:
+        """Waiting messages of a group that became a supergroup go to its new id.
+
+        The new supergroup starts a new message history: replies go out without their target,
+        and edits or pins of the old messages can no longer be made.
+        """
+        for message_id in self.outgoing_ids(old_chat_id):
+            message = self.get_outgoing(message_id)
+            if message is None:
+                continue
+            if message.message_id is not None:
+                self.delete_outgoing(message_id)
+                continue
+            message.chat_id, message.reply_to = new_chat_id, None
+            self.save_outgoing(message)
