@@ -116,15 +116,12 @@ def _announce(
     case: Case,
     render: Callable[[Translator], str],
     keyboard_for: Callable[[Translator], Keyboard] | None = None,
-    *,
-    card: bool = False,
 ) -> None:
     """Echo the change into the case's thread, and confirm it where the action was taken.
 
     One message where it can be: typed in the thread, the echo is the answer; pressed on
     the staff card, the toast answers and the card is edited; typed in the staff chat just
     below the card, the edited card is the answer; anywhere else a short confirmation.
-    `card`: the acknowledgement in the thread changes too (its button comes or goes).
     """
     svc = ctx.svc
     thread_chat = notify.thread_of(case)
@@ -146,7 +143,7 @@ def _announce(
         notify.refresh_staff_card(svc, case, priority=Priority.REPLY)
     elif ctx.message is not None and not in_thread:
         ctx.reply(render(ctx.t))
-    notify.changed(svc, case, card=card)
+    notify.changed(svc, case)
 
 
 def _split(args: str) -> tuple[str, str]:
@@ -277,7 +274,7 @@ def cmd_confirm(ctx: Context) -> None:
     case.state, case.closed_at = State.CLOSED, ctx.svc.clock()
     _step(ctx, case, "confirm", note)
     ctx.svc.repo.save_case(case)
-    _announce(ctx, case, lambda t: echo_entry(ctx, case, t), card=True)
+    _announce(ctx, case, lambda t: echo_entry(ctx, case, t))
 
 
 def echo_entry(ctx: Context, case: Case, t: Translator) -> str:
@@ -313,7 +310,6 @@ def cmd_decline(ctx: Context) -> None:
         lambda t: t.gettext("🚫 Case #{id} is declined: {reason}").format(
             id=case.id, reason=esc(reason)
         ),
-        card=True,
     )
 
 
@@ -359,7 +355,6 @@ def cmd_reopen(ctx: Context) -> None:
         ctx,
         case,
         lambda t: t.gettext("🔁 Case #{id} is reopened: {note}").format(id=case.id, note=esc(note)),
-        card=True,
     )
 
 
@@ -458,7 +453,6 @@ def record_rating(ctx: Context, case: Case, rating: Rating) -> None:
             lambda t: t.gettext(
                 "🔁 Case #{id} is reopened: the resident is not satisfied with the fix."
             ).format(id=case.id),
-            card=True,
         )
         notify.tell_staff(
             ctx.svc,

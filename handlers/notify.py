@@ -7,8 +7,9 @@ go out as one message naming each case (`ack:17,18`, `staff:17,18`); the cases t
 that message, and a refresh of any of them re-renders all of it.
 
 What a case's acknowledgement shows does not depend on its state (the thread below it tells
-the steps), so it is edited only when its "me too" count changes or the case leaves the open
-states (the button goes). The staff card shows the state and the buttons for the next step.
+the steps), so it is edited only when its "me too" count changes: no message of the group's
+budget goes to keeping it in step (a "me too" pressed on a closed case is answered with a
+notice that it is closed). The staff card shows the state and the buttons for the next step.
 """
 
 from __future__ import annotations
