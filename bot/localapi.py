@@ -1826,14 +1826,13 @@ class LocalBotAPI:
         return record
 
     def _new_bot_message(
-        self, chat: _Chat, params: _Params, reply: JSON | None, markup: JSON | None
+        self, chat: _Chat, thread_id: int | None, reply: JSON | None, markup: JSON | None
     ) -> JSON:
         msg = self._message_base(chat)
         if chat.type == "channel":
             msg["sender_chat"] = self._chat_json(chat)
         else:
             msg["from"] = self.bot_user
-        thread_id = params.get_int("message_thread_id")
         if thread_id is not None:
             msg["message_thread_id"] = thread_id
         if reply is not None:
@@ -1975,8 +1974,9 @@ class LocalBotAPI:
         text, entities, raw = self._message_text(params)
         markup = self._reply_markup(params)
         reply = self._reply_target(chat, params)
+        thread_id = params.get_int("message_thread_id")
         self._rate_check(chat)
-        msg = self._new_bot_message(chat, params, reply, markup)
+        msg = self._new_bot_message(chat, thread_id, reply, markup)
         msg["text"] = text
         if entities:
             msg["entities"] = entities
@@ -1997,8 +1997,9 @@ class LocalBotAPI:
         caption, entities, raw = self._caption(params)
         markup = self._reply_markup(params)
         reply = self._reply_target(chat, params)
+        thread_id = params.get_int("message_thread_id")
         self._rate_check(chat)
-        msg = self._new_bot_message(chat, params, reply, markup)
+        msg = self._new_bot_message(chat, thread_id, reply, markup)
         if known is not None and known["kind"] == "photo":
             msg["photo"] = [copy.deepcopy(known["json"])]
         else:
@@ -2026,8 +2027,9 @@ class LocalBotAPI:
         caption, entities, raw = self._caption(params)
         markup = self._reply_markup(params)
         reply = self._reply_target(chat, params)
+        thread_id = params.get_int("message_thread_id")
         self._rate_check(chat)
-        msg = self._new_bot_message(chat, params, reply, markup)
+        msg = self._new_bot_message(chat, thread_id, reply, markup)
         if known is not None:
             document = copy.deepcopy(known["json"])
             data = cast(bytes, known.get("bytes", b""))
@@ -2224,13 +2226,14 @@ class LocalBotAPI:
         text = params.get_str("text")
         if text is not None and len(text) > MAX_CALLBACK_ANSWER_LENGTH:
             raise _bad_request("MESSAGE_TOO_LONG")
-        self._queries[query_id] = True
-        self.callback_answers[query_id] = {
+        answer = {
             "text": text,
             "show_alert": params.get_bool("show_alert"),
             "url": params.get_str("url"),
             "cache_time": params.get_int("cache_time"),
         }
+        self._queries[query_id] = True
+        self.callback_answers[query_id] = answer
         self._notify()
         return True
 

@@ -545,6 +545,13 @@ async def test_callback_queries(server: LocalBotAPI, http: aiohttp.ClientSession
         400,
         "Bad Request: MESSAGE_TOO_LONG",
     )
+    # A refused answer does not use up the query.
+    assert_error(
+        await call(http, server, "answerCallbackQuery", callback_query_id=query_id, cache_time="x"),
+        400,
+        "Bad Request: invalid cache_time specified",
+    )
+    assert query_id not in server.callback_answers
     await ok(
         http,
         server,
@@ -727,8 +734,16 @@ async def test_group_rate_limit_and_violations(http: aiohttp.ClientSession) -> N
     limits = RateLimits(per_second_global=100, per_minute_per_group=3, window_scale=1 / 60)
     async with LocalBotAPI(TOKEN, limits=limits) as api:
         populate(api)
+        # A call refused for its parameters is not counted (and uses no message id).
+        assert_error(
+            await call(http, api, "sendMessage", chat_id=GROUP, text="m", message_thread_id="x"),
+            400,
+            "Bad Request: invalid message_thread_id specified",
+        )
         for i in range(3):
             await ok(http, api, "sendMessage", chat_id=GROUP, text=f"m{i}")
+        assert [m["text"] for m in api.messages(GROUP)] == ["m0", "m1", "m2"]
+        assert [m["message_id"] for m in api.messages(GROUP)] == [1, 2, 3]
         body = assert_error(
             await call(http, api, "sendMessage", chat_id=GROUP, text="m3"),
             429,
