@@ -633,6 +633,16 @@ def _as_bool(value: Any) -> bool:
     return bool(value)
 
 
+def _as_int(value: object) -> int | None:
+    """An integer from a JSON or form value; None for a bool, a non-number or nothing."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return int(value)
+    except (ValueError, OverflowError):  # "abc", NaN, Infinity
+        return None
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -1913,8 +1923,11 @@ class LocalBotAPI:
         offset = params.get_int("offset")
         limit = min(100, max(1, params.get_int("limit") or 100))
         timeout = max(0.0, params.get_float("timeout") or 0.0)
-        allowed = params.get_json("allowed_updates", "can't parse allowed updates JSON object")
+        error = "can't parse allowed updates JSON object"
+        allowed = params.get_json("allowed_updates", error)
         if isinstance(allowed, list):
+            if not all(isinstance(kind, str) for kind in allowed):
+                raise _bad_request(error)
             # Telegram remembers the list; an empty list means "the default set".
             self._allowed_updates = frozenset(allowed) if allowed else DEFAULT_ALLOWED_UPDATES
         if offset is not None:
@@ -2250,10 +2263,10 @@ class LocalBotAPI:
             chat = self._resolve_chat(_Params({"chat_id": scope.get("chat_id")}, {}), writing=False)
             scope["chat_id"] = chat.id
             if kind == "chat_member":
-                user_id = scope.get("user_id")
-                if user_id is None or int(user_id) not in self.users:
+                user_id = _as_int(scope.get("user_id"))
+                if user_id is None or user_id not in self.users:
                     raise _bad_request("user not found")
-                scope["user_id"] = int(user_id)
+                scope["user_id"] = user_id
         elif kind not in simple:
             raise _bad_request("wrong BotCommandScope type specified")
         return _canonical(scope), params.get_str("language_code") or ""

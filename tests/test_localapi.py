@@ -616,6 +616,12 @@ async def test_long_polling_wakes_up_and_confirms(
     server.user_message(GROUP, BOB, "visible again")
     restored = await ok(http, server, "getUpdates", allowed_updates=[])
     assert [u["message"]["text"] for u in restored] == ["visible again"]
+    assert_error(
+        await call(http, server, "getUpdates", allowed_updates=[{"message": True}]),
+        400,
+        "Bad Request: can't parse allowed updates JSON object",
+    )
+    assert server.internal_errors == []
 
 
 @pytest.mark.asyncio
@@ -917,6 +923,14 @@ async def test_chat_info_members_and_commands(
         400,
         "Bad Request: BOT_COMMAND_INVALID",
     )
+    for user_id in (5555, "abc", None):
+        member_scope = {"type": "chat_member", "chat_id": GROUP, "user_id": user_id}
+        assert_error(
+            await call(http, server, "setMyCommands", commands=commands, scope=member_scope),
+            400,
+            "Bad Request: user not found",
+        )
+    assert server.internal_errors == []
 
 
 # ---------------------------------------------------------------------- control API over HTTP
