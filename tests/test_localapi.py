@@ -1,4 +1,4 @@
-"""Tests for bot.localapi: the local Bot API server, driven by real HTTP clients.
+"""Tests for localapi: the local Bot API server, driven by real HTTP clients.
 
 Rules are checked with raw aiohttp calls (exact Telegram error codes and
 descriptions); python-telegram-bot and aiogram are then pointed at the server to
@@ -26,7 +26,7 @@ from aiogram.types import InlineKeyboardButton as AioButton
 from aiogram.types import InlineKeyboardMarkup as AioMarkup
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 
-from bot.localapi import NOT_MODIFIED, LocalBotAPI, RateLimits, SentRecord, parse_html
+from localapi import NOT_MODIFIED, LocalBotAPI, RateLimits, SentRecord, parse_html
 
 TOKEN = "123456:TEST"
 ALICE = 1001  # group creator
