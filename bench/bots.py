@@ -25,7 +25,7 @@ from telegram.ext import Application, MessageHandler, filters
 from bench import bare_process
 from bot import aiogram_adapter, ptb_adapter
 from bot.config import Config
-from bot.localapi import LocalBotAPI
+from localapi import LocalBotAPI
 from tests.conftest import STAFF, RunningBot, make_config
 
 FRAMEWORKS = ("ptb", "aiogram")

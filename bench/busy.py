@@ -42,7 +42,7 @@ from typing import Any
 from bench import report
 from bot.app import build_runtime, run_bot
 from bot.config import Config
-from bot.localapi import LocalBotAPI, RateLimits, SentRecord
+from localapi import LocalBotAPI, RateLimits, SentRecord
 from tests.conftest import (
     AUNT_ZHANG,
     B1,
@@ -334,7 +334,7 @@ async def _spawn(api: LocalBotAPI, tree: Path, data: Path) -> asyncio.subprocess
         cwd=tree,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=open(data / "bot.log", "wb"),  # noqa: SIM115 - the process keeps it
+        stderr=open(data / "bot.log", "wb"),
     )
 
 

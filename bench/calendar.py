@@ -29,7 +29,7 @@ from typing import Any
 from bench import report
 from bot.app import build_runtime, run_bot
 from bot.config import Config
-from bot.localapi import LocalBotAPI, RateLimits
+from localapi import LocalBotAPI, RateLimits
 from storage.records import Reminder
 from tests.conftest import STAFF, WORKER_LIU, build_world
 from tests.fakes import FakeMessenger

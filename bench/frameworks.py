@@ -37,7 +37,7 @@ from pathlib import Path
 
 from bench.bots import make_bot
 from bench.preload import Preloaded, give_history, preloaded_stores
-from bot.localapi import LocalBotAPI, SentRecord
+from localapi import LocalBotAPI, SentRecord
 from tests.conftest import AUNT_ZHANG, B1, HEAD_WANG, STAFF, UNCLE_LI, build_world
 
 # The building-1 people who file reports, in turn.

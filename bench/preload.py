@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.store import build_store, make_cases, side_tables
-from bot.localapi import LocalBotAPI
+from localapi import LocalBotAPI
 from storage.codec import to_doc
 from storage.journal import encode
 from storage.records import Case

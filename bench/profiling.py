@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Matched in order against the code's file path; the first hit names the component.
 _COMPONENTS = (
-    (str(ROOT / "bot" / "localapi.py"), "local Bot API server (bot/localapi.py)"),
+    (str(ROOT / "localapi"), "local Bot API server (localapi/)"),
     (str(ROOT / "storage"), "echowall storage/"),
     (str(ROOT / "handlers"), "echowall handlers/"),
     (str(ROOT / "bot"), "echowall bot/ (adapters, delivery)"),

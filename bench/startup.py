@@ -63,8 +63,8 @@ from zoneinfo import ZoneInfo
 
 from bench import report
 from bench.store import NAMES, make_cases, side_tables
-from bot.localapi import LocalBotAPI
 from handlers.calendar import HORIZON, event_slots, post_key
+from localapi import LocalBotAPI
 from storage.codec import to_doc
 from storage.journal import encode, write_snapshot
 from storage.records import (

@@ -1,6 +1,6 @@
 """`echowall demo`: the real bot against a built-in local Bot API, with a terminal chat.
 
-No token and no network: a :class:`~bot.localapi.LocalBotAPI` listens on 127.0.0.1, a small
+No token and no network: a :class:`~localapi.LocalBotAPI` listens on 127.0.0.1, a small
 neighbourhood (two building groups, the staff chat, the street office's escalation chat and
 five people) is set up in it, and the real bot polls it exactly as it would poll Telegram.
 The terminal then lets you act as any of those people in any of their chats:
@@ -42,9 +42,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.app import build_runtime, run_bot
 from bot.config import Config, ConfigError
-from bot.localapi import LocalBotAPI, SentRecord
 from bot.logs import configure
 from bot.runtime import Runtime, utc_now
+from localapi import LocalBotAPI, SentRecord
 
 __all__ = ["DemoConfig", "DemoSession", "html_to_terminal", "run_demo"]
 

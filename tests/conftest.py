@@ -15,7 +15,7 @@ import pytest
 
 from bot.app import build_runtime, run_bot
 from bot.config import Config
-from bot.localapi import LocalBotAPI, SentRecord
+from localapi import LocalBotAPI, SentRecord
 
 STAFF = -1000
 ESCALATION = -1009

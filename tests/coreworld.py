@@ -3,7 +3,7 @@
 `CoreWorld` has the same chats and people as the end-to-end world (two building groups, the
 staff chat, the escalation chat) and a `CheckedMessenger`: a recording messenger that checks
 every outgoing call against Telegram's rules with the local Bot API's own checker
-(`bot.localapi.parse_html`), so a text Telegram would refuse is found without any server.
+(`localapi.parse_html`), so a text Telegram would refuse is found without any server.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.i18n import Catalogs
-from bot.localapi import (
+from handlers.core import BotIdentity, Settings
+from handlers.events import ANONYMOUS_ADMIN_ID, ChatRef, Event, Message, Person, Press, Quoted
+from handlers.ports import Keyboard
+from localapi import (
     MAX_CALLBACK_ANSWER_LENGTH,
     MAX_CALLBACK_DATA_BYTES,
     MAX_CAPTION_LENGTH,
@@ -31,9 +34,6 @@ from bot.localapi import (
     parse_html,
     utf16_len,
 )
-from handlers.core import BotIdentity, Settings
-from handlers.events import ANONYMOUS_ADMIN_ID, ChatRef, Event, Message, Person, Press, Quoted
-from handlers.ports import Keyboard
 from storage import journal
 from storage.tinydb_store import TinyRepository
 from tests.conftest import (

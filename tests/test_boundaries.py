@@ -46,6 +46,17 @@ def test_core_does_not_import_the_runtime() -> None:
     assert offenders == []
 
 
+def test_local_bot_api_imports_nothing_of_echowall() -> None:
+    # localapi stands in for Telegram: it knows neither echowall nor the frameworks' clients.
+    forbidden = {"bot", "handlers", "storage", "bench", "tests", *FRAMEWORKS}
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(_imports(p) & forbidden)
+        for p in (ROOT / "localapi").rglob("*.py")
+        if _imports(p) & forbidden
+    }
+    assert offenders == {}
+
+
 def _source_messages() -> set[str | tuple[str, ...]]:
     found: set[str | tuple[str, ...]] = set()
     for package in ("bot", "handlers", "storage"):

@@ -17,7 +17,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.localapi import LocalBotAPI
+from localapi import LocalBotAPI
 from storage.records import DeliveryState, Reminder
 from storage.tinydb_store import TinyRepository
 from tests.conftest import AUNT_ZHANG, B1, B2, HEAD_WANG, STAFF, UNCLE_LI, WORKER_LIU, build_world

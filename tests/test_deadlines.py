@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.localapi import LocalBotAPI
 from handlers.deadlines import add_days, is_workday
+from localapi import LocalBotAPI
 from storage.tinydb_store import TinyRepository
 from tests.conftest import AUNT_ZHANG, B1, HEAD_WANG, Harness
 from tests.fakes import FakeClock

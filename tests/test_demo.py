@@ -20,7 +20,7 @@ from bot.demo import (
     build_world,
     html_to_terminal,
 )
-from bot.localapi import LocalBotAPI
+from localapi import LocalBotAPI
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.localapi import LocalBotAPI, RateLimits
+from localapi import LocalBotAPI, RateLimits
 from tests.conftest import (
     AUNT_ZHANG,
     B1,

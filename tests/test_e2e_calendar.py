@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.localapi import LocalBotAPI, RateLimits, SentRecord
+from localapi import LocalBotAPI, RateLimits, SentRecord
 from tests.conftest import (
     AUNT_ZHANG,
     B1,

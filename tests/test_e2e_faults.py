@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.localapi import LocalBotAPI
+from localapi import LocalBotAPI
 from tests.conftest import AUNT_ZHANG, B1, B2, MS_CHEN, STAFF, WORKER_LIU, Harness
 
 pytestmark = pytest.mark.no_faults  # each test injects its own

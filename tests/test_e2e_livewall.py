@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.localapi import LocalBotAPI
+from localapi import LocalBotAPI
 from tests.conftest import AUNT_ZHANG, B1, B2, HEAD_WANG, HEAD_ZHAO, MS_CHEN, UNCLE_LI, Harness
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.localapi import LocalBotAPI
+from localapi import LocalBotAPI
 from storage.records import Level
 from storage.tinydb_store import TinyRepository
 from tests.conftest import AUNT_ZHANG, B1, ESCALATION, HEAD_WANG, STAFF, Harness

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.localapi import LocalBotAPI
+from localapi import LocalBotAPI
 from tests.conftest import STAFF, Harness
 from tests.fakes import FakeClock
 from tests.test_e2e_ledger import neighbourhood_month, rows_of

@@ -34,11 +34,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.localapi import LocalBotAPI, parse_html
 from handlers.events import ChatRef, Membership, Message, Person, Press, Quoted
 from handlers.parsing import parse_command
 from handlers.render import chunk, clip, esc, utf16_len
 from handlers.router import COMMANDS
+from localapi import LocalBotAPI, parse_html
 from storage.records import Case, Channel
 from tests.conftest import (
     AUNT_ZHANG,

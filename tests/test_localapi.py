@@ -1,4 +1,4 @@
-"""Tests for bot.localapi: the local Bot API server, driven by real HTTP clients.
+"""Tests for localapi: the local Bot API server, driven by real HTTP clients.
 
 Rules are checked with raw aiohttp calls (exact Telegram error codes and
 descriptions); python-telegram-bot and aiogram are then pointed at the server to
@@ -26,7 +26,7 @@ from aiogram.types import InlineKeyboardButton as AioButton
 from aiogram.types import InlineKeyboardMarkup as AioMarkup
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 
-from bot.localapi import NOT_MODIFIED, LocalBotAPI, RateLimits, SentRecord, parse_html
+from localapi import NOT_MODIFIED, LocalBotAPI, RateLimits, SentRecord, parse_html
 
 TOKEN = "123456:TEST"
 ALICE = 1001  # group creator
@@ -545,6 +545,13 @@ async def test_callback_queries(server: LocalBotAPI, http: aiohttp.ClientSession
         400,
         "Bad Request: MESSAGE_TOO_LONG",
     )
+    # A refused answer does not use up the query.
+    assert_error(
+        await call(http, server, "answerCallbackQuery", callback_query_id=query_id, cache_time="x"),
+        400,
+        "Bad Request: invalid cache_time specified",
+    )
+    assert query_id not in server.callback_answers
     await ok(
         http,
         server,
@@ -609,6 +616,12 @@ async def test_long_polling_wakes_up_and_confirms(
     server.user_message(GROUP, BOB, "visible again")
     restored = await ok(http, server, "getUpdates", allowed_updates=[])
     assert [u["message"]["text"] for u in restored] == ["visible again"]
+    assert_error(
+        await call(http, server, "getUpdates", allowed_updates=[{"message": True}]),
+        400,
+        "Bad Request: can't parse allowed updates JSON object",
+    )
+    assert server.internal_errors == []
 
 
 @pytest.mark.asyncio
@@ -727,8 +740,16 @@ async def test_group_rate_limit_and_violations(http: aiohttp.ClientSession) -> N
     limits = RateLimits(per_second_global=100, per_minute_per_group=3, window_scale=1 / 60)
     async with LocalBotAPI(TOKEN, limits=limits) as api:
         populate(api)
+        # A call refused for its parameters is not counted (and uses no message id).
+        assert_error(
+            await call(http, api, "sendMessage", chat_id=GROUP, text="m", message_thread_id="x"),
+            400,
+            "Bad Request: invalid message_thread_id specified",
+        )
         for i in range(3):
             await ok(http, api, "sendMessage", chat_id=GROUP, text=f"m{i}")
+        assert [m["text"] for m in api.messages(GROUP)] == ["m0", "m1", "m2"]
+        assert [m["message_id"] for m in api.messages(GROUP)] == [1, 2, 3]
         body = assert_error(
             await call(http, api, "sendMessage", chat_id=GROUP, text="m3"),
             429,
@@ -902,6 +923,14 @@ async def test_chat_info_members_and_commands(
         400,
         "Bad Request: BOT_COMMAND_INVALID",
     )
+    for user_id in (5555, "abc", None):
+        member_scope = {"type": "chat_member", "chat_id": GROUP, "user_id": user_id}
+        assert_error(
+            await call(http, server, "setMyCommands", commands=commands, scope=member_scope),
+            400,
+            "Bad Request: user not found",
+        )
+    assert server.internal_errors == []
 
 
 # ---------------------------------------------------------------------- control API over HTTP

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.localapi import LocalBotAPI
+from localapi import LocalBotAPI
 from tests.conftest import AUNT_ZHANG, B1, STAFF, build_world
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,10 +32,10 @@ from typing import Any
 
 import pytest
 
-from bot.localapi import LocalBotAPI
 from handlers import callbacks
 from handlers.events import ChatRef, Person, Quoted
 from handlers.router import COMMANDS, PRESSES
+from localapi import LocalBotAPI
 from storage.records import Channel, Level, Rating, State
 from storage.tinydb_store import TinyRepository
 from tests.conftest import (
