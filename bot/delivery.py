@@ -14,9 +14,10 @@ message the bot sends goes through here:
   recurse: flood control can repeat), retries transient failures a bounded number of times,
   follows a group's migration to a supergroup and reports a chat the bot was removed from.
 
-When a group's budget is short, a lone answer or acknowledgement that could go out together
-with others waits a moment (`Limits.gather`) for company: thirty reports in a power cut are
-acknowledged in a few messages instead of thirty.
+In a burst (a group sending several messages within seconds, or close to the end of its
+minute), a lone answer or acknowledgement that could go out together with others waits a
+moment (`Limits.gather`) for company: thirty reports in a power cut are acknowledged in a few
+messages instead of thirty. A chat at its usual pace never waits.
 """
 
 from __future__ import annotations
@@ -69,9 +70,13 @@ class Limits:
     margin: float = 0.97
     # Slots of a group's window a message of this priority leaves free for more urgent ones.
     reserve: dict[Priority, int] = field(default_factory=_reserves)
-    # When a group has no more than half its window left, a lone message that could be merged
-    # waits this long (seconds) for others to go out with it.
+    # In a burst (a group sent `burst` messages within `burst_seconds`, or has no more than
+    # `low_room` calls of its window left), a lone message that could be merged waits this
+    # long (seconds) for others to go out with it. A chat at its usual pace never waits.
     gather: float = 1.0
+    burst: int = 3
+    burst_seconds: float = 5.0
+    low_room: int = 4
 
     @property
     def group_capacity(self) -> int:
@@ -123,6 +128,14 @@ class Pacer:
     def used(self, chat_id: int) -> int:
         window = self._window(chat_id)
         return 0 if window is None else len(window)
+
+    def recent(self, chat_id: int, seconds: float) -> int:
+        """Calls into the chat within the last `seconds`."""
+        window = self._window(chat_id)
+        if window is None:
+            return 0
+        since = self._clock() - seconds
+        return sum(1 for at in reversed(window) if at > since)
 
     @property
     def capacity(self) -> int:
@@ -542,11 +555,13 @@ class Dispatcher:
                 await self._run_job(job)
 
     def _gather(self, lane: _Lane, batch: Batch) -> float:
-        """How long a lone mergeable message waits for others, when the budget is short."""
+        """How long a lone mergeable message waits for others, in a burst."""
         first = batch.first
         if first.merge is None or len(batch.messages) > 1 or lane.chat_id > 0:
             return 0.0
-        if self._pacer.room(lane.chat_id, batch.priority) > self._pacer.capacity // 2:
+        limits, chat = self._limits, lane.chat_id
+        bursting = self._pacer.recent(chat, limits.burst_seconds) >= limits.burst
+        if not bursting and self._pacer.room(chat, batch.priority) > limits.low_room:
             return 0.0
         seen = lane.seen.setdefault(first.id, self._clock())
         return max(0.0, seen + self._limits.gather - self._clock())
