@@ -8,11 +8,16 @@ The terminal then lets you act as any of those people in any of their chats:
 * a plain line is sent as the current person's message in the current chat, so
   ``/report 楼道灯坏了`` works exactly as typed;
 * lines starting with a colon are the demo's own commands (``:as``, ``:in``, ``:press``,
-  ``:reply``, ``:photo``, ``:show``, ``:wait``, ``:help``, ``:quit``), so they never clash
-  with the bot's ``/commands``.
+  ``:reply``, ``:photo``, ``:show``, ``:wait``, ``:later``, ``:report``, ``:help``,
+  ``:quit``), so they never clash with the bot's ``/commands``.
 
 After every input the demo waits for the bot to go quiet and prints everything it did in
-any chat: new messages, edits, pins, documents and the answer to a button press.
+any chat: new messages, edits, pins, documents and the answer to a button press. The demo's
+folder (its data directory) keeps the store, the log (`demo.log`: logs never go to the
+terminal) and every file the bot sent, such as ledgers and charts, under its own name.
+
+`:later` moves the bot's clock on purpose and tells the runtime so: the bot was running all
+along, so what falls due within the jump goes out as it would have, never marked late.
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ BUSY_TIMEOUT = 15.0
 STARTUP_TIMEOUT = 20.0
 SHOW_LAST = 12
 MAX_WAIT_SECONDS = 600.0
+# The demo's folder (its data directory) also holds its log and the files the bot sent.
+LOG_NAME = "demo.log"
 
 # --------------------------------------------------------------------------------------
 # The demo neighbourhood
@@ -345,7 +352,7 @@ Demo commands start with a colon:
   :photo <caption>   send a photo with a caption, e.g.  :photo /report 墙皮脱落
   :show              show this chat's recent messages as they are now
   :wait <seconds>    wait, then show what the bot did (for scripts)
-  :later <30m|12h|2d> move the bot's clock forward: overdue sweep, reminders due
+  :later <30m|12h|2d> move the bot's clock forward: reminders due meanwhile, overdue sweep
   :report <daily|weekly|monthly>   send that staff-chat report now
   :help  :quit       (Ctrl-D or Ctrl-C quit too; Enter on an empty line shows news)"""
 
@@ -367,8 +374,11 @@ class DemoSession:
         bot_task: asyncio.Task[None] | None = None,
         runtime: Runtime | None = None,
         clock: ShiftedClock | None = None,
+        files: Path | None = None,
     ) -> None:
         self.api = api
+        # Where the files the bot sends (workbooks, charts) are saved to be opened; None: not.
+        self.files = files
         self.runtime = runtime
         self.clock = clock
         self.out = out
@@ -463,6 +473,7 @@ class DemoSession:
                 head += f"  📎 {record.document_name} ({_human_size(size)})"
             self.say(head)
             lines = self.body(html_text, record.text) + self.button_lines(record.reply_markup)
+            lines += self.save_file(record)
         elif method in ("editMessageText", "editMessageCaption"):
             self.say(f"{where}  ✎ edited #{record.message_id}")
             lines = self.body(html_text, record.text) + self.button_lines(record.reply_markup)
@@ -483,6 +494,17 @@ class DemoSession:
             self.say(f"{where}  {method} #{record.message_id}")
         for line in lines:
             self.say(line)
+
+    def save_file(self, record: SentRecord) -> list[str]:
+        """Save a file the bot sent (a ledger, a chart) so it can be opened; say where."""
+        if self.files is None or record.document_name is None or record.document_bytes is None:
+            return []
+        try:
+            path = _free_path(self.files, record.document_name, record.document_bytes)
+            path.write_bytes(record.document_bytes)
+        except (OSError, ValueError) as exc:
+            return [self.style.warn(f"  ⚠ could not save {record.document_name}: {exc}")]
+        return [self.style.dim(f"  💾 saved: {path}")]
 
     def print_news(self) -> None:
         """Everything the bot sent or changed since the last call, and refused calls."""
@@ -737,6 +759,14 @@ class DemoSession:
         for line in lines + self.button_lines(message.get("reply_markup")):
             self.say(line)
 
+    def local_time(self) -> str:
+        """The bot's clock as its chats show times, in the demo's zone: 12月3日 周四 10:00 …"""
+        if self.runtime is None or self.clock is None:
+            return "?"
+        now = self.clock()
+        year = now.astimezone(self.runtime.settings.timezone).year
+        return f"{self.runtime.texts(None).datetime(now)} ({year}, {DEMO_TIMEZONE})"
+
     async def cmd_later(self, arg: str) -> None:
         """Let time pass for the bot: deadlines run out, reminders fall due."""
         match = re.fullmatch(r"(\d{1,3})([mhd])", arg.strip().lower())
@@ -745,13 +775,20 @@ class DemoSession:
             return
         amount = int(match.group(1))
         unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        before = self.clock()
         self.clock.offset += timedelta(**{unit: amount})
-        self.note(f"⏩ the bot's clock is now {self.clock():%Y-%m-%d %H:%M} UTC")
+        # At once, before anything else runs: the bot was running all along, so reminders
+        # that fell due during the jump go out in order, as at their time (not late).
+        reminders = await self.runtime.clock_moved(before)
+        self.note(f"⏩ the bot's clock is now {self.local_time()}")
+        if reminders:
+            done = ", ".join(f"{outcome} {n}" for outcome, n in sorted(reminders.items()))
+            self.note(f"reminders that fell due: {done}")
+        await self.runtime.tick()  # they go out first: they came before the end of the jump
         result = await self.runtime.sweep()
         self.note(
             f"overdue sweep: flagged {result.flagged or '-'}, escalated {result.escalated or '-'}"
         )
-        await self.runtime.tick()  # reminders that fell due go out (late ones say so)
         await self.settle()
 
     async def cmd_report(self, arg: str) -> None:
@@ -800,6 +837,24 @@ def _human_size(size: int) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.1f} KB"
     return f"{size / 1024 / 1024:.1f} MB"
+
+
+def _free_path(folder: Path, name: str, data: bytes) -> Path:
+    """Where to save a sent file: its own name in `folder`, numbered if another file has it.
+
+    The name is the bot's, but only its last part counts, so nothing lands outside `folder`.
+    """
+    base = Path(Path(name).name.replace("\\", "_"))
+    if base.name in ("", ".", ".."):
+        raise ValueError(f"not a file name: {name!r}")
+    path = folder / base
+    number = 1
+    while path.exists():
+        if path.is_file() and path.read_bytes() == data:
+            return path  # the same file again (the same export twice): one copy
+        number += 1
+        path = folder / f"{base.stem}-{number}{base.suffix}"
+    return path
 
 
 def _message_number(text: str) -> int | None:
@@ -917,12 +972,16 @@ class ScriptLines:
 
 def _log_level_name() -> str:
     level = os.environ.get("ECHOWALL_LOG_LEVEL", "").strip().upper()
-    return level if level in logging.getLevelNamesMapping() else "WARNING"
+    return level if level in logging.getLevelNamesMapping() else "INFO"
 
 
-def _quiet_logging(token: str) -> None:
-    """WARNING unless ECHOWALL_LOG_LEVEL asks for more; the terminal chat is the output."""
-    configure(_log_level_name(), [token])
+def _log_to_file(token: str, path: Path) -> None:
+    """Everything logged goes to `path`, never to the terminal: the terminal is the chat.
+
+    INFO unless ECHOWALL_LOG_LEVEL says otherwise; Python's warnings go there too.
+    """
+    configure(_log_level_name(), [token], path=path)
+    logging.captureWarnings(True)
     level = logging.getLogger().level
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
@@ -1014,9 +1073,10 @@ async def run_demo(
 
     data = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="echowall-demo-"))
     data.mkdir(parents=True, exist_ok=True)
+    log_path = data / LOG_NAME
     # A fresh random token per run: nothing to leak, and nothing else can talk to this bot.
     api = LocalBotAPI(token=f"123456:{secrets.token_urlsafe(24)}", host="127.0.0.1")
-    _quiet_logging(api.token)
+    _log_to_file(api.token, log_path)
     await api.start()
     stop = asyncio.Event()
     bot: asyncio.Task[None] | None = None
@@ -1034,7 +1094,10 @@ async def run_demo(
         except Exception as exc:
             print(f"echowall demo: the bot did not start: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
-        session = DemoSession(api, out, color=color, bot_task=bot, runtime=runtime, clock=clock)
+        session = DemoSession(
+            api, out, color=color, bot_task=bot, runtime=runtime, clock=clock, files=data
+        )
+        session.note(f"logs go to {log_path}")
         session.note("starting: the bot joins the groups…")
         for chat_id, by_user, as_admin in INTRODUCTIONS:
             api.add_bot_to_chat(chat_id, by_user, as_admin=as_admin)
@@ -1042,6 +1105,7 @@ async def run_demo(
         session.say()
         session.say(BANNER)
         session.say(session.style.dim("Demo commands start with ':' — :help lists them."))
+        session.say(session.style.dim(f"The bot's clock: {session.local_time()}."))
         await _converse(session, source)
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -1051,4 +1115,5 @@ async def run_demo(
             await _stop_bot(stop, bot)
         await api.stop()
         print(f"\nBye. The demo's data is in {data}", file=out)
+        print(f"Its log: {log_path}", file=out)
         out.flush()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 
 FORMAT = "ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 REDACTED = "<token>"
@@ -38,13 +39,16 @@ class RedactingFormatter(logging.Formatter):
         return text
 
 
-def configure(level: str, secrets: Iterable[str] = ()) -> None:
-    """Log to stderr at `level`, one redacted logfmt line per event."""
-    handler = logging.StreamHandler()
+def configure(level: str, secrets: Iterable[str] = (), *, path: Path | None = None) -> None:
+    """Log at `level`, one redacted logfmt line per event: to stderr, or appended to `path`."""
+    handler: logging.Handler = (
+        logging.StreamHandler() if path is None else logging.FileHandler(path, encoding="utf-8")
+    )
     handler.setFormatter(RedactingFormatter(secrets))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+        old.close()
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     # httpx logs every request URL at INFO; the URL holds the token (redacted anyway).

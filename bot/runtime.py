@@ -40,6 +40,8 @@ CALENDAR_JOB = "calendar:catch-up"
 SLOT_PREFIX = "slot:"
 # How often the calendar is checked for missed slots and replanned (weekly events roll on).
 CALENDAR_SECONDS = 60.0
+# How far back the check looks for slots that fell due and have not gone out.
+CATCH_UP_LOOKBACK = timedelta(days=8)
 # On stop, calls in flight get this long to finish; what still waits stays in the store.
 STOP_GRACE = 3.0
 # Bookkeeping saved without its own fsync (message ids after a send) is fsync'd this often.
@@ -104,6 +106,8 @@ class Runtime:
         self._wake = asyncio.Event()
         self._replan = False
         self._flush_task: asyncio.Task[None] | None = None
+        # Where the bot's clock was moved on purpose: what fell due there is not late.
+        self.jumps = calendar.Jumps()
 
     @property
     def live(self) -> Live:
@@ -214,9 +218,13 @@ class Runtime:
     def _calendar_changed(self) -> None:
         self._replan = True
 
-    async def calendar_tick(self) -> dict[str, int]:
+    async def calendar_tick(self, lookback: timedelta = CATCH_UP_LOOKBACK) -> dict[str, int]:
         """Send what fell due (late within the grace, else skip) and replan the jobs."""
-        counts = self._job_now("calendar-catch-up", calendar.catch_up) or {}
+        self.jumps.forget_before(self.clock() - lookback)
+        counts = (
+            self._job_now("calendar-catch-up", lambda s: calendar.catch_up(s, lookback, self.jumps))
+            or {}
+        )
         if counts:
             log.info("action=calendar-catch-up %s", counts)
         self._wake.set()
@@ -242,7 +250,9 @@ class Runtime:
 
     async def fire(self, key: str) -> str | None:
         """A reminder job: hand the slot to the outbox if it still exists and is due."""
-        outcome = self._job_now(f"reminder key={key}", lambda s: calendar.fire_key(s, key))
+        outcome = self._job_now(
+            f"reminder key={key}", lambda s: calendar.fire_key(s, key, self.jumps)
+        )
         self._wake.set()
         return outcome
 
@@ -250,6 +260,20 @@ class Runtime:
         """Catch up with the clock now: due reminders, then everything the outbox may send."""
         await self.calendar_tick()
         await self.live.outbox.pump()
+
+    async def clock_moved(self, before: datetime) -> dict[str, int]:
+        """The bot's clock was moved forward on purpose, from `before` to now (the demo).
+
+        The bot was running all along, so nothing that fell due in between is late: those
+        reminders go out now, in order, each as it would have at its time (not skipped, not
+        marked late). What fell due while the bot was really not running stays late.
+        Call it right after moving the clock: the jump is recorded before anything else
+        runs, so no reminder job can meet the moved clock first and take its slot for late.
+        """
+        now = self.clock()
+        self.jumps.add(before, now)
+        # However long the jump, all of it, and the usual stretch before it.
+        return await self.calendar_tick(CATCH_UP_LOOKBACK + max(now - before, timedelta()))
 
     async def _deliver_forever(self) -> None:
         outbox = self.live.outbox

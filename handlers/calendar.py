@@ -330,10 +330,43 @@ def find_slot(svc: Services, key: str) -> Slot | None:
     return None
 
 
+class Jumps:
+    """Stretches of time the bot's clock was moved over on purpose (the demo's `:later`).
+
+    The bot was running through them: a slot that fell due within one would have gone out at
+    its time, so it goes out as of its time, never late nor skipped. Only what fell due while
+    the bot was really not running (before a start, or a machine asleep) is late. The runtime
+    keeps them in memory: a restart is an outage, whatever the clock did before.
+    """
+
+    def __init__(self) -> None:
+        self._spans: list[tuple[datetime, datetime]] = []
+
+    def add(self, start: datetime, end: datetime) -> None:
+        """The clock read `start`, and was then moved on to `end`."""
+        if end > start:
+            self._spans.append((start, end))
+
+    def forget_before(self, moment: datetime) -> None:
+        self._spans = [(start, end) for start, end in self._spans if end >= moment]
+
+    def moment(self, due: datetime, now: datetime) -> datetime:
+        """When a slot due at `due` counts as handled: at its time if a jump went over it."""
+        if any(start <= due <= end for start, end in self._spans):
+            return min(due, now)
+        return now
+
+
+def _handled_at(jumps: Jumps | None, due: datetime, now: datetime) -> datetime:
+    return now if jumps is None else jumps.moment(due, now)
+
+
 def fire(svc: Services, slot: Slot, now: datetime) -> str:
     """Hand a due slot to the outbox, late if within grace, else record it as skipped.
 
-    Returns what happened: "sent", "late", "skipped" or "done" (it had gone out before).
+    `now` is when the slot is handled: the clock, or the slot's own time when the clock was
+    moved over it on purpose (`Jumps`). Returns what happened: "sent", "late", "skipped" or
+    "done" (it had gone out before).
     """
     if svc.repo.has_broadcast(slot.key):
         return "done"
@@ -378,17 +411,23 @@ def fire(svc: Services, slot: Slot, now: datetime) -> str:
     return "late" if late else "sent"
 
 
-def fire_key(svc: Services, key: str) -> str | None:
+def fire_key(svc: Services, key: str, jumps: Jumps | None = None) -> str | None:
     """The scheduler's job for one slot: fire it if it still exists and is due."""
     slot = find_slot(svc, key)
     now = svc.clock()
     if slot is None or slot.due > now:
         return None
-    return fire(svc, slot, now)
+    return fire(svc, slot, _handled_at(jumps, slot.due, now))
 
 
-def catch_up(svc: Services, lookback: timedelta = timedelta(days=8)) -> dict[str, int]:
-    """Fire or skip every slot that fell due and has not gone out (after a restart)."""
+def catch_up(
+    svc: Services, lookback: timedelta = timedelta(days=8), jumps: Jumps | None = None
+) -> dict[str, int]:
+    """Fire or skip every slot that fell due and has not gone out, earliest first.
+
+    After a restart (or a missed job) a slot is late or skipped by how long ago it fell due;
+    one the clock was moved over on purpose (`jumps`) goes out as it would have at its time.
+    """
     now = svc.clock()
     counts: dict[str, int] = {}
     for event in svc.repo.events_from(now - lookback):
@@ -399,7 +438,7 @@ def catch_up(svc: Services, lookback: timedelta = timedelta(days=8)) -> dict[str
             post_event(svc, event, report_to=event.created_in if from_staff else None)
             counts["posted"] = counts.get("posted", 0) + 1
     for slot in slots_between(svc, now - lookback, now):
-        outcome = fire(svc, slot, now)
+        outcome = fire(svc, slot, _handled_at(jumps, slot.due, now))
         if outcome != "done":
             counts[outcome] = counts.get(outcome, 0) + 1
     return counts

@@ -292,6 +292,47 @@ async def test_reminder_missed_while_down_is_late_within_grace_and_skipped_after
     assert not world.posts(B1, "很久以前")[1:]  # only the confirmation, never the reminder
 
 
+async def test_a_jump_of_the_clock_is_not_an_outage(world: World) -> None:
+    """What fell due while the clock was moved on purpose goes out as at its time; what fell
+    due while the bot was down stays late (or skipped), jump or not."""
+    await world.say(HEAD, "/remind 10m 开会")  # 10:10
+    await world.say(HEAD, "/remind 1h 交表")  # 11:00
+    world.restart()
+    world.clock.advance(minutes=40)  # down from 10:00 to 10:40: R1 fell due meanwhile
+    jumps = calendar.Jumps()
+    before = world.clock.now
+    world.clock.advance(hours=1)  # then moved on purpose to 11:40, over R2
+    jumps.add(before, world.clock.now)
+    with world.repo.transaction():
+        counts = calendar.catch_up(world.svc, jumps=jumps)
+    await world.parts.deliver()
+    assert counts == {"late": 1, "sent": 1}
+    (late,) = [t for t in world.texts(B1) if "R1：开会" in t]
+    (on_time,) = [t for t in world.texts(B1) if "R2：交表" in t]
+    assert "补发" in late and "补发" not in on_time
+
+    # A jump far past the grace: what fell due within it is neither skipped nor late, and the
+    # scheduler's job for it (were it left behind) finds it done.
+    await world.say(HEAD, "/remind 1h 缴费")  # 12:40
+    await world.say(HEAD, "/event 2026-11-21 18:00 座谈会 remind=1h")  # 17:00, event at 18:00
+    before = world.clock.now
+    world.clock.advance(hours=8)  # 19:40: both long due, the event over
+    jumps.add(before, world.clock.now)
+    with world.repo.transaction():
+        assert calendar.catch_up(world.svc, jumps=jumps) == {"sent": 2}
+        assert calendar.fire_key(world.svc, "rm:3", jumps) == "done"
+    await world.parts.deliver()
+    assert [t for t in world.texts(B1) if "R3：缴费" in t and "补发" not in t]
+    (reminder,) = world.posts(B1, "提醒</b>：")
+    assert "座谈会" in reminder.text and "补发" not in reminder.text
+
+    # Without the jump recorded, the same hours are an outage: skipped, as before.
+    await world.say(HEAD, "/remind 1h 不再提醒")
+    world.clock.advance(hours=8)
+    with world.repo.transaction():
+        assert calendar.catch_up(world.svc, jumps=jumps) == {"skipped": 1}
+
+
 async def test_weekly_event_reminds_every_week_and_cancel_stops_it(world: World) -> None:
     await _with_groups(world)
     await world.say(HEAD, "/event every sun 19:00 座谈会 remind=1h")

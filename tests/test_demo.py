@@ -17,6 +17,7 @@ from bot.demo import (
     STAFF_CHAT,
     WORKER_LIU,
     DemoSession,
+    _free_path,
     build_world,
     html_to_terminal,
 )
@@ -40,6 +41,8 @@ FIRST_FLOW = """\
 
 # The demo's clock is pinned, so no test depends on the day it runs (Beijing time).
 DEMO_CLOCK = "2026-12-02T09:00"
+# A line of the bot's log (bot/logs.py), which belongs in the log file, not the chat.
+_LOG_LINE = re.compile(r"(^|\s)(ts|level|logger)=", re.MULTILINE)
 
 
 def run_script(
@@ -144,6 +147,17 @@ def test_script_runs_the_first_flow_end_to_end(tmp_path: Path, framework: str) -
     assert f"data is in {tmp_path / 'data'}" in out
     assert (tmp_path / "data").is_dir()
 
+    # Logs go to a file in the demo's folder, named at the start and at the end, never into
+    # the terminal; the banner says where the bot's clock stands, as its chats show times.
+    log_file = tmp_path / "data" / "demo.log"
+    assert f"logs go to {log_file}" in banner
+    assert out.rstrip().endswith(f"Its log: {log_file}")
+    log_text = log_file.read_text(encoding="utf-8")
+    assert "action=start" in log_text and "action=confirm" in log_text
+    assert not re.search(r"\d{5,}:[A-Za-z0-9_-]{20,}", log_text)
+    assert not _LOG_LINE.search(out + result.stderr), result.stderr
+    assert "The bot's clock: 12月2日 周三 09:00 (2026, Asia/Shanghai)." in banner
+
 
 def test_unreadable_script_is_reported(tmp_path: Path) -> None:
     result = subprocess.run(
@@ -224,6 +238,9 @@ def test_later_lets_a_case_run_overdue_and_escalate(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     flagged = after(result.stdout, "> :later 25h")
     assert "flagged [1]" in flagged and "已超期" in flagged
+    # The clock as the chats show it: Beijing time, not UTC (09:00 + 25 h).
+    assert "the bot's clock is now 12月3日 周四 10:00 (2026, Asia/Shanghai)" in flagged
+    assert "UTC" not in flagged
     _, _, second = result.stdout.partition("> :later 25h")
     escalated = after(second, "> :later 25h")
     assert "escalated [1]" in escalated and "街道督办" in escalated
@@ -257,3 +274,83 @@ def test_reports_can_be_sent_from_the_demo(tmp_path: Path, clock: str) -> None:
     monthly = after(result.stdout, "> :report monthly")
     assert ".xlsx" in monthly
     assert "usage:  :report" in after(result.stdout, "> :report yearly")
+
+
+CALENDAR_JUMPS = """\
+:as 刘社工
+:in staff
+/event tomorrow 19:00 小板凳座谈会 #forum @ 林溪苑广场
+:as 王楼长
+/remind 1m 测试
+:later 2m
+:later 1d
+:later 10h
+"""
+
+
+def test_later_sends_what_falls_due_on_time(tmp_path: Path, framework: str) -> None:
+    """A jump of the demo's clock is not an outage: what falls due in it goes out, on time."""
+    result = run_script(tmp_path, CALENDAR_JUMPS, framework)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+
+    # The reminder a minute ahead, after :later 2m: there, and not marked late.
+    soon = blocks(after(out, "> :later 2m"))
+    (note,) = [body for head, body in soon if "林溪苑1号楼" in head and "提醒 R1：测试" in body]
+    assert "补发" not in note
+    # :later 1d (09:03 → 09:03 next day) goes over the day-before reminder at 19:00, 14 hours
+    # before the end of the jump: it reaches both groups, as a reply to the event's post.
+    day_before = blocks(after(out, "> :later 1d"))
+    for group in ("林溪苑1号楼", "林溪苑2号楼"):
+        (reminder,) = [
+            (head, body) for head, body in day_before if group in head and "提醒：" in body
+        ]
+        assert "小板凳座谈会" in reminder[1] and "24小时" in reminder[1] and "↪" in reminder[0]
+    assert "reminders that fell due: sent 1" in after(out, "> :later 1d")
+    # :later 10h goes over the hour-before reminder (18:00) and the event itself (19:00).
+    hour_before = blocks(after(out, "> :later 10h"))
+    assert len([b for h, b in hour_before if "提醒：" in b and "60分钟" in b]) == 2
+    # Nothing was late, skipped or logged into the chat.
+    assert "补发" not in out
+    assert not _LOG_LINE.search(out + result.stderr), result.stderr
+    log_text = (tmp_path / "data" / "demo.log").read_text(encoding="utf-8")
+    assert "reminder-skipped" not in log_text and "late=True" not in log_text
+    assert log_text.count("action=reminder key=") == 3
+
+
+def test_files_the_bot_sends_are_saved_in_the_demo_folder(tmp_path: Path) -> None:
+    script = (
+        "/report 楼道灯坏了\n:as 刘社工\n:in staff\n/export\n"
+        ":later 7d\n:report weekly\n:report monthly\n"
+    )
+    result = run_script(tmp_path, script, "ptb")
+    assert result.returncode == 0, result.stderr
+    data = tmp_path / "data"
+    # Each path is printed after the message that carried the file.
+    saved = {Path(path) for path in re.findall(r"💾 saved: (\S+)", result.stdout)}
+    ledger = data / "echowall-ledger-2026-12.xlsx"
+    chart = data / "echowall-week-2026-W49.png"
+    november = data / "echowall-ledger-2026-11.xlsx"
+    assert f"💾 saved: {ledger}" in after(result.stdout, "> /export")
+    assert f"💾 saved: {chart}" in after(result.stdout, "> :report weekly")
+    assert f"💾 saved: {november}" in after(result.stdout, "> :report monthly")
+    # Each is what the bot sent, ready to open.
+    assert saved == {ledger, chart, november}
+    assert ledger.read_bytes()[:2] == b"PK" and november.read_bytes()[:2] == b"PK"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"data is in {data}" in result.stdout
+
+
+def test_a_sent_file_is_saved_under_its_own_name_in_the_folder(tmp_path: Path) -> None:
+    first = _free_path(tmp_path, "echowall-ledger-2026-12.xlsx", b"one")
+    assert first == tmp_path / "echowall-ledger-2026-12.xlsx"
+    first.write_bytes(b"one")
+    # The same file again is the same file; a newer one with that name gets a number.
+    assert _free_path(tmp_path, "echowall-ledger-2026-12.xlsx", b"one") == first
+    second = _free_path(tmp_path, "echowall-ledger-2026-12.xlsx", b"two")
+    assert second == tmp_path / "echowall-ledger-2026-12-2.xlsx"
+    # Only the name's last part counts: nothing lands outside the folder.
+    assert _free_path(tmp_path, "../../etc/x.png", b"") == tmp_path / "x.png"
+    assert _free_path(tmp_path, "..\\..\\x.png", b"").parent == tmp_path
+    with pytest.raises(ValueError):
+        _free_path(tmp_path, "..", b"")

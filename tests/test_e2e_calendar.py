@@ -123,6 +123,46 @@ async def test_remind_fires_once_through_the_scheduler_and_survives_restarts(
     assert len(_sent(api, B1, "提醒 R1：")) == 1 and len(_sent(api, B1, "提醒 R2：")) == 1
 
 
+async def test_moving_the_clock_on_purpose_sends_what_fell_due_on_time(
+    api: LocalBotAPI, start_bot: Callable[..., Any], tmp_path: Path, framework: str
+) -> None:
+    clock = ShiftedClock()
+    bot = await start_bot(clock=clock)
+    h = Harness(api, tmp_path / "data", framework)
+    h.say(B1, HEAD_WANG, "/remind 1m 测试")
+    await h.reply(B1, "R1")
+    h.say(B1, HEAD_WANG, "/remind 3h 开会")  # beyond the 2 hours' grace after the jump
+    await h.reply(B1, "R2")
+    # The bot runs on while its clock jumps 5 hours (the demo's `:later 5h`): both reminders
+    # go out, in order, neither marked late nor skipped.
+    before = clock()
+    clock.advance(hours=5)
+    assert await bot.runtime.clock_moved(before) == {"sent": 2}
+    await bot.runtime.tick()
+    await h.settle()
+    (first,) = _sent(api, B1, "提醒 R1：测试")
+    (second,) = _sent(api, B1, "提醒 R2：开会")
+    assert first.seq < second.seq
+    assert "补发" not in (first.text or "") + (second.text or "")
+    # A jump longer than the catch-up's usual look back still covers all of itself.
+    h.say(B1, HEAD_WANG, "/remind 3d 年检")
+    await h.reply(B1, "R3")
+    before = clock()
+    clock.advance(days=12)
+    assert await bot.runtime.clock_moved(before) == {"sent": 1}
+    await bot.runtime.tick()
+    inspection = await h.reply(B1, "提醒 R3：年检")
+    assert "补发" not in (inspection.text or "")
+    # A stop is an outage, whatever the clock did before: what fell due meanwhile is late.
+    h.say(B1, HEAD_WANG, "/remind 10m 交表")
+    await h.reply(B1, "R4")
+    await start_bot.stop_all()
+    clock.advance(minutes=30)
+    await start_bot(clock=clock)
+    late = await h.reply(B1, "交表", "补发")
+    assert "R4" in (late.text or "")
+
+
 async def test_group_announcement_is_pinned_or_says_why_not(
     api: LocalBotAPI, start_bot: Callable[..., Any], tmp_path: Path, framework: str
 ) -> None:
