@@ -70,11 +70,11 @@ class Limits:
     margin: float = 0.97
     # Slots of a group's window a message of this priority leaves free for more urgent ones.
     reserve: dict[Priority, int] = field(default_factory=_reserves)
-    # In a burst (a group sent `burst` messages within `burst_seconds`, or has no more than
-    # `low_room` calls of its window left), a lone message that could be merged waits this
-    # long (seconds) for others to go out with it. A chat at its usual pace never waits.
+    # In a burst (what a group sent in the last `burst_seconds`, kept up for its whole window,
+    # would overrun its budget; or it has no more than `low_room` calls of its window left), a
+    # lone message that could be merged waits this long (seconds) for others to go out with
+    # it. A chat at a pace its budget can bear never waits.
     gather: float = 1.0
-    burst: int = 3
     burst_seconds: float = 5.0
     low_room: int = 4
 
@@ -560,7 +560,8 @@ class Dispatcher:
         if first.merge is None or len(batch.messages) > 1 or lane.chat_id > 0:
             return 0.0
         limits, chat = self._limits, lane.chat_id
-        bursting = self._pacer.recent(chat, limits.burst_seconds) >= limits.burst
+        pace = self._pacer.recent(chat, limits.burst_seconds) * limits.group_window
+        bursting = pace > self._pacer.capacity * limits.burst_seconds
         if not bursting and self._pacer.room(chat, batch.priority) > limits.low_room:
             return 0.0
         seen = lane.seen.setdefault(first.id, self._clock())
