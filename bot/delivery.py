@@ -70,10 +70,11 @@ class Limits:
     margin: float = 0.97
     # Slots of a group's window a message of this priority leaves free for more urgent ones.
     reserve: dict[Priority, int] = field(default_factory=_reserves)
-    # In a burst (what a group sent in the last `burst_seconds`, kept up for its whole window,
-    # would overrun its budget; or it has no more than `low_room` calls of its window left), a
-    # lone message that could be merged waits this long (seconds) for others to go out with
-    # it. A chat at a pace its budget can bear never waits.
+    # In a burst of one kind (the acknowledgements, staff cards or answers a group got in the
+    # last `burst_seconds`, kept up for its whole window, would overrun its budget), or with no
+    # more than `low_room` calls of its window left, a lone message of that kind waits this
+    # long (seconds) for others to go out with it. A chat at a pace its budget can bear never
+    # waits, and neither does a message of another kind than the burst's.
     gather: float = 1.0
     burst_seconds: float = 5.0
     low_room: int = 4
@@ -458,8 +459,10 @@ class _Lane:
         self.jobs: list[_Job] = []
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
-        # When each waiting postbox message was first seen here (for `Limits.gather`).
+        # When each waiting postbox message was first seen here (for `Limits.gather`), and when
+        # messages that could be merged went out, by kind.
         self.seen: dict[int, float] = {}
+        self.merged: deque[tuple[float, str]] = deque()
 
 
 class Dispatcher:
@@ -544,6 +547,8 @@ class Dispatcher:
                     continue
                 for message in batch.messages:
                     lane.seen.pop(message.id, None)
+                if batch.first.merge is not None:
+                    lane.merged.append((self._clock(), batch.first.merge))
                 await self._courier.deliver(batch, LaneSender(self._reliable, batch.priority))
             else:
                 assert job is not None
@@ -560,8 +565,11 @@ class Dispatcher:
         if first.merge is None or len(batch.messages) > 1 or lane.chat_id > 0:
             return 0.0
         limits, chat = self._limits, lane.chat_id
-        pace = self._pacer.recent(chat, limits.burst_seconds) * limits.group_window
-        bursting = pace > self._pacer.capacity * limits.burst_seconds
+        since = self._clock() - limits.burst_seconds
+        while lane.merged and lane.merged[0][0] <= since:
+            lane.merged.popleft()
+        alike = sum(1 for _, kind in lane.merged if kind == first.merge)
+        bursting = alike * limits.group_window > self._pacer.capacity * limits.burst_seconds
         if not bursting and self._pacer.room(chat, batch.priority) > limits.low_room:
             return 0.0
         seen = lane.seen.setdefault(first.id, self._clock())
