@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from handlers import callbacks, notify, rights
 from handlers.core import Context, log
@@ -360,7 +360,8 @@ def cmd_reopen(ctx: Context) -> None:
 
 def reopen(ctx: Context, case: Case, note: str) -> None:
     case.state, case.closed_at, case.fixed_at = State.REOPENED, None, None
-    case.answer_due = ctx.svc.clock() + (case.answer_due - case.created)
+    # A new answer window from now, as long as the first one (not the time since the report).
+    case.answer_due = ctx.svc.clock() + timedelta(hours=ctx.svc.settings.answer_hours)
     _step(ctx, case, "reopen", note)
     ctx.svc.repo.save_case(case)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -195,3 +195,19 @@ async def test_flood_of_reports_is_slowed_politely_once(world: World) -> None:
     world.clock.advance(minutes=11)
     await world.say(RESIDENT, "/report 过了十分钟")
     assert [c.text for c in world.repo.all_cases()][-2:] == ["邻居的问题", "过了十分钟"]
+
+
+async def test_every_reopening_owes_an_answer_within_the_answer_window(world: World) -> None:
+    await world.say(RESIDENT, "/report 楼道灯坏了")
+    await world.say(HEAD, "/fixed 1 换了灯泡")
+    world.clock.advance(hours=50)
+    await world.say(HEAD, "/reopen 1 又坏了")
+    case = world.repo.get_case(1)
+    assert case is not None
+    assert case.answer_due - world.clock.now == timedelta(hours=24)
+    await world.say(HEAD, "/fixed 1 又换了")
+    world.clock.advance(hours=100)
+    await world.say(HEAD, "/reopen 1 还是坏")
+    case = world.repo.get_case(1)
+    assert case is not None
+    assert case.answer_due - world.clock.now == timedelta(hours=24)  # not 24 h + 150 h
