@@ -459,10 +459,6 @@ class _Lane:
         self.jobs: list[_Job] = []
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
-        # When each waiting postbox message was first seen here (for `Limits.gather`), and when
-        # messages that could be merged went out, by kind.
-        self.seen: dict[int, float] = {}
-        self.merged: deque[tuple[float, str]] = deque()
 
 
 class Dispatcher:
@@ -483,6 +479,11 @@ class Dispatcher:
         self._limits = limits
         self._clock = clock
         self._lanes: dict[int, _Lane] = {}
+        # Per chat, outliving its lane (which goes whenever it is idle, between two messages of
+        # a burst too): when messages that could be merged went out, by kind; and when each
+        # waiting message was first seen (for `Limits.gather`).
+        self._merged: dict[int, deque[tuple[float, str]]] = {}
+        self._seen: dict[int, float] = {}
         self._order = itertools.count()
         self._stopping = False
 
@@ -541,14 +542,24 @@ class Dispatcher:
                     del self._lanes[chat]
                 return
             if batch is not None and (job is None or batch.priority <= job.priority):
-                wait = max(self._pacer.ready_in(chat, batch.priority), self._gather(lane, batch))
+                wait = self._pacer.ready_in(chat, batch.priority)
+                if wait == 0 and self._tight(lane, batch):
+                    # Short of budget: what waits together goes together, and a lone one
+                    # waits a moment for company.
+                    batch = self._courier.next(chat, merge=True) or batch
+                    if len(batch.messages) == 1:
+                        if len(self._seen) > 10_000:  # messages dropped after failing for good
+                            self._seen.clear()
+                        seen = self._seen.setdefault(batch.first.id, self._clock())
+                        wait = max(0.0, seen + self._limits.gather - self._clock())
                 if wait > 0:
                     await self._nap(lane, wait)
                     continue
                 for message in batch.messages:
-                    lane.seen.pop(message.id, None)
+                    self._seen.pop(message.id, None)
                 if batch.first.merge is not None:
-                    lane.merged.append((self._clock(), batch.first.merge))
+                    sent = self._merged.setdefault(chat, deque())
+                    sent.append((self._clock(), batch.first.merge))
                 await self._courier.deliver(batch, LaneSender(self._reliable, batch.priority))
             else:
                 assert job is not None
@@ -559,21 +570,22 @@ class Dispatcher:
                 heapq.heappop(lane.jobs)
                 await self._run_job(job)
 
-    def _gather(self, lane: _Lane, batch: Batch) -> float:
-        """How long a lone mergeable message waits for others, in a burst."""
+    def _tight(self, lane: _Lane, batch: Batch) -> bool:
+        """Whether the group is short of budget for this kind of message: in a burst of its
+        kind, or near the end of its minute."""
         first = batch.first
-        if first.merge is None or len(batch.messages) > 1 or lane.chat_id > 0:
-            return 0.0
+        if first.merge is None or lane.chat_id > 0:
+            return False
         limits, chat = self._limits, lane.chat_id
         since = self._clock() - limits.burst_seconds
-        while lane.merged and lane.merged[0][0] <= since:
-            lane.merged.popleft()
-        alike = sum(1 for _, kind in lane.merged if kind == first.merge)
+        sent = self._merged.get(chat)
+        while sent and sent[0][0] <= since:
+            sent.popleft()
+        if sent is not None and not sent:
+            del self._merged[chat]
+        alike = sum(1 for _, kind in sent or () if kind == first.merge)
         bursting = alike * limits.group_window > self._pacer.capacity * limits.burst_seconds
-        if not bursting and self._pacer.room(chat, batch.priority) > limits.low_room:
-            return 0.0
-        seen = lane.seen.setdefault(first.id, self._clock())
-        return max(0.0, seen + self._limits.gather - self._clock())
+        return bursting or self._pacer.room(chat, batch.priority) <= limits.low_room
 
     async def _nap(self, lane: _Lane, seconds: float) -> None:
         """Sleep until then, or until something new arrives for the lane."""

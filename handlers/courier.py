@@ -183,8 +183,9 @@ class Courier:
 
     # ---------------------------------------------------------------------- what goes next
 
-    def next(self, chat_id: int) -> Batch | None:
-        """The chat's next message, merged with the waiting ones that go well with it."""
+    def next(self, chat_id: int, *, merge: bool = False) -> Batch | None:
+        """The chat's next message; with `merge` (the runtime asks when a group's budget is
+        short), together with the waiting ones that go well with it."""
         now = self._clock()
         waiting = self.svc.post.waiting(chat_id)
         waiting = [
@@ -193,7 +194,7 @@ class Courier:
         if not waiting:
             return None
         first = waiting[0]
-        if first.merge is None or chat_id > 0:
+        if not merge or first.merge is None or chat_id > 0:
             return Batch(chat_id, (first,), first.priority)
         alike = [m for m in waiting if m.merge == first.merge and m.priority == first.priority]
         if first.merge == "text":
