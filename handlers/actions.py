@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from handlers import callbacks, notify, rights
+from handlers.callbacks import Act
 from handlers.core import Context, log
 from handlers.parsing import BadTime, parse_case_id, parse_when
 from handlers.ports import Button, Keyboard
@@ -231,8 +232,8 @@ def cmd_progress(ctx: Context) -> None:
 def rating_keyboard(case: Case, t: Translator) -> tuple[tuple[Button, ...], ...]:
     return (
         tuple(
-            Button(t.gettext(RATING_LABELS[r]), callbacks.encode("rate", case.id, code))
-            for r, code in ((Rating.SATISFIED, "s"), (Rating.BASIC, "b"), (Rating.UNSATISFIED, "u"))
+            Button(t.gettext(RATING_LABELS[r]), callbacks.encode(Act.RATE, case.id, code))
+            for r, code in callbacks.RATING_CODES.items()
         ),
     )
 
@@ -402,13 +403,10 @@ def press_escalate(ctx: Context, cb: callbacks.Callback) -> None:
         ctx.toast(ctx._("Case #{id} is already at the highest level.").format(id=case.id))
 
 
-_RATINGS = {"s": Rating.SATISFIED, "b": Rating.BASIC, "u": Rating.UNSATISFIED}
-
-
 def press_rate(ctx: Context, cb: callbacks.Callback) -> None:
     """Only the reporter's rating counts; "unsatisfied" reopens the case."""
     case = ctx.svc.repo.get_case(cb.int_arg(0))
-    rating = _RATINGS.get(str(cb.args[1]))
+    rating = callbacks.RATINGS_BY_CODE.get(str(cb.args[1]))
     if case is None or rating is None:
         ctx.toast(ctx._("This case no longer exists."))
         return

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from handlers import callbacks, outbox, rights
+from handlers.callbacks import RSVP_NO, RSVP_YES, Act
 from handlers.core import Context, Services, log
 from handlers.courier import Rendered
 from handlers.intake import find_building
@@ -512,8 +513,8 @@ def rsvp_keyboard(t: Translator, event: CalendarEvent) -> Keyboard:
     come = t.gettext("✋ I'll come ({n})").format(n=t.number(len(event.going)))
     return (
         (
-            Button(come, callbacks.encode("go", event.id, "y")),
-            Button(t.gettext("🙅 Can't come"), callbacks.encode("go", event.id, "n")),
+            Button(come, callbacks.encode(Act.RSVP, event.id, RSVP_YES)),
+            Button(t.gettext("🙅 Can't come"), callbacks.encode(Act.RSVP, event.id, RSVP_NO)),
         ),
     )
 
@@ -941,7 +942,7 @@ def press_rsvp(ctx: Context, cb: callbacks.Callback) -> None:
     svc = ctx.svc
     event = svc.repo.get_event(cb.int_arg(0))
     answer = cb.args[1]
-    if event is None or answer not in ("y", "n") or ctx.sender is None:
+    if event is None or answer not in (RSVP_YES, RSVP_NO) or ctx.sender is None:
         ctx.toast(ctx._("This button is no longer valid."))
         return
     if event.cancelled is not None:
@@ -955,7 +956,7 @@ def press_rsvp(ctx: Context, cb: callbacks.Callback) -> None:
     going = next((a for a in event.going if a.user_id == user.id), None)
     waiting = next((a for a in event.waitlist if a.user_id == user.id), None)
     promoted: Attendee | None = None
-    if answer == "y":
+    if answer == RSVP_YES:
         if going is not None:
             ctx.toast(ctx._("You are already signed up."))
             return

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from handlers import callbacks, livewall
+from handlers.callbacks import Act
 from handlers.core import Context, Services
 from handlers.courier import Rendered
 from handlers.ports import Button, Keyboard
@@ -58,7 +59,7 @@ def supporter_keyboard(case: Case, t: Translator) -> Keyboard | None:
     if not case.is_open:
         return None
     label = t.gettext("👍 Me too ({n})").format(n=t.number(len(case.supporters)))
-    return ((Button(label, callbacks.encode("too", case.id)),),)
+    return ((Button(label, callbacks.encode(Act.ME_TOO, case.id)),),)
 
 
 def _supporters(case: Case, t: Translator) -> str | None:
@@ -119,7 +120,7 @@ def _acks(svc: Services, cases: list[Case]) -> Rendered | None:
         (
             Button(
                 t.gettext("👍 #{id} me too ({n})").format(id=c.id, n=t.number(len(c.supporters))),
-                callbacks.encode("too", c.id),
+                callbacks.encode(Act.ME_TOO, c.id),
             ),
         )
         for c in cases
@@ -209,13 +210,13 @@ def staff_keyboard(case: Case, t: Translator) -> Keyboard | None:
     if case.state in (State.NEW, State.REOPENED):
         return (
             (
-                Button(_("Accept"), callbacks.encode("acc", case.id)),
-                Button(_("Decline"), callbacks.encode("dec", case.id)),
-                Button(_("Escalate"), callbacks.encode("esc", case.id)),
+                Button(_("Accept"), callbacks.encode(Act.ACCEPT, case.id)),
+                Button(_("Decline"), callbacks.encode(Act.DECLINE, case.id)),
+                Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),
             ),
         )
     if case.state is State.ACCEPTED:
-        return ((Button(_("Escalate"), callbacks.encode("esc", case.id)),),)
+        return ((Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),),)
     return None
 
 
@@ -231,15 +232,15 @@ def staff_card_text(svc: Services, case: Case, t: Translator) -> str:
 def _staff_rows(case: Case, t: Translator) -> tuple[tuple[Button, ...], ...]:
     """The buttons of one case on a card of several: its number on each."""
     _ = t.gettext
-    actions: tuple[tuple[str, str], ...]
+    actions: tuple[tuple[Act, str], ...]
     if case.state in (State.NEW, State.REOPENED):
         actions = (
-            ("acc", _("Accept #{id}")),
-            ("dec", _("Decline #{id}")),
-            ("esc", _("Escalate #{id}")),
+            (Act.ACCEPT, _("Accept #{id}")),
+            (Act.DECLINE, _("Decline #{id}")),
+            (Act.ESCALATE, _("Escalate #{id}")),
         )
     elif case.state is State.ACCEPTED:
-        actions = (("esc", _("Escalate #{id}")),)
+        actions = ((Act.ESCALATE, _("Escalate #{id}")),)
     else:
         return ()
     return (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handlers import callbacks, notify
+from handlers.callbacks import Act
 from handlers.core import Context, log
 from handlers.events import Message, Person
 from handlers.ports import Button
@@ -180,7 +181,7 @@ def _ask_building(ctx: Context, text: str, photo: str | None) -> None:
         return
     svc.repo.save_draft(draft)
     rows = tuple(
-        (Button(clip(g.label, 40), callbacks.encode("bld", draft.id, g.chat_id)),)
+        (Button(clip(g.label, 40), callbacks.encode(Act.BUILDING, draft.id, g.chat_id)),)
         for g in candidates[:MAX_BUILDING_BUTTONS]
     )
     ctx.reply(ctx._("Which building is this about?"), keyboard=rows)

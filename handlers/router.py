@@ -21,6 +21,7 @@ from handlers import (
     stats,
     walls,
 )
+from handlers.callbacks import Act
 from handlers.core import Answer, Context, NeedStatus, Services, log
 from handlers.events import ChatRef, Event, Membership, Message, Migration, Press
 from handlers.parsing import parse_command
@@ -62,14 +63,14 @@ COMMANDS: dict[str, CommandHandler] = {
     "announce": announce.cmd_announce,
 }
 
-PRESSES: dict[str, PressHandler] = {
-    "too": report.press_me_too,
-    "acc": actions.press_accept,
-    "dec": actions.press_decline,
-    "esc": actions.press_escalate,
-    "rate": actions.press_rate,
-    "bld": report.press_building,
-    "go": calendar.press_rsvp,
+PRESSES: dict[Act, PressHandler] = {
+    Act.ME_TOO: report.press_me_too,
+    Act.ACCEPT: actions.press_accept,
+    Act.DECLINE: actions.press_decline,
+    Act.ESCALATE: actions.press_escalate,
+    Act.RATE: actions.press_rate,
+    Act.BUILDING: report.press_building,
+    Act.RSVP: calendar.press_rsvp,
 }
 
 RESIDENT_MENU = [
@@ -262,11 +263,10 @@ class Core:
         ctx = self._context(chat, press)
         ctx.press = press
         cb = callbacks.decode(press.data)
-        handler = PRESSES.get(cb.action) if cb is not None else None
-        if cb is None or handler is None:
+        if cb is None:
             ctx.toast(ctx._("This button is no longer valid."))
         else:
-            handler(ctx, cb)
+            PRESSES[cb.action](ctx, cb)
         return ctx.answer or Answer(press.callback_id, None)
 
     def _apologise(self, event: Event) -> Answer | None:

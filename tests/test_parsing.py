@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers import callbacks
+from handlers.callbacks import Act
 from handlers.parsing import BadTime, parse_case_id, parse_command, parse_when
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -63,16 +64,16 @@ def test_parse_command_never_crashes(text: str) -> None:
 
 @given(st.integers(min_value=1, max_value=10**9), st.sampled_from(["s", "b", "u"]))
 def test_callback_round_trip_within_64_bytes(case_id: int, rating: str) -> None:
-    data = callbacks.encode("rate", case_id, rating)
+    data = callbacks.encode(Act.RATE, case_id, rating)
     assert len(data.encode()) <= 64
-    assert callbacks.decode(data) == callbacks.Callback("rate", (case_id, rating))
+    assert callbacks.decode(data) == callbacks.Callback(Act.RATE, (case_id, rating))
 
 
 @given(st.integers(min_value=1, max_value=10**6), st.integers(min_value=-(10**13), max_value=-1))
 def test_building_choice_fits_with_supergroup_ids(draft: int, chat: int) -> None:
-    data = callbacks.encode("bld", draft, chat)
+    data = callbacks.encode(Act.BUILDING, draft, chat)
     assert len(data.encode()) <= 64 and callbacks.decode(data) == callbacks.Callback(
-        "bld", (draft, chat)
+        Act.BUILDING, (draft, chat)
     )
 
 
@@ -81,3 +82,30 @@ def test_decode_refuses_what_we_did_not_make(data: str) -> None:
     decoded = callbacks.decode(data)
     if decoded is not None:
         assert data.startswith("c1:") and callbacks.encode(decoded.action, *decoded.args) == data
+
+
+# Buttons already posted in chats carry these: the wire format never changes.
+POSTED = {
+    "c1:too:17": (Act.ME_TOO, (17,)),
+    "c1:acc:17": (Act.ACCEPT, (17,)),
+    "c1:dec:17": (Act.DECLINE, (17,)),
+    "c1:esc:17": (Act.ESCALATE, (17,)),
+    "c1:rate:17:s": (Act.RATE, (17, "s")),
+    "c1:rate:17:b": (Act.RATE, (17, "b")),
+    "c1:rate:17:u": (Act.RATE, (17, "u")),
+    "c1:bld:3:-1001234567890": (Act.BUILDING, (3, -1001234567890)),
+    "c1:go:4:y": (Act.RSVP, (4, "y")),
+    "c1:go:4:n": (Act.RSVP, (4, "n")),
+}
+
+
+@pytest.mark.parametrize("data", sorted(POSTED))
+def test_buttons_already_posted_keep_their_meaning(data: str) -> None:
+    action, args = POSTED[data]
+    assert callbacks.decode(data) == callbacks.Callback(action, args)
+    assert callbacks.encode(action, *args) == data
+
+
+def test_every_button_action_is_posted_somewhere_in_this_table() -> None:
+    assert {action for action, _ in POSTED.values()} == set(Act)
+    assert set(callbacks.ARGS) == set(Act)
