@@ -21,7 +21,7 @@ from handlers.callbacks import Act
 from handlers.core import Context, Services
 from handlers.courier import Rendered
 from handlers.ports import Button, Keyboard
-from handlers.render import CAPTION_LIMIT, case_card, clip, esc, visible_len
+from handlers.render import CAPTION_LIMIT, LABELLED, case_card, clip, esc, visible_len
 from handlers.texts import Translator
 from storage.records import Case, Priority, State
 
@@ -104,7 +104,8 @@ def acks_text(svc: Services, cases: list[Case], t: Translator) -> str:
     for case in cases:
         who = f" {esc(case.reporter_name)}" if case.reporter_name else ""
         count = f" 👥{t.number(len(case.supporters))}" if case.supporters else ""
-        lines.append(f"<b>#{case.id}</b>{who}: {esc(clip(case.text, 120))}{count}")
+        label = f"<b>#{case.id}</b>{who}"
+        lines.append(_(LABELLED).format(label=label, text=esc(clip(case.text, 120))) + count)
     lines.append(_("Every step is posted in this thread."))
     return "\n".join(lines)
 
@@ -331,13 +332,14 @@ def card_is_near(ctx: Context, case: Case) -> bool:
 # --- notices --------------------------------------------------------------------------------
 
 
-def tell_escalation_chat(svc: Services, case: Case, note: str) -> None:
+def tell_escalation_chat(svc: Services, case: Case, note_for: Callable[[Translator], str]) -> None:
+    """Tell the escalation chat; `note_for(t)` words the escalation's note (HTML, clipped to
+    1000 characters, so that the note and the case's card always fit one message together)."""
     chat = svc.settings.escalation_chat
     if chat is None:
         return
     t = svc.texts_for(chat)
-    # Clipped, so that the note and the case's card always fit one message together.
-    text = t.gettext("⬆️ Escalated to you: {note}").format(note=esc(clip(note, 1000))) + "\n\n"
+    text = t.gettext("⬆️ Escalated to you: {note}").format(note=note_for(t)) + "\n\n"
     text += case_card(case, t, building_label(svc, case), show_reporter=True)
     svc.post.send(chat, text, priority=Priority.ECHO)
 

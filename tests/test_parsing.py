@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from handlers import callbacks
 from handlers.callbacks import Act
-from handlers.parsing import BadTime, parse_case_id, parse_command, parse_when
+from handlers.parsing import BadTime, case_digits, parse_command, parse_when
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -36,10 +36,38 @@ def test_parse_command(text: str, expected: tuple[str, str] | None) -> None:
 
 @pytest.mark.parametrize(
     ("token", "expected"),
-    [("17", 17), ("#17", 17), ("＃5", 5), ("0", None), ("-3", None), ("x", None), ("１７", None)],
+    [
+        ("17", "17"),
+        ("#17", "17"),
+        ("＃5", "5"),
+        ("0", "0"),
+        ("99999999999999999999", "99999999999999999999"),  # no such case, not a mistake
+        ("-3", None),
+        ("x", None),
+        ("１７", None),
+        ("#", None),
+    ],
 )
-def test_parse_case_id(token: str, expected: int | None) -> None:
-    assert parse_case_id(token) == expected
+def test_case_digits(token: str, expected: str | None) -> None:
+    assert case_digits(token) == expected
+
+
+@pytest.mark.parametrize(
+    ("tokens", "problems"),
+    [
+        (["2026-13-45", "25:99"], (("2026-13-45", "date"), ("25:99", "time"))),
+        (["2026-02-30"], (("2026-02-30", "date"),)),
+        (["2026-12-01", "25:99"], (("25:99", "time"),)),
+        (["0h"], (("0h", "zero"),)),
+        (["soon"], (("soon", "unknown"),)),
+    ],
+)
+def test_parse_when_names_each_wrong_word(
+    tokens: list[str], problems: tuple[tuple[str, str], ...]
+) -> None:
+    with pytest.raises(BadTime) as raised:
+        parse_when(tokens, NOW, TZ)
+    assert raised.value.problems == problems
 
 
 def test_parse_when_relative_and_absolute() -> None:
