@@ -55,6 +55,8 @@ def _report(command: str, period_text: str | None, out: str | None) -> None:
     """Print the statistics, or write the ledger file, from the configured data directory."""
     from bot.i18n import Catalogs
     from handlers import ledger, stats
+    from handlers.commands import BY_NAME
+    from handlers.render import plain
     from storage.tinydb_store import TinyRepository
 
     config = load_config()
@@ -63,16 +65,19 @@ def _report(command: str, period_text: str | None, out: str | None) -> None:
     now = datetime.now(UTC)
     if command == "stats":
         period = ledger.parse_period(period_text or "", now, settings.timezone)
-        usage = stats.STATS_USAGE
     else:
         period = (
             ledger.parse_month(period_text, settings.timezone)
             if period_text
             else ledger.month_of(now, settings.timezone)
         )
-        usage = stats.EXPORT_USAGE
     if period is None:
-        raise ConfigError(t.gettext("Usage: {usage}").format(usage=t.gettext(usage)))
+        # The same words as the chat's answer; the usage is the chat command's.
+        problem = stats.period_problem(
+            t, (period_text or "").split(), months_only=command != "stats"
+        )
+        usage = t.gettext("Usage: {usage}").format(usage=t.gettext(BY_NAME[command].usage))
+        raise ConfigError(plain(problem) + "\n" + usage)
     if not config.data_dir.is_dir():
         raise ConfigError(
             t.gettext("There is no data directory at {path}.").format(path=config.data_dir)

@@ -58,6 +58,10 @@ class BabelTranslator:
         return format_timedelta(value, threshold=1.1, locale=self._locale)
 
     def number(self, value: int) -> str:
+        # Chinese writes a number of up to four digits without a separator (GB/T 15835):
+        # "2000 个字", not "2,000 个字".
+        if self.language == "zh" and abs(value) < 10_000:
+            return str(value)
         return format_decimal(value, locale=self._locale)
 
     def percent(self, value: float) -> str:

@@ -3,56 +3,59 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from handlers import callbacks, notify, rights
+from handlers.callbacks import Act
 from handlers.core import Context, log
-from handlers.parsing import BadTime, parse_case_id, parse_when
+from handlers.parsing import BadTime, case_digits, parse_when, quoted, time_problems
 from handlers.ports import Button, Keyboard
 from handlers.render import (
     CHANNEL_LABELS,
-    CLASS_LABELS,
     LEVEL_LABELS,
     RATING_LABELS,
     STATE_LABELS,
     clip,
     esc,
+    note_text,
 )
+from handlers.rights import MANAGERS_ONLY
 from handlers.texts import N_, Translator
 from storage.records import Case, CaseClass, Priority, Rating, State, Step
 
-ANSWERABLE = frozenset({State.NEW, State.REOPENED})
-WORKABLE = frozenset({State.NEW, State.ACCEPTED, State.REOPENED})
-NOTE_LIMIT = 1000
+if TYPE_CHECKING:
+    # The table of commands imports this module for its handlers.
+    from handlers.commands import CaseRule
 
-
-@dataclass(frozen=True)
-class Action:
-    """A case action: which states it applies to and whether it needs a note."""
-
-    name: str
-    allowed: frozenset[State]
-    needs_note: bool
-    usage: str
-
-
-ACTIONS = {
-    "accept": Action(
-        "accept", ANSWERABLE, False, N_("/accept <id> [easy|key|hard] [12h|2d|YYYY-MM-DD HH:MM]")
-    ),
-    "progress": Action("progress", WORKABLE, True, N_("/progress <id> <what was done>")),
-    "fixed": Action("fixed", WORKABLE, True, N_("/fixed <id> <the measure taken>")),
-    "confirm": Action("confirm", frozenset({State.FIXED}), False, N_("/confirm <id>")),
-    "decline": Action("decline", ANSWERABLE, True, N_("/decline <id> <reason>")),
-    "escalate": Action("escalate", WORKABLE, True, N_("/escalate <id> <note>")),
-    "reopen": Action(
-        "reopen",
-        frozenset({State.FIXED, State.CLOSED, State.DECLINED}),
-        True,
-        N_("/reopen <id> <note>"),
-    ),
+# The classes as staff and heads type them: the code, or the words /help shows for it.
+CLASS_WORDS = {
+    "easy": CaseClass.EASY,
+    "易办": CaseClass.EASY,
+    "易办件": CaseClass.EASY,
+    "key": CaseClass.KEY,
+    "重点": CaseClass.KEY,
+    "重点件": CaseClass.KEY,
+    "hard": CaseClass.HARD,
+    "difficult": CaseClass.HARD,
+    "疑难": CaseClass.HARD,
+    "疑难件": CaseClass.HARD,
 }
+# Whole sentences per class: "an easy case", "a key case" (never pieced together).
+ACCEPTED_TEXTS = {
+    CaseClass.EASY: N_("🛠 Case #{id} is accepted as an easy case; promised by {time}."),
+    CaseClass.KEY: N_("🛠 Case #{id} is accepted as a key case; promised by {time}."),
+    CaseClass.HARD: N_("🛠 Case #{id} is accepted as a difficult case; promised by {time}."),
+}
+NOTE_LIMIT = 1000
+# Larger numbers are no case of ours: answered "no such case" without asking the store.
+MAX_CASE_DIGITS = 12
+
+
+def _rule(ctx: Context) -> CaseRule:
+    """The case rule of the command being handled (a button's: the command it stands for)."""
+    assert ctx.command is not None and ctx.command.case is not None, "not a case command"
+    return ctx.command.case
 
 
 def _refuse(ctx: Context, text: str) -> None:
@@ -63,12 +66,17 @@ def _refuse(ctx: Context, text: str) -> None:
         ctx.reply(text)
 
 
-def _checked(ctx: Context, action: Action, case_id: int) -> Case | None:
+def _checked(ctx: Context, case_id: int) -> Case | None:
     """Find the case and check the sender's rights and the case's state."""
     case = ctx.svc.repo.get_case(case_id)
     if case is None:
         _refuse(ctx, ctx._("There is no case #{id}.").format(id=case_id))
         return None
+    return _allowed(ctx, case)
+
+
+def _allowed(ctx: Context, case: Case) -> Case | None:
+    """The case if the sender may act on it and the action applies to its state now."""
     if not rights.may_manage(ctx, case.building_id):
         _refuse(
             ctx,
@@ -77,24 +85,48 @@ def _checked(ctx: Context, action: Action, case_id: int) -> Case | None:
             ).format(id=case.id),
         )
         return None
-    if case.state not in action.allowed:
-        _refuse(
-            ctx,
-            ctx._("Case #{id} is {state}; that action does not apply now.").format(
-                id=case.id, state=ctx._(STATE_LABELS[case.state])
-            ),
-        )
+    states = _rule(ctx).states
+    if case.state not in states:
+        state = ctx._(STATE_LABELS[case.state])
+        if ctx.press is not None or ctx.command is None:
+            text = ctx._("Case #{id} is {state}; that action does not apply now.").format(
+                id=case.id, state=state
+            )
+        else:
+            wanted = " / ".join(ctx._(STATE_LABELS[s]) for s in State if s in states)
+            text = ctx._(
+                "Case #{id} is {state}: /{command} applies only to a case that is {states}."
+            ).format(id=case.id, state=state, command=ctx.command.name, states=wanted)
+        _refuse(ctx, text)
         return None
     return case
 
 
-def load_case(ctx: Context, action: Action, case_token: str) -> Case | None:
-    """Read the case number typed after a command, then check it."""
-    case_id = parse_case_id(case_token)
-    if case_id is None:
-        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
-        return None
-    return _checked(ctx, action, case_id)
+def load_case(ctx: Context, token: str) -> Case | None:
+    """The case whose number was typed after the command, if the sender may act on it now.
+
+    The right comes first: someone who may not use the command is told so whatever they
+    typed, and nothing is written before (a right may need a member status looked up).
+    """
+    digits = case_digits(token)
+    case = None
+    if digits is not None and len(digits) <= MAX_CASE_DIGITS:
+        case = ctx.svc.repo.get_case(int(digits))
+    if case is not None:
+        return _allowed(ctx, case)
+    if not rights.could_manage(ctx):
+        ctx.reply(ctx._(MANAGERS_ONLY))
+    elif digits is not None:
+        ctx.reply(ctx._("There is no case #{id}.").format(id=quoted(digits)))
+    elif token.strip():
+        ctx.usage(
+            ctx._("“{word}” is not a case number: write it like 17 or #17.").format(
+                word=quoted(token.strip())
+            )
+        )
+    else:
+        ctx.usage(ctx._("Which case? Write its number after the command."))
+    return None
 
 
 def _actor(ctx: Context) -> tuple[int | None, str]:
@@ -103,11 +135,12 @@ def _actor(ctx: Context) -> tuple[int | None, str]:
     return ctx.user_id, ctx.sender.name if ctx.sender else ""
 
 
-def _step(ctx: Context, case: Case, action: str, note: str = "") -> None:
-    if action in ("accept", "decline", "fixed", "escalate", "reopen", "confirm"):
+def _step(ctx: Context, case: Case, action: str, note: str = "", code: str = "") -> None:
+    """Add a step to the case's timeline: a person's `note`, or the bot's own as a `code`."""
+    if ctx.command is not None and ctx.command.case is not None and ctx.command.case.answers:
         case.overdue_since = None  # a new deadline, or none: the overdue flag is answered
     actor_id, actor_name = _actor(ctx)
-    case.timeline.append(Step(ctx.svc.clock(), action, actor_id, actor_name, note))
+    case.timeline.append(Step(ctx.svc.clock(), action, actor_id, actor_name, note, code))
     log.info("case=%s chat=%s action=%s actor=%s", case.id, ctx.chat.id, action, actor_id)
 
 
@@ -157,65 +190,80 @@ def _split(args: str) -> tuple[str, str]:
 def cmd_accept(ctx: Context) -> None:
     """Accept a case, optionally with its class and a promised time."""
     token, rest = _split(ctx.args)
-    action = ACTIONS["accept"]
+    case = load_case(ctx, token)
+    if case is None:
+        return
     tokens = rest.split()
     klass = ctx.svc.settings.default_class
-    if tokens and tokens[0].lower() in {c.value for c in CaseClass}:
-        klass = CaseClass(tokens.pop(0).lower())
+    if tokens and tokens[0].lower() in CLASS_WORDS:
+        klass = CLASS_WORDS[tokens.pop(0).lower()]
     now = ctx.svc.clock()
     due: datetime | None = None
     if tokens:
         try:
             due, used = parse_when(tokens, now, ctx.svc.settings.timezone)
-        except BadTime:
-            ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
+        except BadTime as bad:
+            unknown = ACCEPT_NEITHER if len(tokens) == len(rest.split()) else ACCEPT_NO_TIME
+            ctx.usage(time_problems(ctx.t, bad, unknown))
             return
         if used != len(tokens):
-            ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
+            extra = " ".join(tokens[used:])
+            ctx.usage(
+                ctx._("I did not understand “{words}” after the time.").format(words=quoted(extra))
+            )
             return
         if due <= now:
-            ctx.reply(ctx._("The promised time must be in the future."))
+            ctx.usage(
+                ctx._("The promised time “{words}” has already passed.").format(
+                    words=quoted(" ".join(tokens[:used]))
+                )
+            )
             return
-    case = load_case(ctx, action, token)
-    if case is None:
-        return
     case.klass = klass
     case.due = due or ctx.svc.settings.class_due(klass, now)
     case.state = State.ACCEPTED
     case.answered_at = case.answered_at or now
-    _step(ctx, case, "accept", ctx._(CLASS_LABELS[klass]))
+    _step(ctx, case, "accept", code=klass.value)
     ctx.svc.repo.save_case(case)
     _announce(
         ctx,
         case,
-        lambda t: t.gettext("🛠 Case #{id} is accepted as a {klass}; promised by {time}.").format(
+        lambda t: t.gettext(ACCEPTED_TEXTS[klass]).format(
             id=case.id,
-            klass=t.gettext(CLASS_LABELS[klass]),
             time=t.datetime(case.due),  # type: ignore[arg-type]
         ),
     )
 
 
-def _noted(ctx: Context, name: str) -> tuple[Case, str] | None:
-    action = ACTIONS[name]
+# What a word after the case number of /accept may be, when it is neither.
+ACCEPT_NEITHER = N_(
+    "“{word}” is neither a class (easy, key, hard) nor a time like 12h, 2d or YYYY-MM-DD HH:MM."
+)
+ACCEPT_NO_TIME = N_("“{word}” is not a time: write 12h, 2d, 30m or YYYY-MM-DD HH:MM.")
+
+
+def _noted(ctx: Context) -> tuple[Case, str] | None:
+    """The case and the note after its number, for the command being handled."""
     token, note = _split(ctx.args)
-    if action.needs_note and not note:
-        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(action.usage))))
+    case = load_case(ctx, token)
+    if case is None:
+        return None
+    if _rule(ctx).note and not note:
+        ctx.usage(ctx._("The text after the case number is missing."))
         return None
     if len(note) > NOTE_LIMIT:
         ctx.reply(
-            ctx._("That note is too long: please keep it under {limit} characters.").format(
-                limit=ctx.t.number(NOTE_LIMIT)
+            ctx._("That text is {n} characters long; {limit} at most, please.").format(
+                n=ctx.t.number(len(note)), limit=ctx.t.number(NOTE_LIMIT)
             )
         )
         return None
-    case = load_case(ctx, action, token)
-    return (case, note) if case is not None else None
+    return case, note
 
 
 def cmd_progress(ctx: Context) -> None:
     """Tell the resident what has been done so far."""
-    found = _noted(ctx, "progress")
+    found = _noted(ctx)
     if found is None:
         return
     case, note = found
@@ -231,15 +279,15 @@ def cmd_progress(ctx: Context) -> None:
 def rating_keyboard(case: Case, t: Translator) -> tuple[tuple[Button, ...], ...]:
     return (
         tuple(
-            Button(t.gettext(RATING_LABELS[r]), callbacks.encode("rate", case.id, code))
-            for r, code in ((Rating.SATISFIED, "s"), (Rating.BASIC, "b"), (Rating.UNSATISFIED, "u"))
+            Button(t.gettext(RATING_LABELS[r]), callbacks.encode(Act.RATE, case.id, code))
+            for r, code in callbacks.RATING_CODES.items()
         ),
     )
 
 
 def cmd_fixed(ctx: Context) -> None:
     """Record the measure taken and ask the reporter to rate the fix."""
-    found = _noted(ctx, "fixed")
+    found = _noted(ctx)
     if found is None:
         return
     case, measure = found
@@ -267,7 +315,7 @@ def cmd_fixed(ctx: Context) -> None:
 
 def cmd_confirm(ctx: Context) -> None:
     """Close a fixed case after the on-site check and post it to the echo wall."""
-    found = _noted(ctx, "confirm")
+    found = _noted(ctx)
     if found is None:
         return
     case, note = found
@@ -277,26 +325,33 @@ def cmd_confirm(ctx: Context) -> None:
     _announce(ctx, case, lambda t: echo_entry(ctx, case, t))
 
 
-def echo_entry(ctx: Context, case: Case, t: Translator) -> str:
-    """The echo-wall entry: source · content · measure · progress · satisfaction."""
+def echo_entry(ctx: Context, case: Case, t: Translator, *, listed: bool = False) -> str:
+    """The echo-wall entry: source · content · measure · progress · satisfaction.
+
+    `listed`: one of several under /echo's heading, so it does not repeat the heading.
+    """
     _ = t.gettext
     source = notify.building_label(ctx.svc, case) + " · " + _(CHANNEL_LABELS[case.channel])
     rating = _(RATING_LABELS[case.rating]) if case.rating else _("not rated yet")
-    return "\n".join(
-        [
-            _("📣 <b>Echo wall · case #{id} closed</b>").format(id=case.id),
-            _("Source: {source}").format(source=esc(source)),
-            _("Problem: {text}").format(text=esc(clip(case.text, 800))),
-            _("Measure: {measure}").format(measure=esc(clip(case.measure or "", 800))),
-            _("Progress: closed {time}").format(time=t.datetime(case.closed_at or case.created)),
-            _("Satisfaction: {rating}").format(rating=rating),
-        ]
-    )
+    closed = t.datetime(case.closed_at or case.created)
+    if listed:
+        lines = [_("✅ <b>Case #{id}</b>, closed {time}").format(id=case.id, time=closed)]
+    else:
+        lines = [_("📣 <b>Echo wall · case #{id} closed</b>").format(id=case.id)]
+    lines += [
+        _("Source: {source}").format(source=esc(source)),
+        _("Problem: {text}").format(text=esc(clip(case.text, 800))),
+        _("Measure: {measure}").format(measure=esc(clip(case.measure or "", 800))),
+    ]
+    if not listed:
+        lines.append(_("Progress: closed {time}").format(time=closed))
+    lines.append(_("Satisfaction: {rating}").format(rating=rating))
+    return "\n".join(lines)
 
 
 def cmd_decline(ctx: Context) -> None:
     """Decline a case with a reason the resident can read."""
-    found = _noted(ctx, "decline")
+    found = _noted(ctx)
     if found is None:
         return
     case, reason = found
@@ -313,30 +368,48 @@ def cmd_decline(ctx: Context) -> None:
     )
 
 
-def escalate(ctx: Context, case: Case, note: str) -> bool:
-    """Raise a case one level with a new due time; False at the top level."""
+def escalate(ctx: Context, case: Case, note: str = "", code: str = "") -> bool:
+    """Raise a case one level with a new due time; False at the top level.
+
+    The resident reads what the case waits for now, as its card shows it: a case not yet
+    accepted gets an answer from the higher level by the new time, an accepted one is
+    promised to be fixed by it.
+    """
     higher = case.level.next()
     if higher is None:
         return False
     now = ctx.svc.clock()
     case.level = higher
     case.due = ctx.svc.settings.class_due(case.klass or ctx.svc.settings.default_class, now)
-    _step(ctx, case, "escalate", note)
+    _step(ctx, case, "escalate", note, code)
     ctx.svc.repo.save_case(case)
+    deadline = case.deadline()
+    assert deadline is not None  # escalated only while new, accepted or reopened
+    text = ESCALATED_TEXTS[case.state]
     _announce(
         ctx,
         case,
-        lambda t: t.gettext(
-            "⬆️ Case #{id} is escalated to the {level} level; promised by {time}."
-        ).format(id=case.id, level=t.gettext(LEVEL_LABELS[higher]), time=t.datetime(case.due)),  # type: ignore[arg-type]
+        lambda t: t.gettext(text).format(
+            id=case.id, level=t.gettext(LEVEL_LABELS[higher]), time=t.datetime(deadline)
+        ),
     )
-    notify.tell_escalation_chat(ctx.svc, case, note)
+    notify.tell_escalation_chat(ctx.svc, case, lambda t: note_text(t, code, note, 1000))
     return True
+
+
+# What an escalated case waits for, as its card says it: an answer from the higher level
+# while it is new or reopened, the fix promised once it is accepted.
+_ANSWER_BY = N_("⬆️ Case #{id} is escalated to the {level} level; it will be answered by {time}.")
+ESCALATED_TEXTS = {
+    State.NEW: _ANSWER_BY,
+    State.REOPENED: _ANSWER_BY,
+    State.ACCEPTED: N_("⬆️ Case #{id} is escalated to the {level} level; promised by {time}."),
+}
 
 
 def cmd_escalate(ctx: Context) -> None:
     """Raise a case to the next level (community, street office, district)."""
-    found = _noted(ctx, "escalate")
+    found = _noted(ctx)
     if found is None:
         return
     case, note = found
@@ -346,7 +419,7 @@ def cmd_escalate(ctx: Context) -> None:
 
 def cmd_reopen(ctx: Context) -> None:
     """Reopen a fixed, closed or declined case."""
-    found = _noted(ctx, "reopen")
+    found = _noted(ctx)
     if found is None:
         return
     case, note = found
@@ -358,24 +431,22 @@ def cmd_reopen(ctx: Context) -> None:
     )
 
 
-def reopen(ctx: Context, case: Case, note: str) -> None:
+def reopen(ctx: Context, case: Case, note: str = "", code: str = "") -> None:
+    """Open the case again: it waits for an answer anew (so it is not overdue)."""
     case.state, case.closed_at, case.fixed_at = State.REOPENED, None, None
     # A new answer window from now, as long as the first one (not the time since the report).
     case.answer_due = ctx.svc.clock() + timedelta(hours=ctx.svc.settings.answer_hours)
-    _step(ctx, case, "reopen", note)
+    case.overdue_since = None
+    _step(ctx, case, "reopen", note, code)
     ctx.svc.repo.save_case(case)
 
 
 # --- buttons -----------------------------------------------------------------------------
 
 
-def _press_case(ctx: Context, cb: callbacks.Callback, action: Action) -> Case | None:
-    return _checked(ctx, action, cb.int_arg(0))
-
-
 def press_accept(ctx: Context, cb: callbacks.Callback) -> None:
     """Accept from the staff card with the default class and deadline."""
-    case = _press_case(ctx, cb, ACTIONS["accept"])
+    case = _checked(ctx, cb.int_arg(0))
     if case is None:
         return
     ctx.args = str(case.id)
@@ -385,7 +456,7 @@ def press_accept(ctx: Context, cb: callbacks.Callback) -> None:
 
 def press_decline(ctx: Context, cb: callbacks.Callback) -> None:
     """A decline needs a reason the resident can read: explain how to give it."""
-    case = _press_case(ctx, cb, ACTIONS["decline"])
+    case = _checked(ctx, cb.int_arg(0))
     if case is None:
         return
     ctx.toast(ctx._("Send /decline {id} followed by the reason.").format(id=case.id), alert=True)
@@ -393,22 +464,19 @@ def press_decline(ctx: Context, cb: callbacks.Callback) -> None:
 
 def press_escalate(ctx: Context, cb: callbacks.Callback) -> None:
     """Escalate from the staff card."""
-    case = _press_case(ctx, cb, ACTIONS["escalate"])
+    case = _checked(ctx, cb.int_arg(0))
     if case is None:
         return
-    if escalate(ctx, case, ctx._("escalated from the staff chat")):
+    if escalate(ctx, case, code="staff-card"):
         ctx.toast(ctx._("Escalated."))
     else:
         ctx.toast(ctx._("Case #{id} is already at the highest level.").format(id=case.id))
 
 
-_RATINGS = {"s": Rating.SATISFIED, "b": Rating.BASIC, "u": Rating.UNSATISFIED}
-
-
 def press_rate(ctx: Context, cb: callbacks.Callback) -> None:
     """Only the reporter's rating counts; "unsatisfied" reopens the case."""
     case = ctx.svc.repo.get_case(cb.int_arg(0))
-    rating = _RATINGS.get(str(cb.args[1]))
+    rating = callbacks.RATINGS_BY_CODE.get(str(cb.args[1]))
     if case is None or rating is None:
         ctx.toast(ctx._("This case no longer exists."))
         return
@@ -418,7 +486,7 @@ def press_rate(ctx: Context, cb: callbacks.Callback) -> None:
             alert=True,
         )
         return
-    if case.state not in (State.FIXED, State.CLOSED):
+    if case.state not in _rule(ctx).states:
         ctx.toast(ctx._("Case #{id} is not waiting for a rating.").format(id=case.id))
         return
     if case.rating is rating:
@@ -444,10 +512,10 @@ def press_rate(ctx: Context, cb: callbacks.Callback) -> None:
 def record_rating(ctx: Context, case: Case, rating: Rating) -> None:
     """Store the resident's satisfaction; "unsatisfied" reopens the case and tells staff."""
     case.rating = rating
-    _step(ctx, case, "rate", ctx._(RATING_LABELS[rating]))
+    _step(ctx, case, "rate", code=rating.value)
     ctx.svc.repo.save_case(case)
     if rating is Rating.UNSATISFIED:
-        reopen(ctx, case, ctx._("the resident is not satisfied"))
+        reopen(ctx, case, code="not-satisfied")
         _announce(
             ctx,
             case,

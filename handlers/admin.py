@@ -5,13 +5,19 @@ from __future__ import annotations
 from handlers import rights
 from handlers.core import Context, Services, log
 from handlers.events import ChatRef, Membership, Migration
-from handlers.parsing import parse_int
+from handlers.parsing import parse_int, quoted
 from handlers.render import chunk, esc
-from handlers.texts import N_, Translator
+from handlers.rights import MANAGERS_ONLY
+from handlers.texts import Translator
 from storage.records import Group, Priority
 
 LANGUAGES = ("zh", "en")
-BUILDING_USAGE = N_("/building <name, up to 64 characters>")
+# The languages as typed: the code, or its name in either language.
+LANGUAGE_WORDS = {
+    **{word: "zh" for word in ("zh", "中文", "chinese")},
+    **{word: "en" for word in ("en", "英文", "english")},
+}
+MAX_BUILDING_NAME = 64
 
 
 def welcome(t: Translator, bot_username: str) -> str:
@@ -26,48 +32,25 @@ def welcome(t: Translator, bot_username: str) -> str:
     ).format(bot=esc(bot_username))
 
 
-def help_text(t: Translator, *, manager: bool, staff: bool) -> str:
-    _ = t.gettext
-    lines = [
-        _("<b>echowall commands</b>"),
-        _("/report &lt;problem&gt; — report a problem (also as a photo caption or a reply)"),
-        _("/mine — your cases · /case &lt;id&gt; — one case with its history"),
-        _("/wall — open cases · /echo — closed cases with their measure"),
-        _("/events — upcoming events; sign up with the buttons under an event"),
-        _("/lang zh|en — language"),
-    ]
-    if manager:
-        lines += [
-            "",
-            _("<b>Building heads and staff</b>"),
-            _("/accept &lt;id&gt; [easy|key|hard] [12h|2d|YYYY-MM-DD HH:MM]"),
-            _(
-                "/progress &lt;id&gt; &lt;note&gt; · /fixed &lt;id&gt; &lt;measure&gt; · "
-                "/confirm &lt;id&gt;"
-            ),
-            _(
-                "/decline &lt;id&gt; &lt;reason&gt; · /escalate &lt;id&gt; &lt;note&gt; · "
-                "/reopen &lt;id&gt; &lt;note&gt;"
-            ),
-            _("/sethead (reply to a person) · /unsethead · /heads · /building &lt;name&gt;"),
-            _(
-                "/event YYYY-MM-DD HH:MM &lt;title&gt; [@ &lt;place&gt;] · "
-                "/event every mon 19:00 &lt;title&gt; · /cancel E&lt;id&gt;"
-            ),
-            _("/announce &lt;text&gt; · /remind &lt;10m|2h|1d|HH:MM&gt; &lt;text&gt;"),
-        ]
-    if staff:
-        lines += [
-            "",
-            _("Staff work in every building, from the staff chat or privately."),
-            _(
-                "/log &lt;building&gt; &lt;channel&gt; &lt;text&gt; · "
-                "/rate &lt;id&gt; &lt;rating&gt;"
-            ),
-            _("/stats [week|month|all|YYYY-MM] · /export [YYYY-MM]"),
-            _("From the staff chat, /event and /announce reach every building group."),
-        ]
-    return "\n".join(lines)
+def staff_welcome(t: Translator, bot_username: str) -> str:
+    return t.gettext(
+        "👋 Hello, community staff. I am echowall: every case residents report in their "
+        "building groups comes to this chat as a card.\n\n"
+        "• Accept, Decline and Escalate are the card's buttons, or /accept, /decline, "
+        "/escalate with the case number\n"
+        "• /log registers a demand made offline; /rate records a follow-up visit's rating\n"
+        "• /stats shows the three rates, /export the month's ledger\n"
+        "• /event and /announce here reach every building group\n"
+        "/help lists everything. Residents find me as @{bot}"
+    ).format(bot=esc(bot_username))
+
+
+def escalation_welcome(t: Translator) -> str:
+    return t.gettext(
+        "👋 Hello. I am echowall: cases escalated beyond their building — by staff, or by "
+        "themselves when overdue — are posted here with their card. /case followed by the "
+        "number shows one with its history."
+    )
 
 
 def register(svc: Services, chat: ChatRef) -> Group | None:
@@ -91,8 +74,15 @@ def on_membership(svc: Services, event: Membership) -> None:
     if event.joined:
         group = register(svc, event.chat)
         t = svc.texts_for(event.chat.id)
-        if group is not None or event.chat.id == svc.settings.staff_chat:
-            svc.post.send(event.chat.id, welcome(t, svc.bot.username), priority=Priority.REPLY)
+        text = None
+        if group is not None:
+            text = welcome(t, svc.bot.username)
+        elif event.chat.id == svc.settings.staff_chat:
+            text = staff_welcome(t, svc.bot.username)
+        elif event.chat.id == svc.settings.escalation_chat:
+            text = escalation_welcome(t)
+        if text is not None:
+            svc.post.send(event.chat.id, text, priority=Priority.REPLY)
         return
     group = svc.repo.get_group(event.chat.id)
     if group is not None and group.active:
@@ -119,23 +109,20 @@ def mark_gone(svc: Services, chat_id: int) -> None:
 
 
 def cmd_start(ctx: Context) -> None:
-    """Greet and explain."""
-    ctx.reply(welcome(ctx.t, ctx.svc.bot.username))
-
-
-def cmd_help(ctx: Context) -> None:
-    """List the commands this person may use."""
-    staff = rights.is_staff(ctx)
-    manager = staff or (ctx.group is not None and rights.is_head(ctx, ctx.group.chat_id))
-    ctx.reply(help_text(ctx.t, manager=manager, staff=staff))
+    """Greet and explain: staff in the staff chat as staff, everyone else as residents."""
+    if ctx.in_staff_chat:
+        ctx.reply(staff_welcome(ctx.t, ctx.svc.bot.username))
+    else:
+        ctx.reply(welcome(ctx.t, ctx.svc.bot.username))
 
 
 def _group_manager(ctx: Context) -> Group | None:
+    """This building group, if the sender may change its settings (checked first)."""
     if ctx.group is None:
         ctx.reply(ctx._("This command works in a building group."))
         return None
     if not rights.may_manage(ctx, ctx.group.chat_id):
-        ctx.reply(ctx._("Only the building's heads and community staff can do that."))
+        ctx.reply(ctx._(MANAGERS_ONLY))
         return None
     return ctx.group
 
@@ -163,14 +150,25 @@ def cmd_unsethead(ctx: Context) -> None:
     group = _group_manager(ctx)
     if group is None:
         return
-    quoted = ctx.message.reply_to if ctx.message else None
+    replied = ctx.message.reply_to if ctx.message else None
+    typed = ctx.args.split()[0] if ctx.args.split() else ""
     target: int | None = None
-    if quoted is not None and quoted.sender is not None:
-        target = quoted.sender.id
-    else:
-        target = parse_int(ctx.args)
-    if target is None or target not in group.heads:
-        ctx.reply(ctx._("Reply to a head's message with /unsethead (see /heads)."))
+    if replied is not None and replied.sender is not None:
+        target = replied.sender.id
+    elif typed:
+        target = parse_int(typed)
+        if target is None:
+            ctx.usage(ctx._("“{word}” is not a user id.").format(word=quoted(typed)))
+            return
+    if target is None:
+        ctx.usage(ctx._("Whom? Reply to a head's message with /unsethead (see /heads)."))
+        return
+    if target not in group.heads:
+        ctx.reply(
+            ctx._("{name} is not an appointed head here (see /heads).").format(
+                name=esc(replied.sender.name) if replied and replied.sender else target
+            )
+        )
         return
     name = group.heads.pop(target)
     ctx.svc.repo.save_group(group)
@@ -197,8 +195,15 @@ def cmd_building(ctx: Context) -> None:
     if group is None:
         return
     name = " ".join(ctx.args.split())
-    if not name or len(name) > 64:
-        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(BUILDING_USAGE))))
+    if not name:
+        ctx.usage(ctx._("The name is missing."))
+        return
+    if len(name) > MAX_BUILDING_NAME:
+        ctx.usage(
+            ctx._("That name is {n} characters long; {limit} at most, please.").format(
+                n=ctx.t.number(len(name)), limit=ctx.t.number(MAX_BUILDING_NAME)
+            )
+        )
         return
     group.name = name
     ctx.svc.repo.save_group(group)
@@ -207,9 +212,19 @@ def cmd_building(ctx: Context) -> None:
 
 def cmd_lang(ctx: Context) -> None:
     """Switch the language of this group (heads) or of your private chat."""
-    choice = ctx.args.strip().lower()
-    if choice not in LANGUAGES:
-        ctx.reply(ctx._("Usage: {usage}").format(usage="/lang zh|en"))
+    if ctx.chat.is_group and not rights.may_manage(ctx, ctx.chat.id):
+        # A group's language is its heads' to choose: said before anything about the words.
+        ctx.reply(ctx._(MANAGERS_ONLY))
+        return
+    typed = ctx.args.strip()
+    choice = LANGUAGE_WORDS.get(typed.lower())
+    if choice is None:
+        problem = (
+            ctx._("“{word}” is not a language I speak.").format(word=quoted(typed))
+            if typed
+            else ctx._("Which language?")
+        )
+        ctx.usage(problem)
         return
     if ctx.chat.is_private and ctx.sender is not None:
         from storage.records import Person
@@ -221,9 +236,6 @@ def cmd_lang(ctx: Context) -> None:
         ctx.svc.repo.save_person(person)
     else:
         if ctx.group is None and not ctx.chat.is_group:
-            return
-        if not (rights.may_manage(ctx, ctx.chat.id)):
-            ctx.reply(ctx._("Only the building's heads and community staff can do that."))
             return
         group = ctx.svc.repo.get_group(ctx.chat.id) or Group(
             chat_id=ctx.chat.id, title=ctx.chat.title or str(ctx.chat.id)

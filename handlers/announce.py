@@ -3,33 +3,51 @@
 from __future__ import annotations
 
 from handlers import outbox
-from handlers.calendar import targets
+from handlers.calendar import may_post, targets
 from handlers.core import Context, Services, log
 from handlers.outbox import Post
 from handlers.render import clip, esc
-from handlers.texts import N_, Translator
+from handlers.texts import Translator
 from storage.records import Broadcast, BroadcastKind
 
-ANNOUNCE_USAGE = N_("/announce &lt;text&gt; (in the staff chat: to every building group)")
 MAX_ANNOUNCEMENT = 3500
+# Who an announcement is from, when it is not just a name: worded in each group's language.
+STAFF_ROLE = "staff"
+
+
+def sender_text(payload: dict[str, str], t: Translator) -> str:
+    """Who the announcement is from, in the reader's language.
+
+    The payload keeps the name and the role as a code (`role`). Announcements queued before
+    roles were kept hold `by` already worded in the sender's language: shown as they are.
+    """
+    name = payload.get("by", "")
+    if payload.get("role") != STAFF_ROLE:
+        return name
+    if not name:
+        return t.gettext("community staff")
+    return t.gettext("{name}, community staff").format(name=name)
 
 
 def render_announcement(svc: Services, broadcast: Broadcast, chat_id: int, t: Translator) -> Post:
     payload = broadcast.payload
-    head = t.gettext("📢 <b>Announcement</b> from {name}").format(name=esc(payload["by"]))
+    by = sender_text(payload, t)
+    head = t.gettext("📢 <b>Announcement</b> from {name}").format(name=esc(by))
     return Post(f"{head}\n\n{esc(payload['text'])}")
 
 
 def cmd_announce(ctx: Context) -> None:
     """Post and pin an announcement here, or from the staff chat send it to every group."""
+    if not may_post(ctx):
+        return
     text = ctx.args.strip()
     if not text:
-        ctx.reply(ctx._("Usage: {usage}").format(usage=ctx._(ANNOUNCE_USAGE)))
+        ctx.usage(ctx._("What should I announce? Write it after the command."))
         return
     if len(text) > MAX_ANNOUNCEMENT:
         ctx.reply(
-            ctx._("Please keep an announcement under {limit} characters.").format(
-                limit=ctx.t.number(MAX_ANNOUNCEMENT)
+            ctx._("That announcement is {n} characters long; {limit} at most, please.").format(
+                n=ctx.t.number(len(text)), limit=ctx.t.number(MAX_ANNOUNCEMENT)
             )
         )
         return
@@ -49,14 +67,15 @@ def cmd_announce(ctx: Context) -> None:
     if ctx.group is not None and not broadcasting:
         by = ctx.group.label if anonymous or ctx.sender is None else ctx.sender.name
     else:
-        by = ctx.sender.name if ctx.sender else ctx._("community staff")
+        by = ctx.sender.name if ctx.sender else ""
+    payload = {"text": text, "by": by, "label": clip(text, 40)}
     if broadcasting:
-        by = ctx._("{name}, community staff").format(name=by)
+        payload["role"] = STAFF_ROLE
     broadcast = outbox.enqueue(
         ctx.svc,
         BroadcastKind.ANNOUNCE,
         [g.chat_id for g in groups],
-        {"text": text, "by": by, "label": clip(text, 40)},
+        payload,
         key=key,
         report_to=ctx.chat.id if broadcasting else None,
         # One group's announcement is pinned there; a broadcast to every group is not, so it

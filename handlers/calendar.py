@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from handlers import callbacks, outbox, rights
+from handlers.callbacks import RSVP_NO, RSVP_YES, Act
 from handlers.core import Context, Services, log
 from handlers.courier import Rendered
 from handlers.intake import find_building
 from handlers.outbox import Post
-from handlers.parsing import BadTime, parse_when
+from handlers.parsing import BadTime, parse_when, quoted, time_problems
 from handlers.ports import Button, Keyboard
 from handlers.render import chunk, clip, esc
+from handlers.rights import MANAGERS_ONLY
 from handlers.texts import N_, Translator
 from storage.records import (
     Attendee,
@@ -32,15 +34,6 @@ from storage.records import (
     Priority,
     Reminder,
 )
-
-EVENT_USAGE = N_(
-    "/event YYYY-MM-DD HH:MM &lt;title&gt; [@ &lt;place&gt;] or "
-    "/event every mon..sun HH:MM &lt;title&gt; [@ &lt;place&gt;]; "
-    "options: cap=30, remind=1d,1h (or remind=none), to=&lt;building&gt;,&lt;building&gt; "
-    "(staff chat); notes on the following lines"
-)
-REMIND_USAGE = N_("/remind &lt;10m|2h|1d|HH:MM|YYYY-MM-DD HH:MM&gt; &lt;text&gt;")
-CANCEL_USAGE = N_("/cancel E&lt;event id&gt; or /cancel R&lt;reminder id&gt;")
 
 KIND_TAGS = {
     "forum": EventKind.FORUM,
@@ -76,6 +69,8 @@ WEEKDAYS = {
 }
 EVERY_WORDS = {"every", "每周", "weekly"}
 DAY_WORDS = {"today": 0, "今天": 0, "tomorrow": 1, "明天": 1, "后天": 2}
+PAST_DAY_WORDS = {"yesterday", "昨天", "前天"}
+_DATE_LIKE = re.compile(r"\d{1,4}-\d{1,2}-\d{1,2}")
 _HH_MM = re.compile(r"^([01]?\d|2[0-3])[:：]([0-5]\d)$")
 _OPTION = re.compile(r"^(cap|名额|remind|提醒|to|楼栋)[=＝](.+)$", re.IGNORECASE)
 _TAG = re.compile(r"[#＃](\w+)")
@@ -93,7 +88,24 @@ LATE_AFTER = timedelta(minutes=1)
 
 
 class EventError(ValueError):
-    """What was wrong with an /event command, as a text to translate."""
+    """What was wrong with an /event command: each problem a text to translate and its
+    parameters, the words as typed (quoted when shown)."""
+
+    def __init__(self, *problems: tuple[str, dict[str, str]]) -> None:
+        super().__init__("; ".join(text for text, _ in problems))
+        self.problems = problems
+
+    @classmethod
+    def one(cls, text: str, **params: str) -> EventError:
+        return cls((text, params))
+
+    def words(self, t: Translator) -> str:
+        """The problems in the reader's language, one per line."""
+        lines = []
+        for text, params in self.problems:
+            shown = {key: quoted(word) for key, word in params.items()}
+            lines.append(t.gettext(text).format(**shown))
+        return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------ parsing
@@ -121,48 +133,85 @@ def parse_offsets(value: str) -> list[int]:
     for part in re.split(r"[,，]", value):
         found = _OFFSET.match(part.strip())
         if not found or int(found[1]) == 0:
-            raise EventError(N_("Reminders are given like remind=1d,1h or remind=none."))
+            raise EventError.one(
+                N_("“{word}” is not a reminder: write remind=1d,1h or remind=none."),
+                word=part.strip(),
+            )
         minutes.append(int(found[1]) * _UNIT_MINUTES[found[2].lower()])
     if len(minutes) > 5 or max(minutes) > 60 * 24 * 60:
-        raise EventError(N_("At most 5 reminders, each at most 60 days before."))
+        raise EventError.one(N_("At most 5 reminders, each at most 60 days before."))
     return sorted(set(minutes), reverse=True)
 
 
+# What is missing from the first line of an /event, by how many words it has.
+_MISSING = (
+    N_("The day, the time and the title are missing."),
+    N_("The time and the title are missing."),
+    N_("The title is missing."),
+)
+
+
+def _day(token: str, today: date) -> date | tuple[str, dict[str, str]]:
+    """The day an event is on, or what is wrong with the word."""
+    word = token.lower()
+    if word in DAY_WORDS:
+        return today + timedelta(days=DAY_WORDS[word])
+    if word in PAST_DAY_WORDS:
+        return N_("“{word}” has already passed: plan the event for today or later."), {
+            "word": token
+        }
+    try:
+        return date.fromisoformat(token)
+    except ValueError:
+        pass
+    if _DATE_LIKE.fullmatch(token):
+        return N_("“{word}” is not a date: write YYYY-MM-DD, e.g. 2026-12-01."), {"word": token}
+    return N_("“{word}” is not a day: write YYYY-MM-DD, today or tomorrow."), {"word": token}
+
+
 def parse_event(args: str, now: datetime, tz: tzinfo) -> EventDraft:
-    """Read `/event` arguments; raise EventError with the reason."""
+    """Read `/event` arguments; raise EventError naming what is wrong."""
     first, _, rest = args.partition("\n")
     tokens = first.split()
+    weekly = bool(tokens) and tokens[0].lower() in EVERY_WORDS
+    if weekly:
+        tokens = tokens[1:]
+        if not tokens:
+            raise EventError.one(N_("The weekday, the time and the title are missing."))
     if len(tokens) < 3:
-        raise EventError(N_("Give a day, a time and a title."))
-    weekday: int | None = None
-    start: datetime | None = None
-    if tokens[0].lower() in EVERY_WORDS:
-        weekday = WEEKDAYS.get(tokens[1].lower())
-        if weekday is None:
-            raise EventError(N_("Which weekday? Use mon, tue, wed, thu, fri, sat or sun."))
-        clock_token, tokens = tokens[2], tokens[3:]
-    else:
-        day_token, clock_token, tokens = tokens[0], tokens[1], tokens[2:]
-    found = _HH_MM.match(clock_token)
+        raise EventError.one(_MISSING[len(tokens)])
+    problems: list[tuple[str, dict[str, str]]] = []
+    weekday = WEEKDAYS.get(tokens[0].lower()) if weekly else None
+    if weekly and weekday is None:
+        problems.append(
+            (
+                N_("“{word}” is not a weekday: use mon, tue, wed, thu, fri, sat or sun."),
+                {"word": tokens[0]},
+            )
+        )
+    day = None if weekly else _day(tokens[0], now.astimezone(tz).date())
+    if isinstance(day, tuple):
+        problems.append(day)
+    found = _HH_MM.match(tokens[1])
     if not found:
-        raise EventError(N_("The time must be given as HH:MM, e.g. 19:00."))
+        problems.append(
+            (N_("“{word}” is not a time of day: write HH:MM, e.g. 19:00."), {"word": tokens[1]})
+        )
+    if problems:
+        raise EventError(*problems)
+    assert found is not None
     at = time(int(found[1]), int(found[2]))
-    if weekday is None:
-        local_today = now.astimezone(tz).date()
-        if day_token.lower() in DAY_WORDS:
-            day = local_today + timedelta(days=DAY_WORDS[day_token.lower()])
-        else:
-            try:
-                day = date.fromisoformat(day_token)
-            except ValueError:
-                raise EventError(
-                    N_("The day must be given as YYYY-MM-DD, e.g. 2026-12-01.")
-                ) from None
+    when, tokens = " ".join(tokens[:2]), tokens[2:]
+    start: datetime | None = None
+    if isinstance(day, date):
         start = datetime.combine(day, at, tzinfo=tz)
         if start <= now:
-            raise EventError(N_("That time has already passed."))
+            raise EventError.one(N_("“{words}” has already passed."), words=when)
         if start > now + timedelta(days=366):
-            raise EventError(N_("Events can be planned at most a year ahead."))
+            raise EventError.one(
+                N_("“{words}” is more than a year ahead: events are planned at most a year ahead."),
+                words=when,
+            )
     capacity: int | None = None
     reminders: list[int] | None = None
     buildings: list[str] = []
@@ -175,7 +224,10 @@ def parse_event(args: str, now: datetime, tz: tzinfo) -> EventDraft:
         key, value = option[1].lower(), option[2]
         if key in ("cap", "名额"):
             if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_CAPACITY:
-                raise EventError(N_("The number of places must be a whole number, e.g. cap=30."))
+                raise EventError.one(
+                    N_("“{word}” is not a number of places: write a whole number, e.g. cap=30."),
+                    word=value,
+                )
             capacity = int(value)
         elif key in ("remind", "提醒"):
             reminders = parse_offsets(value)
@@ -190,12 +242,12 @@ def parse_event(args: str, now: datetime, tz: tzinfo) -> EventDraft:
         _TAG.sub(lambda m: m[0] if m[1].lower() not in KIND_TAGS else "", title).split()
     )
     if not title:
-        raise EventError(N_("The event needs a title."))
+        raise EventError.one(N_("The title is missing."))
     if len(title) > MAX_TITLE or len(place) > MAX_TITLE:
-        raise EventError(N_("Please keep the title and the place under 200 characters."))
+        raise EventError.one(N_("Please keep the title and the place under 200 characters."))
     notes = rest.strip()
     if len(notes) > MAX_NOTES:
-        raise EventError(N_("Please keep the notes under 1500 characters."))
+        raise EventError.one(N_("Please keep the notes under 1500 characters."))
     return EventDraft(
         title=title,
         kind=kind,
@@ -512,8 +564,8 @@ def rsvp_keyboard(t: Translator, event: CalendarEvent) -> Keyboard:
     come = t.gettext("✋ I'll come ({n})").format(n=t.number(len(event.going)))
     return (
         (
-            Button(come, callbacks.encode("go", event.id, "y")),
-            Button(t.gettext("🙅 Can't come"), callbacks.encode("go", event.id, "n")),
+            Button(come, callbacks.encode(Act.RSVP, event.id, RSVP_YES)),
+            Button(t.gettext("🙅 Can't come"), callbacks.encode(Act.RSVP, event.id, RSVP_NO)),
         ),
     )
 
@@ -631,28 +683,39 @@ def _origin(ctx: Context) -> str | None:
     return f"{ctx.chat.id}:{ctx.message.message_id}" if ctx.message else None
 
 
-def targets(ctx: Context, names: list[str]) -> list[Group] | None:
-    """The groups an event or announcement from here goes to; None after a refusal."""
+def may_post(ctx: Context) -> bool:
+    """Whether the sender may plan events and announce from here; if not, say why.
+
+    Checked before the arguments are read: who may not is told so, whatever they typed.
+    """
     if ctx.in_staff_chat or (ctx.chat.is_private and rights.is_staff(ctx)):
         if not rights.is_staff(ctx):
             ctx.reply(ctx._("Only community staff can do that from here."))
-            return None
+            return False
+        return True
+    if ctx.group is None or not ctx.svc.is_building(ctx.chat.id):
+        ctx.reply(ctx._("This command works in a building group or the staff chat."))
+        return False
+    if not rights.may_manage(ctx, ctx.group.chat_id):
+        ctx.reply(ctx._(MANAGERS_ONLY))
+        return False
+    return True
+
+
+def targets(ctx: Context, names: list[str]) -> list[Group] | None:
+    """The groups an event or announcement from here goes to (`may_post` has said yes);
+    None after a refusal."""
+    if ctx.group is None or ctx.in_staff_chat:
         if not names:
             return ctx.svc.buildings()
         chosen = []
         for name in names:
             found = find_building(ctx, name.strip())
             if not isinstance(found, Group):
-                ctx.reply(ctx._("There is no single building “{name}”.").format(name=esc(name)))
+                ctx.reply(ctx._("There is no single building “{name}”.").format(name=quoted(name)))
                 return None
             chosen.append(found)
         return list({g.chat_id: g for g in chosen}.values())
-    if ctx.group is None or not ctx.svc.is_building(ctx.chat.id):
-        ctx.reply(ctx._("This command works in a building group or the staff chat."))
-        return None
-    if not rights.may_manage(ctx, ctx.group.chat_id):
-        ctx.reply(ctx._("Only the building's heads and community staff can do that."))
-        return None
     if names:
         ctx.reply(ctx._("to=… works only from the staff chat; here it is this group."))
         return None
@@ -662,11 +725,13 @@ def targets(ctx: Context, names: list[str]) -> list[Group] | None:
 def cmd_event(ctx: Context) -> None:
     """Plan an event for this group, or from the staff chat for every (or some) building."""
     svc = ctx.svc
+    if not may_post(ctx):
+        return
     now = svc.clock()
     try:
         draft = parse_event(ctx.args, now, svc.settings.timezone)
     except EventError as exc:
-        ctx.reply(ctx._(str(exc)) + "\n" + ctx._("Usage: {usage}").format(usage=ctx._(EVENT_USAGE)))
+        ctx.usage(exc.words(ctx.t))
         return
     origin = _origin(ctx)
     if origin is not None and svc.repo.event_by_origin(origin) is not None:
@@ -724,9 +789,14 @@ def cmd_events(ctx: Context) -> None:
     """Upcoming events here; `/events E3` shows one, with the names for heads and staff."""
     svc = ctx.svc
     if ctx.args.strip():
-        ref = parse_ref(ctx.args.split()[0])
+        typed = ctx.args.split()[0]
+        ref = parse_ref(typed)
         if ref is None or ref[0] != "event":
-            ctx.reply(ctx._("Usage: {usage}").format(usage="/events [E&lt;id&gt;]"))
+            ctx.usage(
+                ctx._("“{word}” is not an event number: write it like E3.").format(
+                    word=quoted(typed)
+                )
+            )
             return
         _event_detail(ctx, ref[1])
         return
@@ -810,13 +880,30 @@ def _may_change(ctx: Context, groups: list[int], created_in: int) -> bool:
 def cmd_cancel(ctx: Context) -> None:
     """Cancel an event (and tell its groups) or a reminder."""
     svc = ctx.svc
-    ref = parse_ref(ctx.args.split()[0]) if ctx.args.strip() else None
+    typed = ctx.args.split()[0] if ctx.args.strip() else ""
+    ref = parse_ref(typed) if typed else None
     if ref is None:
-        ctx.reply(ctx._("Usage: {usage}").format(usage=ctx._(CANCEL_USAGE)))
+        if ctx.chat.is_group and not rights.could_manage(ctx):
+            ctx.reply(ctx._(MANAGERS_ONLY))
+        elif typed:
+            ctx.usage(
+                ctx._("“{word}” is neither an event (E3) nor a reminder (R5).").format(
+                    word=quoted(typed)
+                )
+            )
+        else:
+            ctx.usage(ctx._("Which event or reminder?"))
         return
     kind, item_id = ref
+    # In a group only heads and staff plan events and set reminders, so only they cancel
+    # (and whoever set a reminder, should they no longer be a head): told before anything else.
+    manager = not ctx.chat.is_group or rights.could_manage(ctx)
     if kind == "reminder":
         reminder = svc.repo.get_reminder(item_id)
+        own = reminder is not None and reminder.created_by == ctx.user_id
+        if not (manager or own):
+            ctx.reply(ctx._(MANAGERS_ONLY))
+            return
         if reminder is None or reminder.cancelled is not None or reminder.chat_id != ctx.chat.id:
             ctx.reply(ctx._("There is no reminder R{id} here.").format(id=item_id))
             return
@@ -830,6 +917,9 @@ def cmd_cancel(ctx: Context) -> None:
         svc.repo.save_reminder(reminder)
         svc.calendar_changed()
         ctx.reply(ctx._("Reminder R{id} cancelled.").format(id=item_id))
+        return
+    if not manager:
+        ctx.reply(ctx._(MANAGERS_ONLY))
         return
     event = svc.repo.get_event(item_id)
     visible = _visible_groups(ctx)
@@ -870,30 +960,37 @@ def cmd_remind(ctx: Context) -> None:
             ctx.group is not None and rights.is_head(ctx, ctx.group.chat_id)
         )
         if not manager:
-            ctx.reply(ctx._("Only the building's heads and community staff can do that."))
+            ctx.reply(ctx._(MANAGERS_ONLY))
             return
     now = svc.clock()
     tokens = ctx.args.split()
     try:
         due, used = _parse_remind_time(tokens, now, svc)
-    except BadTime:
-        ctx.reply(ctx._("Usage: {usage}").format(usage=ctx._(REMIND_USAGE)))
+    except BadTime as bad:
+        ctx.usage(time_problems(ctx.t, bad, REMIND_NO_TIME))
         return
     text = ctx.args.split(maxsplit=used)[used:] if len(tokens) > used else []
     body = text[0].strip() if text else ""
     if not body:
-        ctx.reply(
-            ctx._("What should I remind you of? Usage: {usage}").format(usage=ctx._(REMIND_USAGE))
-        )
+        ctx.usage(ctx._("What should I remind you of? Write it after the time."))
         return
     if len(body) > MAX_REMINDER:
-        ctx.reply(ctx._("Please keep a reminder under 1000 characters."))
+        ctx.reply(
+            ctx._("That reminder is {n} characters long; {limit} at most, please.").format(
+                n=ctx.t.number(len(body)), limit=ctx.t.number(MAX_REMINDER)
+            )
+        )
         return
+    when = quoted(" ".join(tokens[:used]))
     if due <= now:
-        ctx.reply(ctx._("That time has already passed."))
+        ctx.reply(ctx._("“{words}” has already passed.").format(words=when))
         return
     if due > now + timedelta(days=366):
-        ctx.reply(ctx._("Reminders can be set at most a year ahead."))
+        ctx.reply(
+            ctx._(
+                "“{words}” is more than a year ahead: reminders are set at most a year ahead."
+            ).format(words=when)
+        )
         return
     origin = _origin(ctx)
     if origin is not None and svc.repo.reminder_by_origin(origin) is not None:
@@ -917,7 +1014,12 @@ def cmd_remind(ctx: Context) -> None:
     )
 
 
+REMIND_NO_TIME = N_("“{word}” is not a time: write 10m, 2h, 1d, HH:MM or YYYY-MM-DD HH:MM.")
+_CLOCK_LIKE = re.compile(r"\d{1,2}[:：]\d{2}")
+
+
 def _parse_remind_time(tokens: list[str], now: datetime, svc: Services) -> tuple[datetime, int]:
+    """`HH:MM` (the next time it comes), `tomorrow HH:MM`, or what `parse_when` reads."""
     tz = svc.settings.timezone
     if tokens:
         found = _HH_MM.match(tokens[0])
@@ -925,9 +1027,12 @@ def _parse_remind_time(tokens: list[str], now: datetime, svc: Services) -> tuple
             local = now.astimezone(tz)
             at = datetime.combine(local.date(), time(int(found[1]), int(found[2])), tzinfo=tz)
             return (at if at > now else at + timedelta(days=1)), 1
-    if len(tokens) >= 2 and tokens[0].lower() in DAY_WORDS and _HH_MM.match(tokens[1]):
+        if _CLOCK_LIKE.fullmatch(tokens[0]):
+            raise BadTime((tokens[0], "time"))
+    if len(tokens) >= 2 and tokens[0].lower() in DAY_WORDS:
         found = _HH_MM.match(tokens[1])
-        assert found is not None
+        if found is None:
+            raise BadTime((tokens[1], "time"))
         day = now.astimezone(tz).date() + timedelta(days=DAY_WORDS[tokens[0].lower()])
         return datetime.combine(day, time(int(found[1]), int(found[2])), tzinfo=tz), 2
     return parse_when(tokens, now, tz)
@@ -941,7 +1046,7 @@ def press_rsvp(ctx: Context, cb: callbacks.Callback) -> None:
     svc = ctx.svc
     event = svc.repo.get_event(cb.int_arg(0))
     answer = cb.args[1]
-    if event is None or answer not in ("y", "n") or ctx.sender is None:
+    if event is None or answer not in (RSVP_YES, RSVP_NO) or ctx.sender is None:
         ctx.toast(ctx._("This button is no longer valid."))
         return
     if event.cancelled is not None:
@@ -955,7 +1060,7 @@ def press_rsvp(ctx: Context, cb: callbacks.Callback) -> None:
     going = next((a for a in event.going if a.user_id == user.id), None)
     waiting = next((a for a in event.waitlist if a.user_id == user.id), None)
     promoted: Attendee | None = None
-    if answer == "y":
+    if answer == RSVP_YES:
         if going is not None:
             ctx.toast(ctx._("You are already signed up."))
             return

@@ -1,33 +1,60 @@
-"""A small versioned codec for callback data (`c1:rate:17:s`), at most 64 bytes."""
+"""A small versioned codec for callback data (`c1:rate:17:s`), at most 64 bytes.
+
+What a button does is one of the `Act` members; the member's value is what its callback data
+carries. The values are the wire format of buttons already posted in chats, so a value never
+changes: a new button gets a new member (and a new value), an old one keeps working.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
+
+from storage.records import Rating
 
 VERSION = "c1"
 MAX_BYTES = 64
 
-# action -> its arguments, `i` a number, `w` a short word; anything else is refused as forged
+
+class Act(StrEnum):
+    """Every button the bot posts, as its callback data names it."""
+
+    ME_TOO = "too"  # "me too" on a case's acknowledgement
+    ACCEPT = "acc"  # the staff card: accept the case
+    DECLINE = "dec"  # the staff card: decline the case (asks for a reason)
+    ESCALATE = "esc"  # the staff card: escalate the case
+    RATE = "rate"  # the fix notice: the reporter's rating
+    BUILDING = "bld"  # a private report: which building it is about
+    RSVP = "go"  # an event post: I'll come, can't come
+
+
+# Each action's arguments: `i` a number, `w` a short word. Anything else is refused as forged
 # or stale.
-_ARGS = {
-    "too": "i",  # me too on a case card: case id
-    "acc": "i",  # staff card: accept case
-    "dec": "i",  # staff card: decline case (asks for a reason)
-    "esc": "i",  # staff card: escalate case
-    "rate": "iw",  # fix notice: case id, s|b|u
-    "bld": "ii",  # private report: draft id, building chat id
-    "go": "iw",  # event post: event id, y (I'll come) | n (can't come)
+ARGS: dict[Act, str] = {
+    Act.ME_TOO: "i",  # case id
+    Act.ACCEPT: "i",  # case id
+    Act.DECLINE: "i",  # case id
+    Act.ESCALATE: "i",  # case id
+    Act.RATE: "iw",  # case id, a RATING_CODES value
+    Act.BUILDING: "ii",  # draft id, building chat id
+    Act.RSVP: "iw",  # event id, RSVP_YES | RSVP_NO
 }
+# The words the `w` arguments carry.
+RATING_CODES = {Rating.SATISFIED: "s", Rating.BASIC: "b", Rating.UNSATISFIED: "u"}
+RATINGS_BY_CODE = {code: rating for rating, code in RATING_CODES.items()}
+RSVP_YES, RSVP_NO = "y", "n"
+
 # Only what `encode` writes: ASCII digits without a leading zero, ASCII letters.
 _KINDS = {"i": re.compile(r"0|-?[1-9][0-9]{0,19}"), "w": re.compile(r"[A-Za-z]{1,8}")}
+_ACTS = {act.value: act for act in Act}
 
 
 @dataclass(frozen=True, slots=True)
 class Callback:
     """A decoded button press payload."""
 
-    action: str
+    action: Act
     args: tuple[int | str, ...]
 
     def int_arg(self, index: int) -> int:
@@ -37,11 +64,12 @@ class Callback:
         return value
 
 
-def encode(action: str, *args: int | str) -> str:
+def encode(action: Act, *args: int | str) -> str:
     """Build callback data; refuses what Telegram would reject."""
-    if action not in _ARGS or len(_ARGS[action]) != len(args):
+    kinds = ARGS.get(action)
+    if kinds is None or len(kinds) != len(args):
         raise ValueError(f"bad callback {action}/{len(args)}")
-    data = ":".join([VERSION, action, *map(str, args)])
+    data = ":".join([VERSION, str(action), *map(str, args)])
     if len(data.encode()) > MAX_BYTES:
         raise ValueError("callback data over 64 bytes")
     return data
@@ -54,12 +82,11 @@ def decode(data: str) -> Callback | None:
     parts = data.split(":")
     if len(parts) < 2 or parts[0] != VERSION:
         return None
-    action, raw = parts[1], parts[2:]
-    kinds = _ARGS.get(action)
-    if kinds is None or len(kinds) != len(raw):
+    action, raw = _ACTS.get(parts[1]), parts[2:]
+    if action is None or len(ARGS[action]) != len(raw):
         return None
     args: list[int | str] = []
-    for kind, item in zip(kinds, raw, strict=True):
+    for kind, item in zip(ARGS[action], raw, strict=True):
         if not _KINDS[kind].fullmatch(item):
             return None  # e.g. a word where a number belongs, `--1`, `²` or `１`
         args.append(int(item) if kind == "i" else item)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from handlers.deadlines import add_days
@@ -15,9 +16,14 @@ from handlers.events import ChatRef, Message, Person, Press
 from handlers.flood import FloodGate
 from handlers.ports import Keyboard
 from handlers.postbox import Postbox
+from handlers.render import esc
 from handlers.texts import Translator
 from storage.records import CaseClass, Group, Priority
 from storage.repository import Repository
+
+if TYPE_CHECKING:
+    # The table of commands imports the handlers, which import this module.
+    from handlers.commands import Command
 
 log = logging.getLogger("echowall")
 
@@ -194,9 +200,23 @@ class Context:
     args: str = ""
     group: Group | None = None
     answer: Answer | None = None
+    # The command being handled (for a button, the command it stands for), as described in
+    # `handlers.commands`: its usage and, for a case action, the states it applies to.
+    command: Command | None = None
 
     def _(self, message: str) -> str:
         return self.t.gettext(message)
+
+    def usage(self, problem: str | None = None) -> None:
+        """Answer a mistake in the command's arguments: what is wrong, then how it is written.
+
+        `problem` is already translated and formatted (user text in it escaped).
+        """
+        lines = [problem] if problem else []
+        if self.command is not None:
+            usage = esc(self._(self.command.usage))
+            lines.append(self._("Usage: {usage}").format(usage=usage))
+        self.reply("\n".join(lines))
 
     @property
     def user_id(self) -> int | None:

@@ -309,8 +309,9 @@ class Courier:
             assert first.message_id is not None
             await sender.pin(chat, first.message_id)
             return None
-        if first.kind in (OutKind.FILE, OutKind.PICTURE):
-            assert shown.file is not None
+        # A file's view may find nothing to put in one (a month without cases): then it says
+        # so in a message instead.
+        if first.kind in (OutKind.FILE, OutKind.PICTURE) and shown.file is not None:
             name, data = shown.file
             caption = first.text or shown.text or None
             if first.kind is OutKind.FILE:

@@ -2,39 +2,41 @@
 
 from __future__ import annotations
 
-from handlers import actions, rights
+from handlers import actions, report
 from handlers.core import Context
-from handlers.parsing import parse_int
+from handlers.parsing import parse_int, quoted
 from handlers.render import CHANNEL_LABELS, RATING_LABELS, clip, esc
-from handlers.report import create_case
 from handlers.texts import N_
-from storage.records import Channel, Group, Rating, State
+from storage.records import Channel, Group, Rating
 
 OFFLINE = (Channel.FORUM, Channel.MAILBOX, Channel.VISIT, Channel.HOTLINE)
-# What staff type: the channel's name, or the words communities use for it.
+# What staff type: the channel's code, the words /help shows, and those communities use.
 CHANNEL_WORDS = {
     "forum": Channel.FORUM,
     "座谈会": Channel.FORUM,
     "小板凳": Channel.FORUM,
+    "小板凳座谈会": Channel.FORUM,
     "mailbox": Channel.MAILBOX,
     "信箱": Channel.MAILBOX,
+    "民情信箱": Channel.MAILBOX,
     "visit": Channel.VISIT,
     "走访": Channel.VISIT,
     "入户": Channel.VISIT,
+    "入户走访": Channel.VISIT,
     "hotline": Channel.HOTLINE,
     "热线": Channel.HOTLINE,
     "12345": Channel.HOTLINE,
 }
+# The ratings as typed: the code, the words /help and the rating buttons show.
 RATING_WORDS = {
     "satisfied": Rating.SATISFIED,
     "满意": Rating.SATISFIED,
     "basic": Rating.BASIC,
+    "basically satisfied": Rating.BASIC,
     "基本满意": Rating.BASIC,
     "unsatisfied": Rating.UNSATISFIED,
     "不满意": Rating.UNSATISFIED,
 }
-LOG_USAGE = N_("/log <building> <forum|mailbox|visit|hotline> <what the resident asks>")
-RATE_USAGE = N_("/rate <id> <satisfied|basic|unsatisfied>")
 
 
 def find_building(ctx: Context, token: str) -> Group | list[Group] | None:
@@ -53,12 +55,17 @@ def find_building(ctx: Context, token: str) -> Group | list[Group] | None:
 
 def cmd_log(ctx: Context) -> None:
     """Register a demand made offline, for a resident without Telegram."""
-    if not rights.is_staff(ctx):
-        ctx.reply(ctx._("Only community staff can register offline demands."))
-        return
     parts = ctx.args.split(maxsplit=2)
-    if len(parts) < 3 or parts[1].lower() not in CHANNEL_WORDS:
-        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(LOG_USAGE))))
+    if len(parts) > 1 and parts[1].lower() not in CHANNEL_WORDS:
+        ctx.usage(ctx._("“{word}” is not a channel.").format(word=quoted(parts[1])))
+        return
+    if len(parts) < 3:
+        missing = (
+            N_("The building, the channel and the demand are missing."),
+            N_("The channel and the demand are missing."),
+            N_("The demand is missing."),
+        )[len(parts)]
+        ctx.usage(ctx._(missing))
         return
     found = find_building(ctx, parts[0])
     if not isinstance(found, Group):
@@ -75,15 +82,10 @@ def cmd_log(ctx: Context) -> None:
         )
         return
     text = parts[2].strip()
-    if len(text) > ctx.svc.settings.max_text:
-        ctx.reply(
-            ctx._("That is too long: please keep a report under {limit} characters.").format(
-                limit=ctx.t.number(ctx.svc.settings.max_text)
-            )
-        )
+    if not report.short_enough(ctx, text):
         return
     channel = CHANNEL_WORDS[parts[1].lower()]
-    case = create_case(
+    case = report.create_case(
         ctx,
         building_id=found.chat_id,
         channel=channel,
@@ -103,18 +105,21 @@ def cmd_log(ctx: Context) -> None:
 
 def cmd_rate(ctx: Context) -> None:
     """Record the satisfaction a resident without Telegram gave on the follow-up visit."""
-    # Staff make the follow-up visit; a head who fixed the case must not rate it.
-    if not rights.is_staff(ctx):
-        ctx.reply(ctx._("Only community staff can record satisfaction from a visit."))
-        return
-    parts = ctx.args.split()
-    rating = RATING_WORDS.get(parts[1].lower()) if len(parts) == 2 else None
-    if rating is None:
-        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(RATE_USAGE))))
-        return
-    action = actions.Action("rate", frozenset({State.FIXED, State.CLOSED}), False, RATE_USAGE)
-    case = actions.load_case(ctx, action, parts[0])
+    # Staff make the follow-up visit (the router lets only staff in): a head who fixed the
+    # case must not rate it.
+    token, _, word = ctx.args.strip().partition(" ")
+    case = actions.load_case(ctx, token)
     if case is None:
+        return
+    word = " ".join(word.split())
+    rating = RATING_WORDS.get(word.lower())
+    if rating is None:
+        problem = (
+            ctx._("“{word}” is not a rating.").format(word=quoted(word))
+            if word
+            else ctx._("The rating is missing.")
+        )
+        ctx.usage(problem)
         return
     if case.reporter_id is not None:
         ctx.reply(

@@ -37,7 +37,16 @@ from handlers.texts import N_, Translator
 from storage.records import OPEN_STATES, Case, Channel, Rating, State
 
 PERIOD_KINDS = ("week", "month", "all")
+# The periods as typed: the kind, or the words /help shows for it.
+PERIOD_WORDS = {
+    **{kind: kind for kind in PERIOD_KINDS},
+    "本周": "week",
+    "本月": "month",
+    "全部": "all",
+}
 _MONTH = re.compile(r"(\d{4})-(\d{1,2})")
+# Written like a month, whether or not it is one (`2026-13`).
+MONTH_LIKE = re.compile(r"\d{1,4}-\d{1,2}")
 
 
 # --- periods -----------------------------------------------------------------------------
@@ -98,14 +107,18 @@ def parse_month(text: str, tz: ZoneInfo) -> Period | None:
     if found is None:
         return None
     year, month = int(found[1]), int(found[2])
-    if not (1 <= month <= 12 and 2000 <= year <= 9998):
+    # Any real month is one (a month before the bot has no cases, and says so); before 1900
+    # local midnight may not convert to UTC.
+    if not (1 <= month <= 12 and 1900 <= year <= 9998):
         return None
     return month_period(year, month, tz)
 
 
 def parse_period(text: str, now: datetime, tz: ZoneInfo, default: str = "month") -> Period | None:
-    """`week`, `month`, `all` or `YYYY-MM`; empty text means `default`; None when unknown."""
+    """`week`, `month`, `all` (or 本周, 本月, 全部) or `YYYY-MM`; empty text means `default`;
+    None when unknown."""
     word = text.strip().lower() or default
+    word = PERIOD_WORDS.get(word, word)
     if word == "week":
         return week_of(now, tz)
     if word == "month":

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from handlers import callbacks, livewall
+from handlers.callbacks import Act
 from handlers.core import Context, Services
 from handlers.courier import Rendered
 from handlers.ports import Button, Keyboard
-from handlers.render import CAPTION_LIMIT, case_card, clip, esc, visible_len
+from handlers.render import CAPTION_LIMIT, LABELLED, case_card, clip, esc, visible_len
 from handlers.texts import Translator
 from storage.records import Case, Priority, State
 
@@ -58,7 +59,7 @@ def supporter_keyboard(case: Case, t: Translator) -> Keyboard | None:
     if not case.is_open:
         return None
     label = t.gettext("👍 Me too ({n})").format(n=t.number(len(case.supporters)))
-    return ((Button(label, callbacks.encode("too", case.id)),),)
+    return ((Button(label, callbacks.encode(Act.ME_TOO, case.id)),),)
 
 
 def _supporters(case: Case, t: Translator) -> str | None:
@@ -103,7 +104,8 @@ def acks_text(svc: Services, cases: list[Case], t: Translator) -> str:
     for case in cases:
         who = f" {esc(case.reporter_name)}" if case.reporter_name else ""
         count = f" 👥{t.number(len(case.supporters))}" if case.supporters else ""
-        lines.append(f"<b>#{case.id}</b>{who}: {esc(clip(case.text, 120))}{count}")
+        label = f"<b>#{case.id}</b>{who}"
+        lines.append(_(LABELLED).format(label=label, text=esc(clip(case.text, 120))) + count)
     lines.append(_("Every step is posted in this thread."))
     return "\n".join(lines)
 
@@ -119,7 +121,7 @@ def _acks(svc: Services, cases: list[Case]) -> Rendered | None:
         (
             Button(
                 t.gettext("👍 #{id} me too ({n})").format(id=c.id, n=t.number(len(c.supporters))),
-                callbacks.encode("too", c.id),
+                callbacks.encode(Act.ME_TOO, c.id),
             ),
         )
         for c in cases
@@ -209,13 +211,13 @@ def staff_keyboard(case: Case, t: Translator) -> Keyboard | None:
     if case.state in (State.NEW, State.REOPENED):
         return (
             (
-                Button(_("Accept"), callbacks.encode("acc", case.id)),
-                Button(_("Decline"), callbacks.encode("dec", case.id)),
-                Button(_("Escalate"), callbacks.encode("esc", case.id)),
+                Button(_("Accept"), callbacks.encode(Act.ACCEPT, case.id)),
+                Button(_("Decline"), callbacks.encode(Act.DECLINE, case.id)),
+                Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),
             ),
         )
     if case.state is State.ACCEPTED:
-        return ((Button(_("Escalate"), callbacks.encode("esc", case.id)),),)
+        return ((Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),),)
     return None
 
 
@@ -231,15 +233,15 @@ def staff_card_text(svc: Services, case: Case, t: Translator) -> str:
 def _staff_rows(case: Case, t: Translator) -> tuple[tuple[Button, ...], ...]:
     """The buttons of one case on a card of several: its number on each."""
     _ = t.gettext
-    actions: tuple[tuple[str, str], ...]
+    actions: tuple[tuple[Act, str], ...]
     if case.state in (State.NEW, State.REOPENED):
         actions = (
-            ("acc", _("Accept #{id}")),
-            ("dec", _("Decline #{id}")),
-            ("esc", _("Escalate #{id}")),
+            (Act.ACCEPT, _("Accept #{id}")),
+            (Act.DECLINE, _("Decline #{id}")),
+            (Act.ESCALATE, _("Escalate #{id}")),
         )
     elif case.state is State.ACCEPTED:
-        actions = (("esc", _("Escalate #{id}")),)
+        actions = ((Act.ESCALATE, _("Escalate #{id}")),)
     else:
         return ()
     return (
@@ -330,13 +332,14 @@ def card_is_near(ctx: Context, case: Case) -> bool:
 # --- notices --------------------------------------------------------------------------------
 
 
-def tell_escalation_chat(svc: Services, case: Case, note: str) -> None:
+def tell_escalation_chat(svc: Services, case: Case, note_for: Callable[[Translator], str]) -> None:
+    """Tell the escalation chat; `note_for(t)` words the escalation's note (HTML, clipped to
+    1000 characters, so that the note and the case's card always fit one message together)."""
     chat = svc.settings.escalation_chat
     if chat is None:
         return
     t = svc.texts_for(chat)
-    # Clipped, so that the note and the case's card always fit one message together.
-    text = t.gettext("⬆️ Escalated to you: {note}").format(note=esc(clip(note, 1000))) + "\n\n"
+    text = t.gettext("⬆️ Escalated to you: {note}").format(note=note_for(t)) + "\n\n"
     text += case_card(case, t, building_label(svc, case), show_reporter=True)
     svc.post.send(chat, text, priority=Priority.ECHO)
 

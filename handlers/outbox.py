@@ -34,7 +34,7 @@ from handlers.ports import (
     RetryLater,
     Uncertain,
 )
-from handlers.render import clip, esc
+from handlers.render import LABELLED, clip, esc
 from handlers.texts import N_, Translator
 from storage.records import (
     Broadcast,
@@ -401,7 +401,8 @@ def delivery_report(svc: Services, broadcast: Broadcast) -> str:
         group = svc.repo.get_group(chat_id)
         name = group.label if group else str(chat_id)
         reason = REASONS.get(delivery.error or "", REASONS["rejected"])
-        lines.append(f"• {esc(clip(name, 60))}: {t.gettext(reason)}")
+        line = t.gettext(LABELLED).format(label=esc(clip(name, 60)), text=t.gettext(reason))
+        lines.append(f"• {line}")
     if len(problems) > REPORT_LINES:
         more = t.gettext("… and {n} more groups.")
         lines.append(more.format(n=t.number(len(problems) - REPORT_LINES)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from handlers import actions, notify
+from handlers import actions, commands, notify
 from handlers.core import Context, Services, log
 from handlers.events import ChatRef
 from handlers.render import esc
@@ -25,7 +25,7 @@ def _system_context(svc: Services, case: Case) -> Context:
     """A context for changes the bot makes by itself, set in the case's own thread."""
     thread = case.origin_chat_id if case.origin_chat_id is not None else case.building_id
     chat = ChatRef(thread, "private" if thread > 0 else "group")
-    return Context(svc, chat, None, svc.texts_for(thread))
+    return Context(svc, chat, None, svc.texts_for(thread), command=commands.BY_NAME["escalate"])
 
 
 def _assignee(case: Case) -> int | None:
@@ -75,7 +75,6 @@ def sweep(svc: Services) -> SweepResult:
             notify.changed(svc, case)
         elif now >= case.overdue_since + grace and case.level.next() is not None:
             ctx = _system_context(svc, case)
-            note = ctx._("overdue: escalated automatically")
-            if actions.escalate(ctx, case, note):
+            if actions.escalate(ctx, case, code="overdue"):
                 result.escalated.append(case.id)
     return result

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable, Mapping
 
 from handlers.texts import N_, Translator
-from storage.records import Case, Channel, Level, Rating, State
+from storage.records import Case, CaseClass, Channel, Level, Rating, State, Step
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -33,7 +34,11 @@ LEVEL_LABELS = {
     Level.STREET: N_("street office"),
     Level.DISTRICT: N_("district"),
 }
-CLASS_LABELS = {"easy": N_("easy case"), "key": N_("key case"), "hard": N_("difficult case")}
+CLASS_LABELS = {
+    CaseClass.EASY: N_("easy case"),
+    CaseClass.KEY: N_("key case"),
+    CaseClass.HARD: N_("difficult case"),
+}
 CHANNEL_LABELS = {
     Channel.GROUP: N_("building group"),
     Channel.PRIVATE: N_("private chat"),
@@ -47,20 +52,32 @@ RATING_LABELS = {
     Rating.BASIC: N_("basically satisfied"),
     Rating.UNSATISFIED: N_("unsatisfied"),
 }
-ACTION_LABELS = {
-    "report": N_("reported"),
-    "log": N_("registered"),
-    "accept": N_("accepted"),
-    "progress": N_("progress"),
-    "fixed": N_("fixed"),
-    "confirm": N_("checked and closed"),
-    "decline": N_("declined"),
-    "escalate": N_("escalated"),
-    "reopen": N_("reopened"),
-    "rate": N_("rated"),
-    "supporter": N_("me too"),
-    "overdue": N_("overdue"),
+# What the bot notes on a step by itself, stored as a code (`Step.code`) and worded for each
+# reader: the class a case was accepted as, the rating it got, why it was escalated or
+# reopened, who logged it for a neighbour (`{name}`, kept in `Step.note`).
+REASON_LABELS = {
+    "not-satisfied": N_("the resident is not satisfied"),
+    "staff-card": N_("escalated from the staff chat"),
+    "overdue": N_("overdue: escalated automatically"),
+    "logged-by": N_("logged by {name}"),
 }
+NOTE_LABELS: dict[str, str] = {
+    **{klass.value: label for klass, label in CLASS_LABELS.items()},
+    **{rating.value: label for rating, label in RATING_LABELS.items()},
+    **REASON_LABELS,
+}
+# The codes each step's bot-written notes may have: a step stored before codes existed holds
+# one of their wordings instead, in the language of whoever acted.
+LEGACY_NOTES = {
+    "accept": tuple(klass.value for klass in CLASS_LABELS),
+    "rate": tuple(rating.value for rating in RATING_LABELS),
+    "report": ("logged-by",),
+    "log": ("logged-by",),
+    "escalate": ("staff-card", "overdue"),
+    "reopen": ("not-satisfied",),
+}
+# A label and its text; Chinese puts a full-width colon between them.
+LABELLED = N_("{label}: {text}")
 
 
 _TAG = re.compile(r"<[^>]*>")
@@ -168,13 +185,72 @@ def case_card(
     return "\n".join(lines)
 
 
-def timeline(case: Case, t: Translator, *, show_names: bool) -> list[str]:
-    """One line per step of the case's history."""
+class Notes:
+    """Words a step's bot-written note in the reader's language, old steps included.
+
+    A step stores the bot's own notes as codes (`Step.code`). Steps stored before that hold
+    the note as it was worded then, in the actor's language (`重点件`, `satisfied`,
+    `由刘社工代为登记`); they are recognised by comparing with each language's wording of the
+    codes that step could have had, and worded again for the reader. A note a person typed is
+    shown as typed.
+    """
+
+    def __init__(self, languages: Iterable[Translator]) -> None:
+        self._worded: dict[tuple[str, str], str] = {}  # (action, worded note) -> code
+        self._named: list[tuple[str, re.Pattern[str], str]] = []  # (action, pattern, code)
+        for t in languages:
+            for action, codes in LEGACY_NOTES.items():
+                for code in codes:
+                    worded = t.gettext(NOTE_LABELS[code])
+                    if "{name}" in worded:
+                        pattern = re.escape(worded).replace(r"\{name\}", "(?P<name>.+)")
+                        self._named.append((action, re.compile(pattern, re.S), code))
+                    else:
+                        self._worded.setdefault((action, worded), code)
+
+    def code_of(self, step: Step) -> tuple[str, str]:
+        """The step's code and its parameter: stored, or recognised in an old worded note."""
+        if step.code:
+            return step.code, step.note
+        code = self._worded.get((step.action, step.note))
+        if code is not None:
+            return code, ""
+        for action, pattern, named in self._named:
+            found = pattern.fullmatch(step.note) if action == step.action else None
+            if found is not None:
+                return named, found["name"]
+        return "", step.note
+
+    def text(self, step: Step, t: Translator) -> str:
+        """The note in the reader's language, as HTML (a typed note escaped and clipped)."""
+        return note_text(t, *self.code_of(step))
+
+
+def note_text(t: Translator, code: str, note: str, limit: int = 300) -> str:
+    """A note as HTML: the bot's (`code`, with `note` its parameter) or a person's (`note`,
+    clipped to `limit` characters)."""
+    label = NOTE_LABELS.get(code) if code else None
+    if label is None:
+        return esc(clip(note, limit))
+    return t.gettext(label).format(name=esc(clip(note, 100)))
+
+
+def timeline(
+    case: Case,
+    t: Translator,
+    *,
+    show_names: bool,
+    labels: Mapping[str, str],
+    notes: Notes,
+) -> list[str]:
+    """One line per step of the case's history; `labels` names each kind of step."""
     _ = t.gettext
     lines = []
     for step in case.timeline:
-        who = f" · {esc(step.actor_name)}" if show_names and step.actor_name else ""
-        note = f": {esc(clip(step.note, 300))}" if step.note else ""
-        label = ACTION_LABELS.get(step.action, step.action)
-        lines.append(f"• {t.datetime(step.at)} {_(label)}{who}{note}")
+        label = _(labels[step.action]) if step.action in labels else esc(step.action)
+        if show_names and step.actor_name:
+            label += f" · {esc(step.actor_name)}"
+        note = notes.text(step, t)
+        line = _(LABELLED).format(label=label, text=note) if note else label
+        lines.append(f"• {t.datetime(step.at)} {line}")
     return lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handlers import callbacks, notify
+from handlers.callbacks import Act
 from handlers.core import Context, log
 from handlers.events import Message, Person
 from handlers.ports import Button
@@ -42,13 +43,7 @@ def cmd_report(ctx: Context) -> None:
     if not text.strip():
         ctx.reply(_usage(ctx))
         return
-    limit = ctx.svc.settings.max_text
-    if len(text) > limit:
-        ctx.reply(
-            ctx._("That is too long: please keep a report under {limit} characters.").format(
-                limit=ctx.t.number(limit)
-            )
-        )
+    if not short_enough(ctx, text):
         return
     existing = ctx.svc.repo.case_by_origin(ctx.chat.id, origin_id)
     if existing is not None:
@@ -76,6 +71,19 @@ def cmd_report(ctx: Context) -> None:
         origin=(ctx.chat.id, origin_id),
         logged_by=ctx.sender.name if by_other else None,
     )
+
+
+def short_enough(ctx: Context, text: str) -> bool:
+    """Whether a report's text is within the limit; if not, say how long it is."""
+    limit = ctx.svc.settings.max_text
+    if len(text) <= limit:
+        return True
+    ctx.reply(
+        ctx._("That report is {n} characters long; {limit} at most, please.").format(
+            n=ctx.t.number(len(text)), limit=ctx.t.number(limit)
+        )
+    )
+    return False
 
 
 def _within_flood_limit(ctx: Context) -> bool:
@@ -134,7 +142,8 @@ def create_case(
             "report" if channel in (Channel.GROUP, Channel.PRIVATE) else "log",
             ctx.user_id,
             ctx.sender.name if ctx.sender else "",
-            ctx._("logged by {name}").format(name=logged_by) if logged_by else "",
+            note=logged_by or "",
+            code="logged-by" if logged_by else "",
         )
     )
     svc.repo.save_case(case)
@@ -180,7 +189,7 @@ def _ask_building(ctx: Context, text: str, photo: str | None) -> None:
         return
     svc.repo.save_draft(draft)
     rows = tuple(
-        (Button(clip(g.label, 40), callbacks.encode("bld", draft.id, g.chat_id)),)
+        (Button(clip(g.label, 40), callbacks.encode(Act.BUILDING, draft.id, g.chat_id)),)
         for g in candidates[:MAX_BUILDING_BUTTONS]
     )
     ctx.reply(ctx._("Which building is this about?"), keyboard=rows)

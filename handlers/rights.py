@@ -7,6 +7,12 @@ The checks are synchronous: a Telegram member status the cache does not hold rai
 from __future__ import annotations
 
 from handlers.core import Context
+from handlers.texts import N_
+
+MANAGERS_ONLY = N_("Only the building's heads and community staff can do that.")
+# Buildings whose member statuses `could_manage` may look up for one update (each a lookup,
+# and the core gives an update up after a few).
+_SEEN_LIMIT = 3
 
 ADMIN_STATUSES = frozenset({"creator", "administrator"})
 MEMBER_STATUSES = ADMIN_STATUSES | {"member", "restricted"}
@@ -44,3 +50,25 @@ def is_head(ctx: Context, building_id: int) -> bool:
 def may_manage(ctx: Context, building_id: int) -> bool:
     """Whether the sender may act on cases and settings of this building."""
     return is_head(ctx, building_id) or is_staff(ctx)
+
+
+def could_manage(ctx: Context) -> bool:
+    """Whether the sender may act on some building's cases from here, before it is known
+    which case they mean (the number was mistyped, or names no case).
+
+    Used to refuse someone who may not use a command, instead of explaining its arguments
+    to them: staff; in a building group, its heads; in a private chat, a head appointed
+    anywhere or an administrator of a group the bot has seen them in.
+    """
+    if is_staff(ctx):
+        return True
+    if ctx.chat.is_group:
+        return ctx.svc.is_building(ctx.chat.id) and is_head(ctx, ctx.chat.id)
+    user_id = ctx.user_id
+    if user_id is None:
+        return False
+    if any(user_id in group.heads for group in ctx.svc.repo.groups()):
+        return True
+    person = ctx.svc.repo.get_person(user_id)
+    seen = person.buildings[:_SEEN_LIMIT] if person is not None else []
+    return any(is_head(ctx, building) for building in seen)

@@ -3,107 +3,28 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 
 from handlers import (
-    actions,
     admin,
     announce,
     calendar,
     callbacks,
+    commands,
     courier,
     digests,
-    intake,
     livewall,
     notify,
     outbox,
     report,
+    rights,
     stats,
-    walls,
 )
+from handlers.commands import BUTTONS, BY_NAME, Who
 from handlers.core import Answer, Context, NeedStatus, Services, log
 from handlers.events import ChatRef, Event, Membership, Message, Migration, Press
 from handlers.parsing import parse_command
-from handlers.ports import BotCommand, ChatGone, DeliveryError, Messenger
-from handlers.texts import N_
+from handlers.ports import ChatGone, DeliveryError, Messenger
 from storage.records import BroadcastKind, Priority
-
-CommandHandler = Callable[[Context], None]
-PressHandler = Callable[[Context, callbacks.Callback], None]
-
-COMMANDS: dict[str, CommandHandler] = {
-    "start": admin.cmd_start,
-    "help": admin.cmd_help,
-    "report": report.cmd_report,
-    "mine": walls.cmd_mine,
-    "case": walls.cmd_case,
-    "wall": walls.cmd_wall,
-    "echo": walls.cmd_echo,
-    "accept": actions.cmd_accept,
-    "progress": actions.cmd_progress,
-    "fixed": actions.cmd_fixed,
-    "confirm": actions.cmd_confirm,
-    "decline": actions.cmd_decline,
-    "escalate": actions.cmd_escalate,
-    "reopen": actions.cmd_reopen,
-    "sethead": admin.cmd_sethead,
-    "unsethead": admin.cmd_unsethead,
-    "heads": admin.cmd_heads,
-    "building": admin.cmd_building,
-    "lang": admin.cmd_lang,
-    "log": intake.cmd_log,
-    "rate": intake.cmd_rate,
-    "stats": stats.cmd_stats,
-    "export": stats.cmd_export,
-    "event": calendar.cmd_event,
-    "events": calendar.cmd_events,
-    "cancel": calendar.cmd_cancel,
-    "remind": calendar.cmd_remind,
-    "announce": announce.cmd_announce,
-}
-
-PRESSES: dict[str, PressHandler] = {
-    "too": report.press_me_too,
-    "acc": actions.press_accept,
-    "dec": actions.press_decline,
-    "esc": actions.press_escalate,
-    "rate": actions.press_rate,
-    "bld": report.press_building,
-    "go": calendar.press_rsvp,
-}
-
-RESIDENT_MENU = [
-    ("report", N_("Report a problem")),
-    ("mine", N_("My cases")),
-    ("wall", N_("Open cases of this building")),
-    ("echo", N_("Closed cases and their measures")),
-    ("case", N_("One case with its history")),
-    ("events", N_("Upcoming events")),
-    ("help", N_("How to use echowall")),
-    ("lang", N_("Language: zh or en")),
-]
-HEAD_MENU = [
-    *RESIDENT_MENU,
-    ("accept", N_("Accept a case")),
-    ("progress", N_("Report progress on a case")),
-    ("fixed", N_("Mark a case fixed with the measure")),
-    ("confirm", N_("Close a fixed case after checking")),
-    ("decline", N_("Decline a case with a reason")),
-    ("escalate", N_("Escalate a case")),
-    ("reopen", N_("Reopen a case")),
-    ("sethead", N_("Appoint a building head (reply)")),
-    ("heads", N_("List the building heads")),
-    ("building", N_("Name this building")),
-    ("event", N_("Plan an event with sign-up and reminders")),
-    ("announce", N_("Post and pin an announcement")),
-    ("remind", N_("Set a reminder in this chat")),
-    ("cancel", N_("Cancel an event or a reminder")),
-    # Staff commands: group administrators see them too, and the handlers refuse non-staff.
-    ("stats", N_("Staff: case statistics and the three rates")),
-    ("export", N_("Staff: the monthly ledger as a spreadsheet")),
-    ("log", N_("Staff: register an offline demand")),
-    ("rate", N_("Staff: record satisfaction from a follow-up visit")),
-]
 
 _RECENT_UPDATES = 2048
 # Member statuses looked up for one update before it is given up (each lookup is one chat).
@@ -154,11 +75,11 @@ class Core:
 
     async def register_menus(self) -> None:
         """Publish the command menus in both languages."""
-        for language in (None, "zh", "en"):
+        for language in (None, *admin.LANGUAGES):
             t = self.svc.texts(language)
-            for scope, menu in (("default", RESIDENT_MENU), ("chat_administrators", HEAD_MENU)):
-                commands = [BotCommand(name, t.gettext(text)) for name, text in menu]
-                await self.messenger.set_commands(commands, language=language, scope=scope)
+            for scope in ("default", "chat_administrators"):
+                menu = commands.menu(t, scope)
+                await self.messenger.set_commands(menu, language=language, scope=scope)
 
     def _duplicate(self, update_id: int) -> bool:
         # The same update can arrive twice after a crash before its offset was confirmed.
@@ -248,13 +169,18 @@ class Core:
         if parsed is None:
             return False
         name, ctx.args = parsed
-        handler = COMMANDS.get(name)
-        if handler is None:
+        command = BY_NAME.get(name)
+        if command is None:
             if message.chat.is_private:
                 ctx.reply(ctx._("I do not know that command. Send /help for the list."))
                 return True
             return False
-        handler(ctx)
+        ctx.command = command
+        # The right before the arguments: a resident is told she may not, not how to write it.
+        if command.who is Who.STAFF and not rights.is_staff(ctx):
+            ctx.reply(ctx._("/{name} is for community staff only.").format(name=name))
+            return True
+        command.handler(ctx)
         return True
 
     def _press(self, press: Press) -> Answer:
@@ -262,11 +188,12 @@ class Core:
         ctx = self._context(chat, press)
         ctx.press = press
         cb = callbacks.decode(press.data)
-        handler = PRESSES.get(cb.action) if cb is not None else None
-        if cb is None or handler is None:
+        if cb is None:
             ctx.toast(ctx._("This button is no longer valid."))
         else:
-            handler(ctx, cb)
+            button = BUTTONS[cb.action]
+            ctx.command = BY_NAME[button.command] if button.command else None
+            button.handler(ctx, cb)
         return ctx.answer or Answer(press.callback_id, None)
 
     def _apologise(self, event: Event) -> Answer | None:

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from handlers import rights
 from handlers.core import Context, Services
 from handlers.courier import Rendered
 from handlers.ledger import (
+    MONTH_LIKE,
     Ledger,
     Period,
     Rate,
@@ -28,6 +28,7 @@ from handlers.ledger import (
     parse_period,
     tally,
 )
+from handlers.parsing import quoted
 from handlers.render import CHANNEL_LABELS, chunk, esc
 from handlers.texts import N_, Translator
 from storage.records import Case, OutKind, Priority
@@ -38,9 +39,7 @@ from storage.repository import Repository
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
 
-STAFF_ONLY = N_("Statistics and the ledger are for community staff only.")
-STATS_USAGE = N_("/stats [week|month|all|YYYY-MM]")
-EXPORT_USAGE = N_("/export [YYYY-MM]")
+NOT_A_MONTH = N_("“{word}” is not a month: write YYYY-MM, e.g. 2026-11.")
 
 # Excel's limit for one cell's text.
 _CELL_LIMIT = 32767
@@ -307,18 +306,26 @@ def export_filename(period: Period) -> str:
 # --- commands ----------------------------------------------------------------------------
 
 
+def period_problem(t: Translator, words: list[str], *, months_only: bool) -> str:
+    """What is wrong with the period typed after /stats (or the month after /export)."""
+    if len(words) > 1:
+        return t.gettext("“{words}”: one period only, please.").format(
+            words=quoted(" ".join(words))
+        )
+    word = words[0] if words else ""
+    if months_only or MONTH_LIKE.fullmatch(word):
+        return t.gettext(NOT_A_MONTH).format(word=quoted(word))
+    return t.gettext("“{word}” is not a period.").format(word=quoted(word))
+
+
 def cmd_stats(ctx: Context) -> None:
     """Reply with the period's counts and the three rates, overall, by building and channel."""
-    if not rights.is_staff(ctx):
-        ctx.reply(ctx._(STAFF_ONLY))
-        return
     svc = ctx.svc
     now = svc.clock()
-    period = (
-        parse_period(ctx.args, now, svc.settings.timezone) if len(ctx.args.split()) <= 1 else None
-    )
+    words = ctx.args.split()
+    period = parse_period(ctx.args, now, svc.settings.timezone) if len(words) <= 1 else None
     if period is None:
-        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(STATS_USAGE))))
+        ctx.usage(period_problem(ctx.t, words, months_only=False))
         return
     ledger = tally(svc.repo.cases_received(period.start, period.end), period, now)
     for text in chunk(stats_blocks(ledger, ctx.t, building_labels(svc.repo))):
@@ -327,9 +334,6 @@ def cmd_stats(ctx: Context) -> None:
 
 def cmd_export(ctx: Context) -> None:
     """Send the ledger of a month (default: this one) as an .xlsx file."""
-    if not rights.is_staff(ctx):
-        ctx.reply(ctx._(STAFF_ONLY))
-        return
     if not (ctx.chat.is_private or ctx.in_staff_chat):
         # The ledger names every reporter: never into a building group.
         ctx.reply(
@@ -345,32 +349,48 @@ def cmd_export(ctx: Context) -> None:
     tz = svc.settings.timezone
     period = month_of(now, tz) if not words else parse_month(words[0], tz)
     if period is None or len(words) > 1:
-        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(EXPORT_USAGE))))
+        ctx.usage(period_problem(ctx.t, words, months_only=True))
         return
-    send_ledger(ctx.svc, ctx.chat.id, period, ctx.t, priority=Priority.REPLY)
+    send_ledger(ctx.svc, ctx.chat.id, period, ctx.t, priority=Priority.REPLY, asked=True)
 
 
 def send_ledger(
-    svc: Services, chat_id: int, period: Period, t: Translator, *, priority: Priority
+    svc: Services,
+    chat_id: int,
+    period: Period,
+    t: Translator,
+    *,
+    priority: Priority,
+    asked: bool = False,
 ) -> None:
-    """Send a month's ledger file; it is made from the store when it goes out."""
+    """Send a month's ledger file; it is made from the store when it goes out.
+
+    `asked`: the answer to /export, which says in words that a month had no cases instead
+    of sending an empty workbook (the monthly report files its ledger either way).
+    """
+    suffix = ":asked" if asked else ""
     svc.post.view(
         chat_id,
-        f"ledger:{period.month_code}:{t.language}",
+        f"ledger:{period.month_code}:{t.language}{suffix}",
         kind=OutKind.FILE,
         priority=priority,
     )
 
 
 async def view_ledger(svc: Services, argument: str, chat_id: int) -> Rendered | None:
-    """The ledger of month `2026-11:zh` as an .xlsx file, with a caption counting its cases."""
-    month, _, language = argument.partition(":")
+    """The ledger of month `2026-11:zh` as an .xlsx file, with a caption counting its cases
+    (`2026-11:zh:asked`: /export's answer, in words when the month had none)."""
+    month, _, rest = argument.partition(":")
+    language, _, asked = rest.partition(":")
     period = parse_month(month, svc.settings.timezone)
     if period is None:
         return None
     t = svc.texts(language or None)
     now = svc.clock()
     cases = svc.repo.cases_received(period.start, period.end)
+    if not cases and asked:
+        text = t.gettext("📒 No cases were received in {period}: there is no ledger to send.")
+        return Rendered(text.format(period=esc(period_label(period, t))))
     data = export_workbook(cases, building_labels(svc.repo), t, period, now)
     caption = t.ngettext(
         "📒 Ledger for {period}: {n} case", "📒 Ledger for {period}: {n} cases", len(cases)

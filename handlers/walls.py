@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from handlers import notify, rights
-from handlers.actions import echo_entry
+from handlers.actions import MAX_CASE_DIGITS, echo_entry
+from handlers.admin import LANGUAGES
 from handlers.core import Context
 from handlers.livewall import wall_line, wall_title
-from handlers.parsing import parse_case_id
-from handlers.render import chunk, esc, timeline
-from handlers.texts import N_
+from handlers.parsing import case_digits, quoted
+from handlers.render import Notes, chunk, timeline
 from storage.records import OPEN_STATES, Case, State
 
 ECHO_LIMIT = 10
-CASE_USAGE = N_("/case <id>")
 
 
 def _line(ctx: Context, case: Case, *, with_building: bool = False) -> str:
@@ -67,7 +66,7 @@ def cmd_echo(ctx: Context) -> None:
         ctx.reply(ctx._("📣 Echo wall: nothing closed yet."))
         return
     blocks = [ctx._("📣 <b>Echo wall</b>: recently closed cases")]
-    blocks += [echo_entry(ctx, c, ctx.t) + "\n" for c in done[:ECHO_LIMIT]]
+    blocks += ["\n" + echo_entry(ctx, c, ctx.t, listed=True) for c in done[:ECHO_LIMIT]]
     _send_all(ctx, blocks)
 
 
@@ -87,15 +86,26 @@ def cmd_mine(ctx: Context) -> None:
 
 def cmd_case(ctx: Context) -> None:
     """Show one case with its whole timeline."""
-    case_id = parse_case_id(ctx.args.split()[0]) if ctx.args.split() else None
-    if case_id is None:
-        ctx.reply(ctx._("Usage: {usage}").format(usage=esc(ctx._(CASE_USAGE))))
+    # Imported here: the table of commands imports this module for its handlers.
+    from handlers.commands import STEP_LABELS
+
+    words = ctx.args.split()
+    digits = case_digits(words[0]) if words else None
+    if digits is None:
+        ctx.usage(
+            ctx._("“{word}” is not a case number: write it like 17 or #17.").format(
+                word=quoted(words[0])
+            )
+            if words
+            else ctx._("Which case? Write its number after the command.")
+        )
         return
-    case = ctx.svc.repo.get_case(case_id)
+    case = ctx.svc.repo.get_case(int(digits)) if len(digits) <= MAX_CASE_DIGITS else None
     if case is None:
-        ctx.reply(ctx._("There is no case #{id}.").format(id=case_id))
+        ctx.reply(ctx._("There is no case #{id}.").format(id=quoted(digits)))
         return
     show_names = ctx.chat.id in (case.building_id, ctx.svc.settings.staff_chat)
     card = notify.card_context_text(ctx, case)
-    blocks = [card, "", ctx._("<b>Timeline</b>"), *timeline(case, ctx.t, show_names=show_names)]
-    _send_all(ctx, blocks)
+    notes = Notes(ctx.svc.texts(language) for language in LANGUAGES)
+    steps = timeline(case, ctx.t, show_names=show_names, labels=STEP_LABELS, notes=notes)
+    _send_all(ctx, [card, "", ctx._("<b>Timeline</b>"), *steps])

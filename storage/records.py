@@ -61,6 +61,10 @@ class Step:
     actor_id: int | None = None
     actor_name: str = ""
     note: str = ""
+    # What the bot itself noted, as a code shown in each reader's language (a case class, a
+    # rating, a reason such as `overdue`); `note` then holds its parameter, if any (a name).
+    # Steps written before codes existed hold the bot's note already worded in `note`.
+    code: str = ""
 
 
 @dataclass(slots=True)

@@ -92,7 +92,7 @@ async def test_accept_with_past_due_is_refused_and_changes_nothing(world: World)
     await world.say(HEAD, "/accept 1 key 2020-01-01 10:00")
     case = world.repo.get_case(1)
     assert case is not None and case.state is State.NEW
-    assert "晚于现在" in world.messenger.sent[-1].text
+    assert world.messenger.sent[-1].text.startswith("承诺时间“2020-01-01 10:00”已经过去了。")
 
 
 async def test_resident_cannot_act_on_cases(world: World) -> None:

@@ -34,10 +34,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from handlers.callbacks import ARGS, RATING_CODES, Act
+from handlers.commands import BY_NAME, COMMANDS, Who
 from handlers.events import ChatRef, Membership, Message, Person, Press, Quoted
 from handlers.parsing import parse_command
 from handlers.render import chunk, clip, esc, utf16_len
-from handlers.router import COMMANDS
 from localapi import LocalBotAPI, parse_html
 from storage.records import Case, Channel
 from tests.conftest import (
@@ -218,7 +219,7 @@ STRUCTURED: dict[str, st.SearchStrategy[str]] = {
     "building": TEXT,
     "report": TEXT,
 }
-NAMES = sorted(COMMANDS)
+NAMES = sorted(BY_NAME)
 
 
 @st.composite
@@ -316,13 +317,12 @@ SAY = st.builds(
 )
 
 # Button payloads: what we make, with any arguments, and what a forger types.
+CASE_BUTTONS = [str(act) for act in Act if ARGS[act] == "i"]  # a case's number, nothing else
 CALLBACK_INTS = st.one_of(
     st.integers(1, 8), st.integers(1, 8), st.integers(-(2**70), 2**70), st.sampled_from([0, -1])
 )
 OURS = st.one_of(
-    st.builds(
-        lambda a, i: f"c1:{a}:{i}", st.sampled_from(["too", "acc", "dec", "esc"]), CALLBACK_INTS
-    ),
+    st.builds(lambda a, i: f"c1:{a}:{i}", st.sampled_from(CASE_BUTTONS), CALLBACK_INTS),
     st.builds(
         lambda i, r: f"c1:rate:{i}:{r}",
         CALLBACK_INTS,
@@ -519,7 +519,7 @@ async def handled_cleanly(w: CoreWorld, say: Say) -> None:
     clean(w)
     command = parse_command(message.text, "echowall_bot")
     ignored = message.edited or message.chat.kind == "channel"
-    if ignored or command is None or (command[0] not in COMMANDS and message.chat.is_group):
+    if ignored or command is None or (command[0] not in BY_NAME and message.chat.is_group):
         # Not for us (another bot's command, chatter, a service message), an edit or a
         # channel post: not a word, and no change.
         assert w.messenger.outgoing() == outgoing, f"answered {message.text[:80]!r}"
@@ -583,7 +583,8 @@ def test_any_button_payload_is_answered_once_and_safely(tap: Tap, again: str | N
 
 # --- sequences, with a rights invariant --------------------------------------------------
 
-CASE_ACTIONS = {"accept", "progress", "fixed", "confirm", "decline", "escalate", "reopen"}
+# The steps of a head's or staff's action on a case, as `handlers.commands` describes them.
+CASE_ACTIONS = {c.name for c in COMMANDS if c.case is not None and c.who is Who.MANAGERS}
 MANAGER_STATUSES = {"creator", "administrator"}
 
 
@@ -709,7 +710,7 @@ SWEEP_ARGS = {
     "case": [""],
     "rate": ["unsatisfied", "满意"],
 }
-SWEEP_PRESSES = ["too", "acc", "dec", "esc", "rate:s", "rate:u"]
+SWEEP_PRESSES = CASE_BUTTONS + [f"{Act.RATE}:{code}" for code in RATING_CODES.values()]
 SWEEP_PRESSERS = ["resident", "neighbour", "other_resident", "head", "other_head", "staff"]
 
 
@@ -761,7 +762,10 @@ MISTAKES = [
     ("head", "/accept", "/accept <编号>"),
     ("head", "/accept 1 soon", "/accept <编号>"),
     ("head", "/accept 1 key 2d extra", "/accept <编号>"),
-    ("head", "/accept 1 key 2020-01-01", "晚于现在"),
+    ("head", "/accept 1 key 2020-01-01", "“2020-01-01”已经过去了"),
+    ("head", "/accept 1 key 2026-02-30", "“2026-02-30”不是有效日期"),
+    ("head", "/accept 1 2026-12-01 25:99", "“25:99”不是有效时刻"),
+    ("head", "/accept 1 0h", "“0h”时长为零"),
     ("head", "/accept 99", "#99"),
     ("head", "/accept --5", "/accept <编号>"),
     ("head", "/progress 1", "/progress <编号>"),
@@ -771,14 +775,18 @@ MISTAKES = [
     ("head", "/confirm 1", "#1"),  # new, not fixed: that action does not apply
     ("head", "/decline 1", "/decline <编号>"),
     ("head", "/escalate #x 上报", "/escalate <编号>"),
-    ("head", "/reopen 1", "/reopen <编号>"),
+    ("head", "/reopen 4", "/reopen <编号>"),
+    ("head", "/reopen 1", "/reopen 只能用于以下状态的诉求：已解决，待确认 / 已办结 / 不予受理。"),
     ("resident", "/case abc", "/case <编号>"),
     ("resident", "/case 999", "#999"),
+    ("resident", "/case 99999999999999999999", "没有诉求 #99999999999999999999"),
+    ("resident", "/case", "是哪件诉求"),
     ("resident", "/report", "/report"),
     ("resident", "/report " + "长" * 2001, "太长"),
     ("head", "/building", "/building <楼栋名称"),
     ("head", "/building " + "楼" * 65, "/building <楼栋名称"),
-    ("resident", "/lang fr", "/lang zh|en"),
+    ("resident", "/lang fr", "只有本楼栋长和社区工作人员"),
+    ("resident_private", "/lang fr", "不支持“fr”这种语言。\n用法：/lang 中文|英文"),
     ("staff", "/log", "/log"),
     ("staff", "/log 1号楼 传真 灯坏了", "/log"),
     ("staff", "/log nowhere visit 灯坏了", "nowhere"),
@@ -790,6 +798,23 @@ MISTAKES = [
     ("staff", "/stats yesterday", "/stats"),
     ("staff", "/stats week month", "/stats"),
     ("staff_private", "/export 2026-13", "/export"),
+    ("staff_private", "/export 2026-13", "“2026-13”不是月份"),
+    ("staff_private", "/export week", "“week”不是月份"),
+    ("head", "/event 2026-13-45 25:99 座谈会", "“2026-13-45”不是有效日期"),
+    ("head", "/event 2026-13-45 25:99 座谈会", "“25:99”不是有效时刻"),
+    ("head", "/event yesterday 19:00 座谈会", "“yesterday”已经过去了"),
+    ("head", "/event 2026-11-18 09:00 座谈会", "“2026-11-18 09:00”已经过去了"),
+    ("head", "/event every funday 19:00 座谈会", "“funday”不是星期"),
+    ("head", "/event tomorrow 19:00 座谈会 cap=many", "“many”不是名额"),
+    ("head", "/event tomorrow", "缺少时间和活动名称"),
+    ("head", "/remind 25:99 交物业费", "“25:99”不是有效时刻"),
+    ("head", "/remind soon 交物业费", "“soon”不是时间"),
+    ("head", "/remind 2h", "要提醒什么"),
+    ("head", "/cancel X9", "“X9”不是活动编号（如 E3），也不是提醒编号（如 R5）"),
+    ("head", "/events x", "“x”不是活动编号"),
+    ("head", "/announce", "要通知什么"),
+    ("staff", "/rate 5", "缺少满意度"),
+    ("staff", "/log 1号楼", "缺少渠道和诉求内容"),
     ("head", "/unsethead", "/unsethead"),
     ("head", "/unsethead --5", "/unsethead"),
     ("head", "/unsethead ²", "/unsethead"),
@@ -801,6 +826,7 @@ MISTAKES = [
 
 @pytest.mark.parametrize(("actor", "text", "needle"), MISTAKES)
 def test_a_mistake_gets_a_clear_answer(actor: str, text: str, needle: str) -> None:
+    """Each answer names what is wrong with what was typed."""
     TRIED["mistakes (core)"] += 1
 
     async def scenario(w: CoreWorld) -> None:
@@ -812,6 +838,31 @@ def test_a_mistake_gets_a_clear_answer(actor: str, text: str, needle: str) -> No
         assert answers, f"no answer to {text!r}"
         assert any(needle in a for a in answers), answers
         assert store(w) == before
+
+    run(scenario)
+
+
+# Arguments wrong in every way, and right but for a case the resident may not act on.
+NOT_YOURS = ["", "¿¿ x", "abc 9999-99-99 soon", "1", "1 key 2d", "99999999999999999999"]
+
+
+@pytest.mark.parametrize("name", sorted(c.name for c in COMMANDS if c.who is not Who.EVERYONE))
+def test_someone_who_may_not_use_a_command_is_told_so_whatever_the_arguments(name: str) -> None:
+    """A resident typing a head's or staff's command is told she may not use it, never how
+    to write it (the commands and who may use them as `handlers.commands` describes them)."""
+    TRIED["mistakes (core)"] += len(NOT_YOURS)
+
+    async def scenario(w: CoreWorld) -> None:
+        for args in NOT_YOURS:
+            before = store(w)
+            message = message_of(w, Say("neighbour", f"/{name} {args}".strip()))
+            await w.handle(message)
+            clean(w)
+            answers = [parse_html(a)[0] for a in w.replies_to(message)]
+            assert len(answers) == 1, (name, args, answers)
+            assert "用法" not in answers[0], (name, args, answers)
+            assert "社区工作人员" in answers[0], (name, args, answers)
+            assert store(w) == before
 
     run(scenario)
 
@@ -835,32 +886,7 @@ def test_the_heads_of_a_building_with_many_long_names_are_listed_in_full() -> No
 
 # --- end to end: the real frameworks against the local Bot API ---------------------------------
 
-E2E_COMMANDS = [
-    "/report",
-    "/accept",
-    "/progress",
-    "/fixed",
-    "/confirm",
-    "/decline",
-    "/escalate",
-    "/reopen",
-    "/case",
-    "/wall",
-    "/echo",
-    "/mine",
-    "/lang",
-    "/building",
-    "/sethead",
-    "/unsethead",
-    "/heads",
-    "/log",
-    "/rate",
-    "/stats",
-    "/export",
-    "/help",
-    "/start",
-    "/frobnicate",
-]
+E2E_COMMANDS = [f"/{c.name}" for c in COMMANDS] + ["/frobnicate"]
 E2E_SENDERS = [
     (B1, AUNT_ZHANG),
     (B1, UNCLE_LI),
@@ -913,7 +939,7 @@ async def test_e2e_fuzzed_inputs_through_the_real_framework(
         await api.wait_idle(quiet=QUIET if FAULT_RATE else 0.1, timeout=40)
         answers = [r for r in api.sent if r.seq > mark and r.chat_id == chat]
         command = parse_command(text, api.bot_username)
-        if command is not None and (command[0] in COMMANDS or chat > 0):
+        if command is not None and (command[0] in BY_NAME or chat > 0):
             assert answers, f"no answer to {text[:80]!r} ({framework})"
         if "@otherbot" in text.split(" ")[0]:
             assert not [r for r in api.sent if r.seq > mark], text

@@ -256,9 +256,19 @@ def test_periods_parse(text: str, start: tuple[int, int, int], end: tuple[int, i
     assert period.start == datetime(*start, tzinfo=TZ) and period.end == datetime(*end, tzinfo=TZ)
 
 
-@pytest.mark.parametrize("text", ["2020-13", "2026-00", "26-11", "year", "2026-11-01", "1999-01"])
+@pytest.mark.parametrize("text", ["2020-13", "2026-00", "26-11", "year", "2026-11-01", "1899-12"])
 def test_bad_periods_are_refused(text: str) -> None:
     assert ledger.parse_period(text, NOW, TZ) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("本周", "week"), ("本月", "month"), ("全部", "all"), ("1999-01", "month"), ("", "month")],
+)
+def test_periods_in_the_words_help_shows_and_any_real_month(text: str, kind: str) -> None:
+    """/help in Chinese offers 本周|本月|全部; a month before the bot existed is a month."""
+    period = ledger.parse_period(text, NOW, TZ)
+    assert period is not None and period.kind == kind
 
 
 def test_periods_follow_the_configured_time_zone() -> None:
@@ -454,7 +464,7 @@ async def test_stats_for_staff_and_refusal_for_others(world: World) -> None:
     await world.say(RESIDENT, "/stats")
     await world.say(HEAD, "/stats month")  # a head of a building is not staff
     refusals = [s.text for s in world.messenger.sent[before:]]
-    assert refusals == ["民情统计和台账仅限社区工作人员查看。"] * 2
+    assert refusals == ["/stats 仅限社区工作人员使用。"] * 2
     assert world.messenger.documents == []
 
     await world.say(WORKER, "/stats month", chat=PRIVATE)
@@ -463,7 +473,13 @@ async def test_stats_for_staff_and_refusal_for_others(world: World) -> None:
     assert "收到 1 件" in reply.text and "响应率 100% (1/1)" in reply.text
     assert "<b>林溪苑5号楼</b>" in reply.text
     await world.say(WORKER, "/stats year", chat=PRIVATE)
-    assert "/stats [week|month|all|YYYY-MM]" in world.messenger.sent[-1].text
+    assert world.messenger.sent[-1].text == (
+        "“year”不是统计时段。\n用法：/stats [本周|本月|全部|YYYY-MM]（默认本月）"
+    )
+    await world.say(WORKER, "/stats week month", chat=PRIVATE)
+    assert world.messenger.sent[-1].text.startswith("“week month”：请只写一个时段。")
+    await world.say(WORKER, "/stats 2026-13", chat=PRIVATE)
+    assert world.messenger.sent[-1].text.startswith("“2026-13”不是月份")
 
 
 async def test_export_sends_the_month_to_staff_only_in_private(world: World) -> None:
@@ -475,15 +491,19 @@ async def test_export_sends_the_month_to_staff_only_in_private(world: World) -> 
     assert world.messenger.documents == []
     assert "私聊" in world.messenger.sent[-1].text
     await world.say(WORKER, "/export 2020-13", chat=PRIVATE)
-    assert "/export [YYYY-MM]" in world.messenger.sent[-1].text
+    assert world.messenger.sent[-1].text == (
+        "“2020-13”不是月份：请写成 YYYY-MM，例如 2026-11。\n用法：/export [YYYY-MM]（默认本月）"
+    )
     await world.say(WORKER, "/export", chat=PRIVATE)
     ((chat_id, name, data),) = world.messenger.documents
     assert chat_id == WORKER.id and name == "echowall-ledger-2026-11.xlsx"
     rows, _ = read_book(data)
     assert [(r[0], r[4], r[5]) for r in rows[1:]] == [(1, "张阿姨", "楼道灯坏了")]
-    await world.say(WORKER, "/export 2026-10", chat=PRIVATE)
-    rows, _ = read_book(world.messenger.documents[-1][2])
-    assert len(rows) == 1  # only the header: nothing was reported in October
+    # A real month without cases: said so, without an empty workbook.
+    for month, label in (("2026-10", "2026年10月"), ("1999-01", "1999年1月")):
+        await world.say(WORKER, f"/export {month}", chat=PRIVATE)
+        assert len(world.messenger.documents) == 1
+        assert world.messenger.sent[-1].text == f"📒 {label}没有收到诉求，没有台账可导出。"
 
 
 def test_stats_of_many_buildings_fit_in_telegram_messages() -> None:

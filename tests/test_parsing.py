@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers import callbacks
-from handlers.parsing import BadTime, parse_case_id, parse_command, parse_when
+from handlers.callbacks import Act
+from handlers.parsing import BadTime, case_digits, parse_command, parse_when
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -35,10 +36,38 @@ def test_parse_command(text: str, expected: tuple[str, str] | None) -> None:
 
 @pytest.mark.parametrize(
     ("token", "expected"),
-    [("17", 17), ("#17", 17), ("＃5", 5), ("0", None), ("-3", None), ("x", None), ("１７", None)],
+    [
+        ("17", "17"),
+        ("#17", "17"),
+        ("＃5", "5"),
+        ("0", "0"),
+        ("99999999999999999999", "99999999999999999999"),  # no such case, not a mistake
+        ("-3", None),
+        ("x", None),
+        ("１７", None),
+        ("#", None),
+    ],
 )
-def test_parse_case_id(token: str, expected: int | None) -> None:
-    assert parse_case_id(token) == expected
+def test_case_digits(token: str, expected: str | None) -> None:
+    assert case_digits(token) == expected
+
+
+@pytest.mark.parametrize(
+    ("tokens", "problems"),
+    [
+        (["2026-13-45", "25:99"], (("2026-13-45", "date"), ("25:99", "time"))),
+        (["2026-02-30"], (("2026-02-30", "date"),)),
+        (["2026-12-01", "25:99"], (("25:99", "time"),)),
+        (["0h"], (("0h", "zero"),)),
+        (["soon"], (("soon", "unknown"),)),
+    ],
+)
+def test_parse_when_names_each_wrong_word(
+    tokens: list[str], problems: tuple[tuple[str, str], ...]
+) -> None:
+    with pytest.raises(BadTime) as raised:
+        parse_when(tokens, NOW, TZ)
+    assert raised.value.problems == problems
 
 
 def test_parse_when_relative_and_absolute() -> None:
@@ -63,16 +92,16 @@ def test_parse_command_never_crashes(text: str) -> None:
 
 @given(st.integers(min_value=1, max_value=10**9), st.sampled_from(["s", "b", "u"]))
 def test_callback_round_trip_within_64_bytes(case_id: int, rating: str) -> None:
-    data = callbacks.encode("rate", case_id, rating)
+    data = callbacks.encode(Act.RATE, case_id, rating)
     assert len(data.encode()) <= 64
-    assert callbacks.decode(data) == callbacks.Callback("rate", (case_id, rating))
+    assert callbacks.decode(data) == callbacks.Callback(Act.RATE, (case_id, rating))
 
 
 @given(st.integers(min_value=1, max_value=10**6), st.integers(min_value=-(10**13), max_value=-1))
 def test_building_choice_fits_with_supergroup_ids(draft: int, chat: int) -> None:
-    data = callbacks.encode("bld", draft, chat)
+    data = callbacks.encode(Act.BUILDING, draft, chat)
     assert len(data.encode()) <= 64 and callbacks.decode(data) == callbacks.Callback(
-        "bld", (draft, chat)
+        Act.BUILDING, (draft, chat)
     )
 
 
@@ -81,3 +110,30 @@ def test_decode_refuses_what_we_did_not_make(data: str) -> None:
     decoded = callbacks.decode(data)
     if decoded is not None:
         assert data.startswith("c1:") and callbacks.encode(decoded.action, *decoded.args) == data
+
+
+# Buttons already posted in chats carry these: the wire format never changes.
+POSTED = {
+    "c1:too:17": (Act.ME_TOO, (17,)),
+    "c1:acc:17": (Act.ACCEPT, (17,)),
+    "c1:dec:17": (Act.DECLINE, (17,)),
+    "c1:esc:17": (Act.ESCALATE, (17,)),
+    "c1:rate:17:s": (Act.RATE, (17, "s")),
+    "c1:rate:17:b": (Act.RATE, (17, "b")),
+    "c1:rate:17:u": (Act.RATE, (17, "u")),
+    "c1:bld:3:-1001234567890": (Act.BUILDING, (3, -1001234567890)),
+    "c1:go:4:y": (Act.RSVP, (4, "y")),
+    "c1:go:4:n": (Act.RSVP, (4, "n")),
+}
+
+
+@pytest.mark.parametrize("data", sorted(POSTED))
+def test_buttons_already_posted_keep_their_meaning(data: str) -> None:
+    action, args = POSTED[data]
+    assert callbacks.decode(data) == callbacks.Callback(action, args)
+    assert callbacks.encode(action, *args) == data
+
+
+def test_every_button_action_is_posted_somewhere_in_this_table() -> None:
+    assert {action for action, _ in POSTED.values()} == set(Act)
+    assert set(callbacks.ARGS) == set(Act)
