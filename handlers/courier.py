@@ -255,6 +255,14 @@ class Courier:
             )
             self._finish(batch, None)
             return
+        except Exception:
+            # A bug in rendering must not block the chat's lane: this message is dropped (and
+            # logged with its traceback), the next goes.
+            log.exception(
+                "action=deliver chat=%s message=%s crashed", batch.chat_id, batch.first.id
+            )
+            self._finish(batch, None)
+            return
         finally:
             post.flying -= ids
             if batch.first.view is not None and batch.first.kind is OutKind.EDIT:

@@ -211,3 +211,16 @@ async def test_every_reopening_owes_an_answer_within_the_answer_window(world: Wo
     case = world.repo.get_case(1)
     assert case is not None
     assert case.answer_due - world.clock.now == timedelta(hours=24)  # not 24 h + 150 h
+
+
+async def test_a_view_that_fails_to_render_is_dropped_and_the_chat_goes_on(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug in a view")
+
+    monkeypatch.setitem(world.parts.courier.tables.views, "ack", broken)  # type: ignore[arg-type]
+    await world.say(RESIDENT, "/report 楼道灯坏了")
+    await world.say(RESIDENT, "/wall")
+    assert world.repo.outgoing_chats() == set()  # nothing stuck in the postbox
+    assert any("问题墙" in t for t in world.messenger.texts_in(GROUP.id))  # the next went
