@@ -1,11 +1,20 @@
-"""A durable TinyDB `Storage` whose writes cost O(changed documents), not O(database).
+"""The durable store engine: a journal and a snapshot that TinyDB can read, written per document.
+
+`JournalStorage` is two things over the same files:
+
+- the store engine of `storage.engine` (`DocumentStore`): `table(name)` gives a
+  `storage.table.JournalTable`, whose writes cost O(documents changed), and
+  `transaction()`, `deferred()`, `flush()`, `compact()` and `close()` are this class's own;
+- a TinyDB `Storage` (TinyDB's public three-method interface: `read`, `write`, `close`), so
+  that plain ``TinyDB(data_dir / "echowall", storage=JournalStorage)`` opens an echowall data
+  directory with TinyDB's own tables and queries (for tools and ad-hoc questions: TinyDB's
+  write path hands the storage the whole database, so each of its writes costs O(table)).
 
 How the store scales
 --------------------
 TinyDB's own write path is whole-database: a `Table` copies its table into a new dict, applies
 the change and hands the storage every table to write, so a write costs O(n) before any byte
-reaches the disk. This storage and `storage.table.JournalTable` (the `Table` subclass that
-`JournalDB` uses for every table) replace that path with per-document deltas:
+reaches the disk. The engine interface writes per document instead:
 
 - A table keeps each document as its encoded JSON bytes, or, for a document unchanged since
   the snapshot was written, as where those bytes lie in the snapshot file (one int: offset
@@ -39,8 +48,9 @@ reaches the disk. This storage and `storage.table.JournalTable` (the `Table` sub
   old file can be freed; the whole switch takes about 50 ms at 100,000 documents, once per
   compaction. A crash at any point leaves either the old snapshot with the whole journal or
   the new snapshot with a journal whose older records are skipped by sequence number.
-- `subscribe` lets in-memory secondary indexes (`storage.table.TableIndex`) follow every change
-  of a table, whichever code made it.
+- `subscribe` lets in-memory secondary indexes (`storage.engine.TableIndex`, registered by
+  `JournalTable.index`) follow every change of a table, whichever path made it (TinyDB's
+  whole-database `write` included), and `keep` stores them with every snapshot.
 
 Files (compatible with the previous whole-database storage, both ways)
 --------------------------------------------------------------------
@@ -88,6 +98,8 @@ from typing import Any, BinaryIO
 
 import orjson
 from tinydb.storages import Storage
+
+from storage.table import JournalTable
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +215,9 @@ def _fsync_dir(path: Path) -> None:
 class DocumentMap(Mapping[str, Doc]):
     """A read-only view of one table: document id -> a freshly decoded copy of the document.
 
-    It is what `Table._read_table` returns, so TinyDB's own read methods (`get`, `search`,
-    `all`, iteration, `count`) work unchanged on top of it. Membership and length never decode.
+    It is what `read` hands TinyDB for each table, so TinyDB's own read methods (`get`,
+    `search`, `all`, iteration, `count`) work on top of it, and what `JournalTable` reads
+    through. Membership and length never decode.
     """
 
     __slots__ = ("_docs", "_file")
@@ -225,6 +238,14 @@ class DocumentMap(Mapping[str, Doc]):
 
     def __len__(self) -> int:
         return len(self._docs)
+
+    def find(self, key: str) -> Doc | None:
+        """The document under `key`, freshly decoded, or None."""
+        held = self._docs.get(key)
+        if held is None:
+            return None
+        doc: Doc = orjson.loads(self._file.blob(held))
+        return doc
 
     def raw(self, key: str) -> bytes | None:
         """The encoded document, for callers that only compare or copy it."""
@@ -366,9 +387,9 @@ class _Compaction:
 
     def _write_contents(self) -> None:
         """Write the snapshot's table of contents: where each document is, what tables keep."""
-        with open(self.snapshot, "rb") as handle:
-            handle.seek(max(0, self.size - 64))
-            foot = _FOOT.search(handle.read())
+        with open(self.snapshot, "rb") as snapshot:
+            snapshot.seek(max(0, self.size - 64))
+            foot = _FOOT.search(snapshot.read())
         assert foot is not None
         head = {"contents": CONTENTS_LAYOUT, "seq": self.seq, "size": self.size}
         head["crc32"] = int(foot.group(1))
@@ -580,7 +601,8 @@ def _parse_record(line: bytes) -> dict[str, Any] | None:
 
 
 class JournalStorage(Storage):
-    """TinyDB storage backed by `<path>.snapshot.json` and `<path>.journal`; see the module doc.
+    """The durable `DocumentStore` (and a TinyDB `Storage`) over `<path>.snapshot.json`,
+    `<path>.contents.jsonl` and `<path>.journal`; see the module docstring.
 
     Options: `compact_ratio` and `compact_min_bytes` decide when the journal is folded into a
     snapshot (journal bytes >= max(min, ratio * snapshot bytes)); `compact_every` also folds
@@ -749,10 +771,12 @@ class JournalStorage(Storage):
         return views or None
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        """Make the database equal to `data`, journalling only what differs.
+        """Make the database equal to `data`, journalling only what differs (one record).
 
-        `JournalTable` never calls this; it is here for TinyDB's `drop_table(s)` and for plain
-        `Table`s on this storage. Tables passed back as this storage's own views are unchanged.
+        TinyDB's tables call this with the whole database on every write; the engine
+        interface never does. Tables passed back as this storage's own views are unchanged,
+        and no document is encoded twice: a document whose bytes are what the storage holds
+        is left out of the record.
         """
         changes: dict[str, _Change] = {}
         for name, table in self._tables.items():
@@ -767,7 +791,17 @@ class JournalStorage(Storage):
             changes[name] = _Change(puts, dels)
         self._commit(changes, create=set(data))
 
-    # -- per-document interface ------------------------------------------------------------
+    # -- the engine interface (storage.engine.DocumentStore) --------------------------------
+
+    def table(self, name: str) -> JournalTable:
+        """Table `name` as the engine interface's `DocumentTable` (see `storage.table`)."""
+        return JournalTable(self, name)
+
+    def opened(self) -> None:
+        """Every table is open and indexed: rewrite an outdated table of contents (below)."""
+        self.refresh_contents()
+
+    # -- per-document primitives, for `JournalTable` ---------------------------------------
 
     def documents(self, name: str) -> DocumentMap:
         """The live view of one table (empty if it does not exist yet)."""
@@ -795,8 +829,10 @@ class JournalStorage(Storage):
         `freeze()` runs on the writer's thread when a compaction starts and must capture the
         state cheaply; the function it returns runs on the compaction's thread and gives JSON.
         Returns what was kept with the snapshot this storage opened, or None; the caller
-        brings it up to date with `replayed(name)`.
+        brings it up to date with `replayed(name)`. Once per table.
         """
+        if name in self._keepers:
+            raise ValueError(f"table {name!r} already keeps something with the snapshot")
         self._keepers[name] = freeze
         kept = self._kept.pop(name, None)
         return None if kept is None else orjson.loads(kept)

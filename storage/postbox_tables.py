@@ -1,8 +1,9 @@
-"""The postbox table of the TinyDB repository: messages decided but not yet delivered.
+"""The postbox table of the repository: messages decided but not yet delivered.
 
 A message is written in the same transaction as the change that decided it and deleted once
 it went out, so the table holds only what is waiting: after a restart, whatever is in it is
 delivered. An index by (chat, priority) gives each chat's next message without a scan.
+`storage.documents.DocumentRepository` mixes this in and calls `_open_postbox`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-from tinydb.table import Document
-
 from storage.codec import from_doc, to_doc
+from storage.engine import DocumentStore
 from storage.records import Outgoing, Priority
-from storage.table import JournalDB, JournalTable
 
 
 def _lane(doc: Mapping[str, Any]) -> list[Hashable]:
@@ -24,26 +23,26 @@ def _lane(doc: Mapping[str, Any]) -> list[Hashable]:
 class PostboxTables:
     """Outgoing messages, by chat and priority."""
 
-    _db: JournalDB
+    _store: DocumentStore
 
     def _open_postbox(self) -> None:
-        self._outgoing: JournalTable = self._db.table("outgoing", cache_size=0)
-        (self._lanes,) = self._outgoing.add_indexes(_lane)
-        self._last_outgoing_id = self._outgoing.max_id()
+        self._outgoing = self._store.table("outgoing")
+        (self._lanes,) = self._outgoing.index(_lane)
+        self._last_outgoing_id = self._outgoing.last_id()
 
     def next_outgoing_id(self) -> int:
         self._last_outgoing_id += 1
         return self._last_outgoing_id
 
     def save_outgoing(self, message: Outgoing) -> None:
-        self._outgoing.upsert(Document(to_doc(message), doc_id=message.id))
+        self._outgoing.put(message.id, to_doc(message))
 
     def delete_outgoing(self, message_id: int) -> None:
-        self._outgoing.remove(doc_ids=[message_id])
+        self._outgoing.delete(message_id)
 
     def get_outgoing(self, message_id: int) -> Outgoing | None:
-        doc = self._outgoing.get(doc_id=message_id)
-        return from_doc(Outgoing, doc) if doc else None
+        doc = self._outgoing.get(message_id)
+        return from_doc(Outgoing, doc) if doc is not None else None
 
     def outgoing_ids(self, chat_id: int, priority: Priority | None = None) -> list[int]:
         found: list[int] = []
