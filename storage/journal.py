@@ -53,30 +53,17 @@ reaches the disk. The engine interface writes per document instead:
   whole-database `write` included), and `keep` stores them with every snapshot.
 
 Files (compatible with the previous whole-database storage, both ways)
---------------------------------------------------------------------
+----------------------------------------------------------------------
 ``<path>.journal``: one record per line, ``<crc32 hex> {"seq":N,"tables":{name:{"put":{id:doc},
 "del":[id]}}}``. A line whose checksum or JSON does not hold is a torn tail: it and everything
 after it are dropped on open.
 
-``<path>.snapshot.json``: one JSON object ``{"seq":N,...,"tables":{name:{id:doc}}}``, written
-with one document per line and a CRC of everything before its last line, so it loads by slicing
-lines instead of parsing JSON. Any JSON reader, including the previous storage, reads it as
-before; a snapshot in the old single-line form is read with `json.loads` and rewritten in the
-new layout by a compaction right after opening.
-
-``<path>.contents.jsonl``: the snapshot's table of contents, written with it and renamed in
-right after it. JSON lines: a head ``{"contents":2,"seq","size","crc32"}``; per table a line
-``{"table":name}`` and a line ``[[id,...],[offset << 32 | length,...]]``; per table that keeps
-something with the snapshot (its indexes, see `keep`) a line ``{"kept":name}`` and a line with
-it; and ``{"end":true}``. Opening uses it when it names the snapshot (seq, size, checksum): the
-documents' places come from it and the indexes are restored instead of rebuilt, so no document
-is decoded (100,000 cases: about 0.4 s instead of 1.4 s), and it is read a line at a time, so
-opening never holds much more than what it builds. Otherwise the snapshot is read line by line
-as before and a background compaction writes new contents.
-
 ``<path>.tmp/``: files a compaction is writing; anything left there after a crash is deleted on
 open. They live in a directory of their own so that copying the data directory's files (as
 ``echowall stats`` does) never meets a half-written or vanishing file.
+
+The snapshot and its table of contents, ``<path>.snapshot.json`` and ``<path>.contents.jsonl``,
+are described in `storage.snapshot`, which reads and writes them.
 """
 
 from __future__ import annotations
@@ -86,103 +73,46 @@ import itertools
 import json
 import logging
 import os
-import re
 import shutil
 import threading
 import time
 import zlib
 from array import array
-from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 from tinydb.storages import Storage
 
+from storage.snapshot import (
+    CHUNK,
+    CONTENTS_LAYOUT,
+    FOOT,
+    HEAD,
+    LAYOUT,
+    DocumentMap,
+    Held,
+    PacedWriter,
+    ReadAhead,
+    SnapshotFile,
+    encode,
+    json_name,
+    read_snapshot,
+    write_snapshot,
+)
 from storage.table import JournalTable
+
+__all__ = ["DocumentMap", "JournalStorage", "encode", "read_snapshot", "write_snapshot"]
 
 log = logging.getLogger(__name__)
 
-Doc = dict[str, Any]
 # Called after a durable change with (document id, the new document or None when it was
 # deleted, the previous version's bytes or None when it is new).
 Listener = Callable[[str, Mapping[str, Any] | None, bytes | None], None]
 
-LAYOUT = 1
-CONTENTS_LAYOUT = 2
-_HEAD = re.compile(rb'\{"seq":(\d+),"layout":(\d+),"tables":\{\n')
-_FOOT = re.compile(rb'\},"crc32":(\d+)\}\n')
 _SCRATCH_IDS = itertools.count()
-# The snapshot writer's pace: it hands the GIL back at every write() of a chunk, and it flushes
-# its file every _SYNC_EVERY bytes, because a journal fsync can end up waiting for the dirty
-# pages of other files on the same file system (ext4's ordered mode does).
-_CHUNK = 128 * 1024
-_SYNC_EVERY = 256 * 1024
 _FREE_STEP = 4 * 1024 * 1024
-
-
-# What orjson writes is what `json.dumps(doc, ensure_ascii=False, separators=(",", ":"))`
-# writes, about twice as fast. Integer keys become strings, as with `json`; datetimes and
-# dataclasses are refused, as `json` refuses them (orjson would otherwise write them).
-_ENCODE = (
-    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-)
-# A document kept on disk is held as where it lies in the snapshot: offset << 32 | length.
-_LENGTH = 0xFFFFFFFF
-Held = bytes | int
-
-
-def encode(doc: Mapping[str, Any]) -> bytes:
-    """The bytes a document is kept and journalled as (compact, UTF-8, key order kept)."""
-    return orjson.dumps(doc, option=_ENCODE)
-
-
-def _read_at(fd: int, held: int) -> bytes:
-    """The bytes of a document held on disk, read from the snapshot open as `fd`."""
-    length = held & _LENGTH
-    blob = os.pread(fd, length, held >> 32)
-    if len(blob) != length:
-        raise OSError("the snapshot is shorter than the documents it holds")
-    return blob
-
-
-class _Snapshot:
-    """The open snapshot file that documents held on disk are read from.
-
-    Reads are positional (`os.pread`), so the compaction thread can read the same file. The
-    storage points it at the new file when a compaction is switched in, on the writer's
-    thread, and rewrites every reference it holds at the same moment.
-    """
-
-    __slots__ = ("fd",)
-
-    def __init__(self) -> None:
-        self.fd: int | None = None
-
-    def blob(self, held: Held) -> bytes:
-        if type(held) is bytes:
-            return held
-        assert self.fd is not None and isinstance(held, int)
-        return _read_at(self.fd, held)
-
-    def same(self, held: Held, blob: bytes) -> bool:
-        """Whether a held document is exactly `blob` (a length check first: no read)."""
-        if type(held) is bytes:
-            return held == blob
-        assert isinstance(held, int)
-        return (held & _LENGTH) == len(blob) and self.blob(held) == blob
-
-    def close(self) -> None:
-        fd, self.fd = self.fd, None
-        if fd is not None:
-            os.close(fd)
-
-
-def _name(key: str) -> bytes:
-    """A JSON string literal for a table name or document id (ids are digits: no escaping)."""
-    if key.isdigit():
-        return b'"%s"' % key.encode()
-    return json.dumps(key, ensure_ascii=False).encode()
 
 
 def _free(paths: list[Path]) -> None:
@@ -210,69 +140,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-class DocumentMap(Mapping[str, Doc]):
-    """A read-only view of one table: document id -> a freshly decoded copy of the document.
-
-    It is what `read` hands TinyDB for each table, so TinyDB's own read methods (`get`,
-    `search`, `all`, iteration, `count`) work on top of it, and what `JournalTable` reads
-    through. Membership and length never decode.
-    """
-
-    __slots__ = ("_docs", "_file")
-
-    def __init__(self, docs: Mapping[str, Held], file: _Snapshot) -> None:
-        self._docs = docs
-        self._file = file
-
-    def __getitem__(self, key: str) -> Doc:
-        decoded: Doc = orjson.loads(self._file.blob(self._docs[key]))
-        return decoded
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._docs
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._docs)
-
-    def __len__(self) -> int:
-        return len(self._docs)
-
-    def find(self, key: str) -> Doc | None:
-        """The document under `key`, freshly decoded, or None."""
-        held = self._docs.get(key)
-        if held is None:
-            return None
-        doc: Doc = orjson.loads(self._file.blob(held))
-        return doc
-
-    def raw(self, key: str) -> bytes | None:
-        """The encoded document, for callers that only compare or copy it."""
-        held = self._docs.get(key)
-        return None if held is None else self._file.blob(held)
-
-    def items(self) -> _BatchedItems:
-        return _BatchedItems(self)
-
-    def many(self, keys: Iterable[str]) -> Iterator[tuple[str, Doc]]:
-        """Decode the given ids (those that exist), in the given order, batch by batch."""
-        docs, blob, loads = self._docs, self._file.blob, orjson.loads
-        for key in keys:
-            held = docs.get(key)
-            if held is not None:
-                yield key, loads(blob(held))
-
-
-class _BatchedItems(ItemsView[str, Doc]):
-    """`items()` of a `DocumentMap`: decodes in batches, and tolerates writes while iterating."""
-
-    _mapping: DocumentMap
-
-    def __iter__(self) -> Iterator[tuple[str, Doc]]:
-        # The ids are listed first: a scan that writes (update by query) must not trip over the
-        # dict changing size, and ids removed meanwhile are skipped.
-        return self._mapping.many(list(self._mapping))
 
 
 class _Change:
@@ -370,7 +237,7 @@ class _Compaction:
                 self.seq,
                 self.tables,
                 pace=lambda: self.pace,
-                read=None if fd is None else _ReadAhead(fd),
+                read=None if fd is None else ReadAhead(fd),
                 places=self.places,
             )
             self.moved = {
@@ -389,7 +256,7 @@ class _Compaction:
         """Write the snapshot's table of contents: where each document is, what tables keep."""
         with open(self.snapshot, "rb") as snapshot:
             snapshot.seek(max(0, self.size - 64))
-            foot = _FOOT.search(snapshot.read())
+            foot = FOOT.search(snapshot.read())
         assert foot is not None
         head = {"contents": CONTENTS_LAYOUT, "seq": self.seq, "size": self.size}
         head["crc32"] = int(foot.group(1))
@@ -397,12 +264,12 @@ class _Compaction:
             # Paced like the snapshot: 10 MB written flat out made a concurrent journal fsync
             # wait for all of it (600 ms). One line at a time, so that neither writing nor
             # reading it ever holds more than one table's part.
-            out = _PacedWriter(handle, lambda: self.pace)
+            out = PacedWriter(handle, lambda: self.pace)
 
             def line(value: Any) -> None:
                 data = orjson.dumps(value) + b"\n"
-                for start in range(0, len(data), _CHUNK):
-                    out.put(data[start : start + _CHUNK])
+                for start in range(0, len(data), CHUNK):
+                    out.put(data[start : start + CHUNK])
 
             line(head)
             for (name, docs), places in zip(self.tables.items(), self.places, strict=True):
@@ -421,170 +288,17 @@ class _Compaction:
             for _ in range(3):
                 # The storage publishes its size only after a record is complete and fsync'd.
                 limit = self._size_now() - self.journal_size
-                if limit - self.copied < _CHUNK and self.copied:
+                if limit - self.copied < CHUNK and self.copied:
                     break
                 source.seek(self.journal_size + self.copied)
                 while self.copied < limit:
-                    chunk = source.read(min(_CHUNK, limit - self.copied))
+                    chunk = source.read(min(CHUNK, limit - self.copied))
                     if not chunk:
                         raise OSError("journal ended early while compacting")
                     target.write(chunk)
                     self.copied += len(chunk)
             target.flush()
             os.fdatasync(target.fileno())
-
-
-def write_snapshot(
-    path: Path,
-    seq: int,
-    tables: Mapping[str, Mapping[str, Held]],
-    *,
-    pace: float | Callable[[], float | None] | None = None,
-    read: Callable[[int], bytes] | None = None,
-    places: list[array[int]] | None = None,
-) -> int:
-    """Write and fsync a snapshot in the line layout; return its size in bytes.
-
-    `pace` (bytes per second, or a function giving the pace now) leaves the disk to the
-    journal's fsyncs: written flat out, a snapshot of 100,000 cases slows every concurrent
-    write several times over. `read` gives
-    the bytes of documents held on disk (an int); `places`, if given, receives one array per
-    table with where each document lies in the new file, in the tables' order.
-    """
-    with open(path, "wb") as handle:
-        out = _PacedWriter(handle, pace)
-        put = out.put
-        buf = [b'{"seq":%d,"layout":%d,"tables":{\n' % (seq, LAYOUT)]
-        at = len(buf[0])  # where the next byte appended to buf lands in the file
-        pending = 0
-        names = list(tables)
-        for t, name in enumerate(names):
-            head = _name(name) + b":{\n"
-            buf.append(head)
-            at += len(head)
-            docs = tables[name]
-            where = array("Q")
-            last = len(docs) - 1
-            for i, (key, held) in enumerate(docs.items()):
-                if type(held) is bytes:
-                    blob = held
-                else:
-                    assert read is not None and isinstance(held, int)
-                    blob = read(held)
-                name_part = _name(key) + b":"
-                where.append((at + len(name_part)) << 32 | len(blob))
-                line = b"%s%s%s" % (name_part, blob, b"\n" if i == last else b",\n")
-                buf.append(line)
-                at += len(line)
-                pending += len(line)
-                if pending >= _CHUNK:
-                    put(b"".join(buf))
-                    buf = []
-                    pending = 0
-            if places is not None:
-                places.append(where)
-            tail = b"}\n" if t == len(names) - 1 else b"},\n"
-            buf.append(tail)
-            at += len(tail)
-        put(b"".join(buf))
-        foot = b'},"crc32":%d}\n' % out.crc
-        handle.write(foot)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return out.size + len(foot)
-
-
-class _PacedWriter:
-    """Writes a file chunk by chunk, with an fdatasync every _SYNC_EVERY bytes and, given a
-    pace (bytes per second, or a function giving it now), no faster than that."""
-
-    def __init__(self, handle: BinaryIO, pace: float | Callable[[], float | None] | None) -> None:
-        self._handle = handle
-        self._pace = pace
-        self._began = time.monotonic()
-        self._synced = 0
-        self.crc = 0
-        self.size = 0
-
-    def put(self, chunk: bytes) -> None:
-        self.crc = zlib.crc32(chunk, self.crc)
-        self._handle.write(chunk)
-        self.size += len(chunk)
-        if self.size - self._synced >= _SYNC_EVERY:
-            self._handle.flush()
-            os.fdatasync(self._handle.fileno())
-            self._synced = self.size
-            rate = self._pace() if callable(self._pace) else self._pace
-            if rate:
-                ahead = self.size / rate - (time.monotonic() - self._began)
-                if ahead > 0:
-                    time.sleep(ahead)
-
-
-class _ReadAhead:
-    """Reads documents held on disk for a compaction: they lie in file order, so one read of
-    a megabyte serves hundreds of them (instead of one `pread` each)."""
-
-    WINDOW = 1 << 20
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._start = 0
-        self._data = b""
-
-    def __call__(self, held: int) -> bytes:
-        length, offset = held & _LENGTH, held >> 32
-        at = offset - self._start
-        if at < 0 or at + length > len(self._data):
-            self._start, at = offset, 0
-            self._data = os.pread(self._fd, max(self.WINDOW, length), offset)
-            if len(self._data) < length:
-                raise OSError("the snapshot is shorter than the documents it holds")
-        return self._data[at : at + length]
-
-
-def read_snapshot(handle: BinaryIO) -> tuple[int, dict[str, dict[str, Held]], bool]:
-    """Parse a snapshot: (seq, tables of documents, whether it was in the old form).
-
-    Documents are held as where they lie in the file (offset << 32 | length), so opening
-    reads the file once and keeps none of it. The old single-line form, and the rare line
-    whose id is escaped, give their bytes instead.
-    """
-    first = handle.readline()
-    head = _HEAD.fullmatch(first)
-    if head is None or int(head.group(2)) != LAYOUT:
-        body = json.loads(first + handle.read())  # the single-line form of the old storage
-        tables: dict[str, dict[str, Held]] = {
-            name: {key: encode(doc) for key, doc in docs.items()}
-            for name, docs in body["tables"].items()
-        }
-        return int(body["seq"]), tables, True
-    crc = zlib.crc32(first)
-    tables = {}
-    docs: dict[str, Held] | None = None
-    at = len(first)
-    for line in handle:
-        if line.startswith(b'},"crc32":'):
-            foot = _FOOT.fullmatch(line)
-            if foot is None or int(foot.group(1)) != crc or handle.read(1):
-                break
-            return int(head.group(1)), tables, False
-        crc = zlib.crc32(line, crc)
-        if line[0] == 0x7D:  # "}" or "}," closes a table
-            docs = None
-        elif docs is None:  # "<name>":{
-            docs = tables.setdefault(json.loads(line[:-3]), {})
-        else:  # "<id>":<document> with a comma unless it is the table's last
-            stop = len(line) - (2 if line[-2] == 0x2C else 1)
-            colon = line.find(b'":', 1, stop)
-            key = line[1:colon]
-            if b"\\" in key:  # an escaped id: let the JSON decoder split the line
-                ((name, doc),) = json.loads(b"{" + line[:stop] + b"}").items()
-                docs[name] = encode(doc)
-            else:
-                docs[key.decode()] = (at + colon + 2) << 32 | (stop - colon - 2)
-        at += len(line)
-    raise ValueError("snapshot is incomplete or its checksum does not match")
 
 
 def _parse_record(line: bytes) -> dict[str, Any] | None:
@@ -633,7 +347,7 @@ class JournalStorage(Storage):
         self._compact_pace = compact_pace
         self._background = background
         self._tables: dict[str, dict[str, Held]] = {}
-        self._file = _Snapshot()
+        self._file = SnapshotFile()
         self._keepers: dict[str, Callable[[], Callable[[], Any]]] = {}
         # What the tables kept with the snapshot opened, encoded until they ask for it.
         self._kept: dict[str, bytes] = {}
@@ -705,10 +419,10 @@ class JournalStorage(Storage):
             with open(self._contents_path, "rb") as lines:
                 contents = orjson.loads(lines.readline())
                 size = os.fstat(handle.fileno()).st_size
-                head = _HEAD.fullmatch(handle.readline())
+                head = HEAD.fullmatch(handle.readline())
                 tail_at = max(0, size - 64)
                 handle.seek(tail_at)
-                foot = _FOOT.search(handle.read())
+                foot = FOOT.search(handle.read())
                 if (
                     head is None
                     or foot is None
@@ -897,9 +611,9 @@ class JournalStorage(Storage):
             dels = [k for k, b in final.items() if b is None and before.get(k) is not None]
             if not puts and not dels and name not in tx.created:
                 continue
-            body = b",".join(_name(key) + b":" + blob for key, blob in puts)
+            body = b",".join(json_name(key) + b":" + blob for key, blob in puts)
             gone = orjson.dumps(dels)
-            parts.append(_name(name) + b':{"put":{' + body + b'},"del":' + gone + b"}")
+            parts.append(json_name(name) + b':{"put":{' + body + b'},"del":' + gone + b"}")
         if not parts:
             self._tx = None
             return
@@ -993,9 +707,9 @@ class JournalStorage(Storage):
             elif not blobs and not dels and (table is not None or name not in create):
                 continue
             applied.append((name, change, blobs, dels))
-            puts = b",".join(_name(key) + b":" + blob for key, blob in blobs.items())
+            puts = b",".join(json_name(key) + b":" + blob for key, blob in blobs.items())
             parts.append(
-                _name(name)
+                json_name(name)
                 + b':{"put":{'
                 + puts
                 + b'},"del":'

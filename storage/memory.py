@@ -22,7 +22,7 @@ import orjson
 
 from storage.documents import DocumentRepository
 from storage.engine import Doc, KeyFunction, TableIndex
-from storage.journal import encode
+from storage.snapshot import encode
 
 # One document's change: id, bytes before and after (None: absent), and the document as the
 # caller wrote it (None when deleted or undone).
