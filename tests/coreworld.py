@@ -8,16 +8,11 @@ every outgoing call against Telegram's rules with the local Bot API's own checke
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
-import os
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,8 +29,7 @@ from localapi import (
     parse_html,
     utf16_len,
 )
-from storage import journal
-from storage.tinydb_store import TinyRepository
+from storage.memory import MemoryRepository
 from tests.conftest import (
     AUNT_ZHANG,
     B1,
@@ -206,12 +200,14 @@ class FailureLog(logging.Handler):
 class CoreWorld:
     """The neighbourhood in a fresh store, with the core ready to take events."""
 
-    def __init__(self, data_dir: Path, **settings: object) -> None:
+    def __init__(self, repo: MemoryRepository, **settings: object) -> None:
         self.clock = FakeClock(datetime(2026, 11, 18, 2, 0, tzinfo=UTC))  # a Wednesday, 10:00
         self.messenger = CheckedMessenger()
         self.messenger.statuses.update(STATUSES)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.repo = TinyRepository(data_dir)
+        # The store in memory: the same repository code as on disk (tests/test_storage.py
+        # runs on both), without an fsync per write, which would make each of the fuzzers'
+        # inputs some fifty times slower. Durability is tested by test_storage and test_crash.
+        self.repo = repo
         values: dict[str, object] = dict(
             staff_chat=STAFF, escalation_chat=ESCALATION, timezone=ZoneInfo("Asia/Shanghai")
         )
@@ -315,49 +311,23 @@ class CoreWorld:
 CATALOGS = Catalogs(ZoneInfo("Asia/Shanghai"))
 
 
-class _OsWithoutFsync:
-    """`os` as the journal sees it, minus fsync (see `no_fsync`)."""
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(os, name)
-
-    @staticmethod
-    def fsync(fd: int) -> None:
-        return None
-
-
-@contextlib.contextmanager
-def no_fsync() -> Iterator[None]:
-    """The store skips fsync meanwhile.
-
-    Durability is tested by test_storage and test_crash; an fsync per write would make each
-    of the fuzzers' inputs some fifty times slower.
-    """
-    saved, journal.os = journal.os, _OsWithoutFsync()  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        journal.os = saved  # type: ignore[assignment]
-
-
 class Seeded:
     """Fresh worlds that all start from the same seeded store, seeded only once.
 
-    `async with seeded.world() as w:` copies the seeded store into a temporary directory and
+    `async with seeded.world() as w:` copies the seeded store (`MemoryRepository.copy`) and
     opens a new core on it, with the message counters and the record of sent messages of the
-    seeded world, so every input starts from the same state at the cost of a file copy.
+    seeded world, so every input starts from the same state at the cost of a copy.
     """
 
     def __init__(self, seed: Callable[[CoreWorld], Awaitable[None]], **settings: object) -> None:
         self._seed = seed
         self._settings = settings
-        self._template: Path | None = None
+        self._template: MemoryRepository | None = None
         self._state: dict[str, Any] = {}
 
-    async def _build(self) -> Path:
-        template = Path(tempfile.mkdtemp(prefix="echowall-seed-"))
-        atexit.register(shutil.rmtree, template, ignore_errors=True)
-        world = CoreWorld(template / "data", **self._settings)
+    async def _build(self) -> MemoryRepository:
+        template = MemoryRepository()
+        world = CoreWorld(template, **self._settings)
         try:
             await self._seed(world)
             self._state = {
@@ -374,19 +344,17 @@ class Seeded:
 
     @contextlib.asynccontextmanager
     async def world(self) -> AsyncIterator[CoreWorld]:
-        with no_fsync(), tempfile.TemporaryDirectory(prefix="echowall-") as tmp:
-            if self._template is None:
-                self._template = await self._build()
-            shutil.copytree(self._template / "data", Path(tmp) / "data")
-            world = CoreWorld(Path(tmp) / "data", **self._settings)
-            state = self._state
-            world.update_id = state["update_id"]
-            world.message_ids = dict(state["message_ids"])
-            world.messenger.sent = list(state["sent"])
-            world.messenger._next_id = state["next_id"]
-            world.messenger.photo_messages = set(state["photos"])
-            world.clock.now = state["now"]
-            try:
-                yield world
-            finally:
-                world.close()
+        if self._template is None:
+            self._template = await self._build()
+        world = CoreWorld(self._template.copy(), **self._settings)
+        state = self._state
+        world.update_id = state["update_id"]
+        world.message_ids = dict(state["message_ids"])
+        world.messenger.sent = list(state["sent"])
+        world.messenger._next_id = state["next_id"]
+        world.messenger.photo_messages = set(state["photos"])
+        world.clock.now = state["now"]
+        try:
+            yield world
+        finally:
+            world.close()
