@@ -1,1 +1,2 @@
-"""echowall's storage: records, the repository protocol and its TinyDB implementation."""
+"""echowall's storage: records, the repository protocol, the store engine interface and its
+two engines (the durable journal in TinyDB's format, and memory)."""

@@ -1,4 +1,9 @@
-"""The repository protocol the core programs against."""
+"""The repository protocol the core programs against.
+
+Implemented once, over the store engine interface (`storage.documents.DocumentRepository`):
+on disk by `storage.tinydb_store.TinyRepository`, in memory by
+`storage.memory.MemoryRepository`.
+"""
 
 from __future__ import annotations
 
