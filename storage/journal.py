@@ -488,9 +488,9 @@ class JournalStorage(Storage):
         """Make the database equal to `data`, journalling only what differs (one record).
 
         TinyDB's tables call this with the whole database on every write; the engine
-        interface never does. Tables passed back as this storage's own views are unchanged,
-        and no document is encoded twice: a document whose bytes are what the storage holds
-        is left out of the record.
+        interface never does. Tables passed back as this storage's own views are unchanged;
+        in the others, every document is encoded and compared, and only those whose bytes
+        differ from what the storage holds go into the record.
         """
         changes: dict[str, _Change] = {}
         for name, table in self._tables.items():
