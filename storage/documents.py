@@ -17,7 +17,7 @@ import contextlib
 import time
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from storage.calendar_tables import CalendarTables
 from storage.codec import from_doc, to_doc
@@ -26,6 +26,9 @@ from storage.handled_tables import HandledTables
 from storage.outbox_tables import OutboxTables
 from storage.postbox_tables import PostboxTables
 from storage.records import Case, Draft, Group, Person, State
+
+if TYPE_CHECKING:
+    from storage.repository import Repository
 
 
 def _place(doc: Mapping[str, Any]) -> list[Hashable]:
@@ -242,3 +245,9 @@ class DocumentRepository(CalendarTables, OutboxTables, HandledTables, PostboxTab
 
     def close(self) -> None:
         self._store.close()
+
+
+if TYPE_CHECKING:
+
+    def _implements(repo: DocumentRepository) -> Repository:
+        return repo  # the type checker checks here that the whole protocol is implemented
