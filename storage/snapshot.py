@@ -158,6 +158,14 @@ class DocumentMap(Mapping[str, Doc]):
     def items(self) -> _BatchedItems:
         return _BatchedItems(self)
 
+    def numbered(self, doc_ids: Iterable[int]) -> Iterator[tuple[int, Doc]]:
+        """`many` for integer ids (the engine interface's): those that exist, in that order."""
+        docs, blob, loads = self._docs, self._file.blob, orjson.loads
+        for doc_id in doc_ids:
+            held = docs.get(str(doc_id))
+            if held is not None:
+                yield doc_id, loads(blob(held))
+
     def many(self, keys: Iterable[str]) -> Iterator[tuple[str, Doc]]:
         """Decode the given ids (those that exist), in the given order, batch by batch."""
         docs, blob, loads = self._docs, self._file.blob, orjson.loads

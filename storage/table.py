@@ -44,11 +44,7 @@ class JournalTable:
         return self._storage.documents(self._name).find(str(doc_id))
 
     def many(self, doc_ids: Iterable[int]) -> Iterator[tuple[int, Doc]]:
-        docs = self._storage.documents(self._name)
-        for doc_id in doc_ids:
-            doc = docs.find(str(doc_id))
-            if doc is not None:
-                yield doc_id, doc
+        yield from self._storage.documents(self._name).numbered(doc_ids)
 
     def items(self) -> Iterator[tuple[int, Doc]]:
         yield from self.many(self.ids())

@@ -30,7 +30,26 @@ from storage.codec import to_doc
 from storage.documents import DocumentRepository
 from storage.journal import JournalStorage
 from storage.memory import MemoryRepository
-from storage.records import OPEN_STATES, Case, Channel, Group, Person, State, Step
+from storage.records import (
+    OPEN_STATES,
+    Broadcast,
+    BroadcastKind,
+    BroadcastState,
+    CalendarEvent,
+    Case,
+    Channel,
+    Delivery,
+    DeliveryState,
+    EventKind,
+    Group,
+    Outgoing,
+    OutKind,
+    Person,
+    Priority,
+    Reminder,
+    State,
+    Step,
+)
 from storage.tinydb_store import TinyRepository
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -237,31 +256,30 @@ def test_cases_received_or_closed_in_a_period_match_a_scan(backend: Backend) -> 
         repo.save_case(case)
         made.append(case)
     again = backend.reopen(repo)
-    if True:
-        periods = [(None, None), (NOW - timedelta(days=3), None)]
-        for months_back in range(15):
-            year, month = divmod(2026 * 12 + 10 - months_back, 12)  # from November 2026 back
-            start = datetime(year, month + 1, 1, tzinfo=shanghai)
-            periods.append((start, start + timedelta(days=rng.choice((1, 7, 31)))))
-        for start, end in periods:
-            expected = [
-                c
-                for c in made
-                if (start is None or c.created >= start) and (end is None or c.created < end)
-            ]
-            assert again.cases_received(start, end) == expected, (start, end)
-            active = [
-                c
-                for c in made
-                if c in expected
-                or (
-                    c.closed_at is not None
-                    and (start is None or c.closed_at >= start)
-                    and (end is None or c.closed_at < end)
-                )
-            ]
-            assert again.cases_active(start, end) == active, (start, end)
-        assert sum(len(again.cases_received(s, e)) for s, e in periods[2:]) > 50
+    periods = [(None, None), (NOW - timedelta(days=3), None)]
+    for months_back in range(15):
+        year, month = divmod(2026 * 12 + 10 - months_back, 12)  # from November 2026 back
+        start = datetime(year, month + 1, 1, tzinfo=shanghai)
+        periods.append((start, start + timedelta(days=rng.choice((1, 7, 31)))))
+    for start, end in periods:
+        expected = [
+            c
+            for c in made
+            if (start is None or c.created >= start) and (end is None or c.created < end)
+        ]
+        assert again.cases_received(start, end) == expected, (start, end)
+        active = [
+            c
+            for c in made
+            if c in expected
+            or (
+                c.closed_at is not None
+                and (start is None or c.closed_at >= start)
+                and (end is None or c.closed_at < end)
+            )
+        ]
+        assert again.cases_active(start, end) == active, (start, end)
+    assert sum(len(again.cases_received(s, e)) for s, e in periods[2:]) > 50
 
 
 def test_a_transaction_is_seen_at_once_inside_and_kept_whole(backend: Backend) -> None:
@@ -284,48 +302,33 @@ def test_a_transaction_is_seen_at_once_inside_and_kept_whole(backend: Backend) -
 def test_a_transaction_that_raises_leaves_nothing_behind(backend: Backend) -> None:
     repo = backend.open()
     journal_file = backend.path / "echowall.journal"
-    if True:
-        first = make_case(repo, "灯坏了", message=1)
-        journal_bytes = journal_file.read_bytes() if journal_file.exists() else None
-        changed = repo.get_case(1)
-        assert changed is not None
-        with pytest.raises(RuntimeError), repo.transaction():
-            changed.state, changed.building_id = State.CLOSED, -5
-            repo.save_case(changed)
-            make_case(repo, "新的", building=-5, message=9)
-            repo.save_group(Group(-5, "五号楼"))
-            repo.mark_handled(12)
-            raise RuntimeError("the handler failed midway")
-        # Memory, indexes and the journal are as they were before the transaction.
-        assert repo.get_case(1) == first and repo.get_case(2) is None
-        assert repo.case_by_origin(-5, 9) is None and repo.get_group(-5) is None
-        assert [c.id for c in repo.cases(building_id=-1, states=OPEN_STATES)] == [1]
-        assert repo.cases(building_id=-5) == [] and not repo.was_handled(12)
-        if journal_bytes is not None and backend.kind == "journal":
-            assert journal_file.read_bytes() == journal_bytes
-        # The store goes on: the next transaction works and is durable.
-        with repo.transaction():
-            make_case(repo, "再来", message=3)
+    first = make_case(repo, "灯坏了", message=1)
+    journal_bytes = journal_file.read_bytes() if journal_file.exists() else None
+    changed = repo.get_case(1)
+    assert changed is not None
+    with pytest.raises(RuntimeError), repo.transaction():
+        changed.state, changed.building_id = State.CLOSED, -5
+        repo.save_case(changed)
+        make_case(repo, "新的", building=-5, message=9)
+        repo.save_group(Group(-5, "五号楼"))
+        repo.mark_handled(12)
+        raise RuntimeError("the handler failed midway")
+    # Memory, indexes and the journal are as they were before the transaction.
+    assert repo.get_case(1) == first and repo.get_case(2) is None
+    assert repo.case_by_origin(-5, 9) is None and repo.get_group(-5) is None
+    assert [c.id for c in repo.cases(building_id=-1, states=OPEN_STATES)] == [1]
+    assert repo.cases(building_id=-5) == [] and not repo.was_handled(12)
+    if journal_bytes is not None and backend.kind == "journal":
+        assert journal_file.read_bytes() == journal_bytes
+    # The store goes on: the next transaction works and is durable.
+    with repo.transaction():
+        make_case(repo, "再来", message=3)
     again = backend.reopen(repo)
     assert [c.text for c in again.all_cases()] == ["灯坏了", "再来"]
 
 
 def test_calendar_outbox_postbox_and_handled_updates_round_trip(backend: Backend) -> None:
     """The other tables, through the repository: what their indexes find after a reopen."""
-    from storage.records import (
-        Broadcast,
-        BroadcastKind,
-        BroadcastState,
-        CalendarEvent,
-        Delivery,
-        DeliveryState,
-        EventKind,
-        Outgoing,
-        OutKind,
-        Priority,
-        Reminder,
-    )
-
     repo = backend.open()
     day = NOW + timedelta(days=2)
     event = CalendarEvent(
