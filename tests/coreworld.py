@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,7 +30,9 @@ from localapi import (
     parse_html,
     utf16_len,
 )
+from storage.documents import DocumentRepository
 from storage.memory import MemoryRepository
+from storage.tinydb_store import TinyRepository
 from tests.conftest import (
     AUNT_ZHANG,
     B1,
@@ -200,14 +203,22 @@ class FailureLog(logging.Handler):
 class CoreWorld:
     """The neighbourhood in a fresh store, with the core ready to take events."""
 
-    def __init__(self, repo: MemoryRepository, **settings: object) -> None:
+    def __init__(self, store: Path | DocumentRepository, **settings: object) -> None:
+        """`store`: a data directory (the durable store is opened there) or a repository.
+
+        `Seeded` worlds hand in a `MemoryRepository`: the same repository code as on disk
+        (tests/test_storage.py runs on both), without an fsync per write, which would make
+        each of the fuzzers' inputs some fifty times slower. Durability is tested by
+        test_storage and test_crash.
+        """
         self.clock = FakeClock(datetime(2026, 11, 18, 2, 0, tzinfo=UTC))  # a Wednesday, 10:00
         self.messenger = CheckedMessenger()
         self.messenger.statuses.update(STATUSES)
-        # The store in memory: the same repository code as on disk (tests/test_storage.py
-        # runs on both), without an fsync per write, which would make each of the fuzzers'
-        # inputs some fifty times slower. Durability is tested by test_storage and test_crash.
-        self.repo = repo
+        if isinstance(store, DocumentRepository):
+            self.repo = store
+        else:
+            store.mkdir(parents=True, exist_ok=True)
+            self.repo = TinyRepository(store)
         values: dict[str, object] = dict(
             staff_chat=STAFF, escalation_chat=ESCALATION, timezone=ZoneInfo("Asia/Shanghai")
         )
