@@ -171,7 +171,8 @@ def _cell(value: str | int | float) -> str | int | float:
     if isinstance(value, str):
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-        return ILLEGAL_CHARACTERS_RE.sub("", value)[:_CELL_LIMIT]
+        cleaned: str = ILLEGAL_CHARACTERS_RE.sub("", value)
+        return cleaned[:_CELL_LIMIT]
     return value
 
 
