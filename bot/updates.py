@@ -47,6 +47,13 @@ def _photo(message: Any) -> str | None:
     return message.photo[-1].file_id if message.photo else None
 
 
+def _mentions(message: Any) -> tuple[events.Person, ...]:
+    """The people a message names by `text_mention` entities (those without a @username)."""
+    entities = message.entities or message.caption_entities or ()
+    found = (_person(e.user) for e in entities if e.type == "text_mention" and e.user)
+    return tuple(p for p in found if p is not None)
+
+
 def translate(update: Any) -> events.Event | None:
     """Make a neutral event of an update, or None for what the core does not handle."""
     if update.my_chat_member is not None:
@@ -95,6 +102,7 @@ def translate(update: Any) -> events.Event | None:
         reply_to=quoted,
         sender_chat_id=message.sender_chat.id if message.sender_chat else None,
         edited=update.edited_message is not None,
+        mentions=_mentions(message),
     )
 
 

@@ -61,6 +61,9 @@ class Message:
     reply_to: Quoted | None = None
     sender_chat_id: int | None = None
     edited: bool = False
+    # People named in the text by a mention Telegram resolved to them (a `text_mention`:
+    # someone picked from the list who has no @username).
+    mentions: tuple[Person, ...] = ()
 
     @property
     def is_anonymous_admin(self) -> bool:

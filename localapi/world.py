@@ -15,11 +15,12 @@ import asyncio
 import copy
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from localapi.errors import bad_request, forbidden, migrated
 from localapi.files import FileStore
+from localapi.html import utf16_len
 from localapi.model import (
     CHANNEL_BOT,
     CHAT_TYPES,
@@ -191,11 +192,14 @@ class World:
         caption: str | None = None,
         sender_chat_id: int | None = None,
         message_thread_id: int | None = None,
+        mentions: Sequence[int] = (),
     ) -> JSON:
         """A user posts a message: stores it, queues a ``message`` update, returns it.
 
         Writing to the bot in a private chat that does not exist yet creates it
-        (the user started the bot).
+        (the user started the bot). ``mentions`` are users named in the text by a
+        ``text_mention`` (picked from the list, as for users without a username): the first
+        occurrence of each one's name in the text is marked.
         """
         chat = self.chats.get(chat_id)
         if chat is None and chat_id == user_id:
@@ -227,12 +231,31 @@ class World:
         if photo:
             msg["photo"] = self.files.photo_sizes(b"")
             if caption:
-                CAPTION.put(msg, caption, command_entities(caption))
+                CAPTION.put(msg, caption, self._entities(caption, mentions))
         else:
             assert text is not None
-            TEXT.put(msg, text, command_entities(text))
+            TEXT.put(msg, text, self._entities(text, mentions))
         self._post(chat, msg, "channel_post" if chat.type == "channel" else "message")
         return copy.deepcopy(msg)
+
+    def _entities(self, text: str, mentions: Sequence[int]) -> list[JSON]:
+        """The entities Telegram gives a user's text: its command, the people mentioned."""
+        entities = command_entities(text)
+        for user_id in mentions:
+            user = self.user_object(user_id)
+            name = " ".join(filter(None, (user.get("first_name"), user.get("last_name"))))
+            at = text.find(name)
+            if not name or at < 0:
+                raise ValueError(f"the name of user {user_id} is not in the text")
+            entities.append(
+                {
+                    "type": "text_mention",
+                    "offset": utf16_len(text[:at]),
+                    "length": utf16_len(name),
+                    "user": dict(user),
+                }
+            )
+        return sorted(entities, key=lambda e: e["offset"])
 
     def deliver_again(self, message: JSON) -> None:
         """Queue a message update once more under a new update_id (a duplicate delivery)."""

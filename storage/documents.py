@@ -6,9 +6,10 @@ the same code runs on the durable journal (`storage.tinydb_store.TinyRepository`
 calendar, the outbox, the handled updates and the postbox are mixed in from their modules.
 
 Case lookups other than by id go through indexes that the cases table keeps current on every
-write: by (building, state), by reporter, by origin message and by the months a case was
-received and closed in. `all_cases` reads every case, one at a time as the caller goes, which
-is what a full export needs anyway.
+write: by (building, state), by reporter, by origin message, by the months a case was
+received and closed in, and by the person responsible; people are indexed by @username.
+`all_cases` reads every case, one at a time as the caller goes, which is what a full export
+needs anyway.
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ def _within(when: datetime, start: datetime | None, end: datetime | None) -> boo
     return (start is None or when >= start) and (end is None or when < end)
 
 
+def _assignee(doc: Mapping[str, Any]) -> list[Hashable]:
+    assignee = doc.get("assignee_id")
+    return [] if assignee is None else [assignee]
+
+
+def _username(doc: Mapping[str, Any]) -> list[Hashable]:
+    username = doc.get("username")
+    return [username.lower()] if isinstance(username, str) and username else []
+
+
 def _origin(doc: Mapping[str, Any]) -> list[Hashable]:
     chat, message = doc.get("origin_chat_id"), doc.get("origin_message_id")
     return [] if chat is None or message is None else [(chat, message)]
@@ -76,9 +87,10 @@ class DocumentRepository(CalendarTables, OutboxTables, HandledTables, PostboxTab
         self._groups = store.table("groups")
         self._people = store.table("people")
         self._drafts = store.table("drafts")
-        self._by_place, self._by_reporter, self._by_origin, self._by_month = self._cases.index(
-            _place, _reporter, _origin, _month
-        )
+        indexes = self._cases.index(_place, _reporter, _origin, _month, _assignee)
+        self._by_place, self._by_reporter, self._by_origin, self._by_month = indexes[:4]
+        self._by_assignee = indexes[4]
+        (self._by_username,) = self._people.index(_username)
         self._last_case_id = self._cases.last_id()
         self._last_draft_id = self._drafts.last_id()
         self._open_calendar()
@@ -122,12 +134,16 @@ class DocumentRepository(CalendarTables, OutboxTables, HandledTables, PostboxTab
         building_id: int | None = None,
         reporter_id: int | None = None,
         states: Iterable[State] | None = None,
+        assignee_id: int | None = None,
     ) -> list[Case]:
-        if building_id is None and reporter_id is None and states is None:
+        if building_id is None and reporter_id is None and states is None and assignee_id is None:
             return list(self.all_cases())
         found: set[int] | None = None
         if reporter_id is not None:
             found = self._by_reporter.ids(reporter_id)
+        if assignee_id is not None:
+            assigned = self._by_assignee.ids(assignee_id)
+            found = assigned if found is None else found & assigned
         if building_id is not None or states is not None:
             placed = set(self.case_ids(building_id=building_id, states=states))
             found = placed if found is None else found & placed
@@ -225,6 +241,15 @@ class DocumentRepository(CalendarTables, OutboxTables, HandledTables, PostboxTab
 
     def save_person(self, person: Person) -> None:
         self._people.put(person.id, to_doc(person))
+
+    def person_by_username(self, username: str) -> Person | None:
+        # Telegram lets a username pass to someone else: should two records still hold it
+        # (its first holder not seen since), the lower id is taken.
+        for person_id in sorted(self._by_username.ids(username.lower())):
+            person = self.get_person(person_id)
+            if person is not None and (person.username or "").lower() == username.lower():
+                return person
+        return None
 
     def next_draft_id(self) -> int:
         # Drafts are removed when used, so the stored ones cannot tell which ids were given

@@ -103,9 +103,22 @@ class Case:
     staff_with: list[int] = field(default_factory=list)
     overdue_since: datetime | None = None
     timeline: list[Step] = field(default_factory=list)
+    # A declined case: where the resident was referred to (a referral's code).
+    referral: str | None = None
+    # The person responsible for the case: named with /assign, else whoever accepted it.
+    assignee_id: int | None = None
+    assignee_name: str = ""
+    # A fixed case is to be checked (and closed) by this time; None for fixes made before
+    # the check had a deadline.
+    check_due: datetime | None = None
+    # The deadline the reminder before it was sent for (a new deadline gets a new reminder).
+    reminded_for: datetime | None = None
+    # When the reporter was asked to rate the latest fix, and when asked once more.
+    rating_asked: datetime | None = None
+    rating_reminded: datetime | None = None
 
     def deadline(self) -> datetime | None:
-        """The time the next answer or fix is owed by, for a case still waiting on one."""
+        """The time the next answer, fix or check is owed by, for a case still waiting on one."""
         if self.state in (State.NEW, State.REOPENED):
             # An escalation gives the higher level a new due time to answer by.
             if self.due is not None and self.due > self.answer_due:
@@ -113,6 +126,8 @@ class Case:
             return self.answer_due
         if self.state is State.ACCEPTED:
             return self.due
+        if self.state is State.FIXED:
+            return self.check_due
         return None
 
     @property
@@ -147,6 +162,10 @@ class Person:
     name: str
     language: str | None = None
     buildings: list[int] = field(default_factory=list)
+    username: str | None = None
+    # Whether the bot may write to them privately: True once they wrote to it there, False
+    # once Telegram refused a message to them; None: not known (try).
+    private: bool | None = None
 
 
 @dataclass(slots=True)

@@ -397,6 +397,18 @@ async def test_caption_edits(server: LocalBotAPI, http: aiohttp.ClientSession) -
     )
 
 
+def test_a_user_names_someone_by_a_text_mention(server: LocalBotAPI) -> None:
+    """Someone picked from the list (a user without a username) is a `text_mention` entity
+    carrying the user; the offsets count UTF-16 units, like Telegram's."""
+    message = server.user_message(GROUP, ALICE, "/assign 𝕏 Bob Builder", mentions=[BOB])
+    command, mention = message["entities"]
+    assert command == {"type": "bot_command", "offset": 0, "length": 7}
+    assert mention["type"] == "text_mention" and mention["user"]["id"] == BOB
+    assert (mention["offset"], mention["length"]) == (11, 11)
+    with pytest.raises(ValueError):
+        server.user_message(GROUP, ALICE, "/assign 17 somebody", mentions=[CAROL])
+
+
 @pytest.mark.asyncio
 async def test_reply_rules(server: LocalBotAPI, http: aiohttp.ClientSession) -> None:
     first = server.user_message(GROUP, ALICE, "question")
