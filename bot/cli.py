@@ -90,10 +90,11 @@ def _report(command: str, period_text: str | None, out: str | None) -> None:
         finally:
             repo.close()
     if command == "stats":
-        print(stats.stats_text(cases, labels, t, period, now))
+        print(stats.stats_text(cases, labels, t, period, now, settings.categories))
         return
     target = Path(out or stats.export_filename(period))
-    target.write_bytes(stats.export_workbook(cases, labels, t, period, now))
+    data = stats.export_workbook(cases, labels, t, period, now, settings.categories)
+    target.write_bytes(data)
     print(target)
 
 

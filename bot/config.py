@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,6 +17,7 @@ from pydantic_settings import (
 )
 
 from handlers.calendar import EventError, parse_offsets
+from handlers.categories import DEFAULTS, Categories, Category, CategoryError, Referral
 from handlers.core import QuietHours, Settings
 from storage.records import CaseClass
 
@@ -26,6 +27,32 @@ _HH_MM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message says what to fix."""
+
+
+class CategoryItem(BaseModel):
+    """One category as configured: `[[categories]]` in echowall.toml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[a-z]{1,8}$")
+    accepted: bool
+    zh: str = Field(min_length=1, max_length=40)
+    en: str = Field(min_length=1, max_length=60)
+    keywords: list[str] = []
+    referral: str | None = None
+
+
+class ReferralItem(BaseModel):
+    """One place to refer a declined demand to: `[[referrals]]` in echowall.toml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[a-z]{1,8}$")
+    zh: str = Field(min_length=1, max_length=60)
+    en: str = Field(min_length=1, max_length=80)
+    contact_zh: str = Field("", max_length=300)
+    contact_en: str = Field("", max_length=300)
+    aliases: list[str] = []
 
 
 class Config(BaseSettings):
@@ -54,6 +81,12 @@ class Config(BaseSettings):
     hard_days: float = Field(7, gt=0)
     default_class: CaseClass = CaseClass.KEY
     overdue_grace_hours: float = Field(24, gt=0)
+    check_hours: float = Field(48, gt=0)
+    remind_before_hours: float = Field(2, ge=0)
+    rating_reminder_hours: float = Field(24, ge=0)
+    # None: the built-in lists (handlers.categories); given, they replace them whole.
+    categories: list[CategoryItem] | None = None
+    referrals: list[ReferralItem] | None = None
     working_days: bool = False
     sweep_seconds: float = Field(300, gt=0)
     wall_seconds: float = Field(10, ge=0)
@@ -144,6 +177,42 @@ class Config(BaseSettings):
                 raise ValueError("must be comma-separated numeric user ids")
         return value
 
+    def category_lists(self) -> Categories:
+        """The categories and referrals: the configured ones, else the defaults."""
+        if self.categories is None and self.referrals is None:
+            return DEFAULTS
+        items = (
+            tuple(
+                Category(
+                    c.code,
+                    c.accepted,
+                    c.en,
+                    names={"zh": c.zh, "en": c.en},
+                    keywords=tuple(k for k in c.keywords if k.strip()),
+                    referral=c.referral,
+                )
+                for c in self.categories
+            )
+            if self.categories is not None
+            else DEFAULTS.items
+        )
+        referrals = (
+            tuple(
+                Referral(
+                    r.code,
+                    r.en,
+                    r.contact_en,
+                    names={"zh": r.zh, "en": r.en},
+                    contacts={"zh": r.contact_zh, "en": r.contact_en},
+                    aliases=tuple(a for a in r.aliases if a.strip()),
+                )
+                for r in self.referrals
+            )
+            if self.referrals is not None
+            else DEFAULTS.referrals
+        )
+        return Categories(items, referrals)
+
     @property
     def admin_ids(self) -> frozenset[int]:
         return frozenset(int(v) for v in self.admins.split(",") if v.strip())
@@ -170,6 +239,14 @@ class Config(BaseSettings):
             report_window=timedelta(minutes=self.report_window_minutes),
             event_reminders=tuple(parse_offsets(self.event_reminders)),
             reminder_grace=timedelta(minutes=self.reminder_grace_minutes),
+            categories=self.category_lists(),
+            check_hours=self.check_hours,
+            remind_before=(
+                timedelta(hours=self.remind_before_hours) if self.remind_before_hours else None
+            ),
+            rating_reminder=(
+                timedelta(hours=self.rating_reminder_hours) if self.rating_reminder_hours else None
+            ),
         )
 
     def _quiet_hours(self) -> QuietHours | None:
@@ -189,7 +266,13 @@ class Config(BaseSettings):
 def load_config(**overrides: Any) -> Config:
     """Read and validate the configuration, or raise ConfigError saying what is wrong."""
     try:
-        return Config(**{k: v for k, v in overrides.items() if v is not None})
+        config = Config(**{k: v for k, v in overrides.items() if v is not None})
+        config.category_lists()  # the lists must fit together (codes, referrals, both kinds)
+        return config
+    except CategoryError as exc:
+        raise ConfigError(
+            f"invalid configuration: ECHOWALL_CATEGORIES or _REFERRALS: {exc}"
+        ) from None
     except ValidationError as exc:
         problems = "; ".join(
             f"ECHOWALL_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()

@@ -299,8 +299,14 @@ class Runtime:
     async def sweep(self) -> overdue.SweepResult:
         """Run one overdue sweep now (the scheduler calls this periodically)."""
         result = self._job_now("sweep", overdue.sweep) or overdue.SweepResult()
-        if result.flagged or result.escalated:
-            log.info("action=sweep flagged=%s escalated=%s", result.flagged, result.escalated)
+        if result.flagged or result.escalated or result.reminded or result.asked_to_rate:
+            log.info(
+                "action=sweep flagged=%s escalated=%s reminded=%s asked_to_rate=%s",
+                result.flagged,
+                result.escalated,
+                result.reminded,
+                result.asked_to_rate,
+            )
         return result
 
     async def daily(self) -> list[int] | None:

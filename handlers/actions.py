@@ -8,14 +8,17 @@ from typing import TYPE_CHECKING
 
 from handlers import callbacks, notify, rights
 from handlers.callbacks import Act
+from handlers.categories import Category, Referral
 from handlers.core import Context, log
 from handlers.parsing import BadTime, case_digits, parse_when, quoted, time_problems
 from handlers.ports import Button, Keyboard
 from handlers.render import (
     CHANNEL_LABELS,
+    LABELLED,
     LEVEL_LABELS,
     RATING_LABELS,
     STATE_LABELS,
+    category_code,
     clip,
     esc,
     note_text,
@@ -23,6 +26,9 @@ from handlers.render import (
 from handlers.rights import MANAGERS_ONLY
 from handlers.texts import N_, Translator
 from storage.records import Case, CaseClass, Priority, Rating, State, Step
+
+# The languages whose words people may type (a category's name in Chinese or English).
+LANGUAGES = ("zh", "en")
 
 if TYPE_CHECKING:
     # The table of commands imports this module for its handlers.
@@ -187,23 +193,98 @@ def _split(args: str) -> tuple[str, str]:
     return head, rest.strip()
 
 
+def _languages(ctx: Context) -> list[Translator]:
+    return [ctx.svc.texts(language) for language in LANGUAGES]
+
+
+def _category_list(ctx: Context, *, accepted: bool) -> str:
+    """The categories of one kind as people may type them: `env` (Environment …), …"""
+    categories = ctx.svc.settings.categories
+    items = categories.accepted if accepted else categories.not_accepted
+    return ctx._(LIST_SEPARATOR).join(
+        ctx._("{code} ({name})").format(code=c.code, name=esc(c.name(ctx.t))) for c in items
+    )
+
+
+def _category_help(ctx: Context) -> str:
+    """The categories of both kinds and the referrals, as /category alone lists them."""
+    categories = ctx.svc.settings.categories
+    referrals = ctx._(LIST_SEPARATOR).join(
+        ctx._("{code} ({name})").format(code=r.code, name=esc(r.name(ctx.t)))
+        for r in categories.referrals
+    )
+    lines = [
+        ctx._(LABELLED).format(
+            label=ctx._("<b>Accepted matters</b>"), text=_category_list(ctx, accepted=True)
+        ),
+        ctx._(LABELLED).format(
+            label=ctx._("<b>Matters not accepted</b>"), text=_category_list(ctx, accepted=False)
+        ),
+        ctx._(LABELLED).format(label=ctx._("<b>Where to turn</b>"), text=referrals),
+        ctx._("Usage: {usage}").format(usage=esc(ctx._(ctx.command.usage)))
+        if ctx.command is not None
+        else "",
+    ]
+    return "\n".join(line for line in lines if line)
+
+
+# Between the items of a list in a sentence ("env (…); facility (…)").
+LIST_SEPARATOR = N_("; ")
+
+
+def _set_category(ctx: Context, case: Case, category: Category) -> bool:
+    """Give the case this category, noted on its timeline; False if it had it already."""
+    if case.category == category.code:
+        return False
+    case.category = category.code
+    _step(ctx, case, "category", code=category_code(category.code))
+    return True
+
+
+def _take_charge(ctx: Context, case: Case) -> None:
+    """Whoever accepts or fixes a case nobody was named for answers for it from now on."""
+    actor_id, actor_name = _actor(ctx)
+    if case.assignee_id is None and actor_id is not None and ctx.user_id == actor_id:
+        case.assignee_id, case.assignee_name = actor_id, actor_name
+
+
 def cmd_accept(ctx: Context) -> None:
-    """Accept a case, optionally with its class and a promised time."""
+    """Accept a case, optionally with its category, its class and a promised time."""
     token, rest = _split(ctx.args)
     case = load_case(ctx, token)
     if case is None:
         return
     tokens = rest.split()
-    klass = ctx.svc.settings.default_class
-    if tokens and tokens[0].lower() in CLASS_WORDS:
-        klass = CLASS_WORDS[tokens.pop(0).lower()]
+    categories = ctx.svc.settings.categories
+    typed_class: CaseClass | None = None
+    category: Category | None = None
+    while tokens:
+        word = tokens[0]
+        if typed_class is None and word.lower() in CLASS_WORDS:
+            typed_class = CLASS_WORDS[tokens.pop(0).lower()]
+            continue
+        found = categories.find(word, _languages(ctx)) if category is None else None
+        if found is None:
+            break
+        if not found.accepted:
+            ctx.usage(
+                ctx._(
+                    "“{word}” is a matter the community does not accept: "
+                    "/decline {id} {code} says so to the resident."
+                ).format(word=quoted(word), id=case.id, code=found.code)
+            )
+            return
+        category = found
+        tokens.pop(0)
+    klass = typed_class or ctx.svc.settings.default_class
     now = ctx.svc.clock()
     due: datetime | None = None
     if tokens:
         try:
             due, used = parse_when(tokens, now, ctx.svc.settings.timezone)
         except BadTime as bad:
-            unknown = ACCEPT_NEITHER if len(tokens) == len(rest.split()) else ACCEPT_NO_TIME
+            # After the class only a time may follow; before it, a word is neither.
+            unknown = ACCEPT_NO_TIME if typed_class is not None else ACCEPT_NEITHER
             ctx.usage(time_problems(ctx.t, bad, unknown))
             return
         if used != len(tokens):
@@ -223,7 +304,12 @@ def cmd_accept(ctx: Context) -> None:
     case.due = due or ctx.svc.settings.class_due(klass, now)
     case.state = State.ACCEPTED
     case.answered_at = case.answered_at or now
+    _take_charge(ctx, case)
     _step(ctx, case, "accept", code=klass.value)
+    # The category typed, else the one set before, else the one the keywords suggest.
+    chosen = category or categories.get(case.category) or categories.suggest(case.text)
+    if chosen is not None and chosen.accepted:
+        _set_category(ctx, case, chosen)
     ctx.svc.repo.save_case(case)
     _announce(
         ctx,
@@ -237,7 +323,8 @@ def cmd_accept(ctx: Context) -> None:
 
 # What a word after the case number of /accept may be, when it is neither.
 ACCEPT_NEITHER = N_(
-    "“{word}” is neither a class (easy, key, hard) nor a time like 12h, 2d or YYYY-MM-DD HH:MM."
+    "“{word}” is neither a category, a class (easy, key, hard) nor a time like 12h, 2d or "
+    "YYYY-MM-DD HH:MM."
 )
 ACCEPT_NO_TIME = N_("“{word}” is not a time: write 12h, 2d, 30m or YYYY-MM-DD HH:MM.")
 
@@ -294,6 +381,11 @@ def cmd_fixed(ctx: Context) -> None:
     now = ctx.svc.clock()
     case.answered_at = case.answered_at or now
     case.state, case.measure, case.fixed_at, case.rating = State.FIXED, measure, now, None
+    # The check on site has a deadline of its own, and the reporter is asked to rate now.
+    case.check_due = now + timedelta(hours=ctx.svc.settings.check_hours)
+    case.rating_asked = now if case.reporter_id is not None else None
+    case.rating_reminded = None
+    _take_charge(ctx, case)
     _step(ctx, case, "fixed", measure)
     ctx.svc.repo.save_case(case)
 
@@ -349,23 +441,92 @@ def echo_entry(ctx: Context, case: Case, t: Translator, *, listed: bool = False)
     return "\n".join(lines)
 
 
+def _take_word(text: str) -> tuple[str, str]:
+    """The first word of a text and the rest, as typed (its lines and spaces kept)."""
+    text = text.lstrip()
+    for index, char in enumerate(text):
+        if char.isspace():
+            return text[:index], text[index:].strip()
+    return text, ""
+
+
 def cmd_decline(ctx: Context) -> None:
-    """Decline a case with a reason the resident can read."""
-    found = _noted(ctx)
-    if found is None:
+    """Decline a case under a not-accepted category, say where to turn, give a reason."""
+    token, rest = _split(ctx.args)
+    case = load_case(ctx, token)
+    if case is None:
         return
-    case, reason = found
+    categories = ctx.svc.settings.categories
+    category: Category | None = None
+    referral: Referral | None = None
+    word, after = _take_word(rest)
+    found = categories.find(word, _languages(ctx)) if word else None
+    if found is not None:
+        if found.accepted:
+            ctx.usage(
+                ctx._(
+                    "“{word}” is a matter the community accepts. Not accepted are: {categories}."
+                ).format(word=quoted(word), categories=_category_list(ctx, accepted=False))
+            )
+            return
+        category, rest = found, after
+        word, after = _take_word(rest)
+    where = categories.find_referral(word, _languages(ctx)) if word else None
+    if where is not None:
+        referral, rest = where, after
+    reason = rest.strip()
+    category = category or categories.suggest(reason, accepted=False)
+    if category is None:
+        ctx.usage(
+            ctx._(
+                "Why is case #{id} not accepted? Name the category after the number: {categories}."
+            ).format(id=case.id, categories=_category_list(ctx, accepted=False))
+        )
+        return
+    if len(reason) > NOTE_LIMIT:
+        ctx.reply(
+            ctx._("That text is {n} characters long; {limit} at most, please.").format(
+                n=ctx.t.number(len(reason)), limit=ctx.t.number(NOTE_LIMIT)
+            )
+        )
+        return
+    decline(ctx, case, category, referral or categories.referral(category.referral), reason)
+
+
+def decline(
+    ctx: Context, case: Case, category: Category, referral: Referral | None, reason: str
+) -> None:
+    """Decline the case under `category`, telling the resident where to turn instead."""
     now = ctx.svc.clock()
     case.state, case.answered_at, case.closed_at = State.DECLINED, case.answered_at or now, now
-    _step(ctx, case, "decline", reason)
+    case.category = category.code
+    case.referral = referral.code if referral is not None else None
+    _step(ctx, case, "decline", reason, category_code(category.code, case.referral))
     ctx.svc.repo.save_case(case)
-    _announce(
-        ctx,
-        case,
-        lambda t: t.gettext("🚫 Case #{id} is declined: {reason}").format(
-            id=case.id, reason=esc(reason)
-        ),
-    )
+
+    def render(t: Translator) -> str:
+        lines = [
+            t.gettext("🚫 Case #{id} is not accepted: {category}.").format(
+                id=case.id, category=esc(category.name(t))
+            )
+        ]
+        if reason:
+            lines.append(t.gettext("Reason: {reason}").format(reason=esc(reason)))
+        if referral is not None:
+            contact = referral.contact_text(t)
+            if contact:
+                lines.append(
+                    t.gettext("Please turn to {referral}: {contact}").format(
+                        referral=esc(referral.name(t)), contact=esc(contact)
+                    )
+                )
+            else:
+                lines.append(
+                    t.gettext("Please turn to {referral}.").format(referral=esc(referral.name(t)))
+                )
+        return "\n".join(lines)
+
+    _announce(ctx, case, render)
 
 
 def escalate(ctx: Context, case: Case, note: str = "", code: str = "") -> bool:
@@ -380,7 +541,11 @@ def escalate(ctx: Context, case: Case, note: str = "", code: str = "") -> bool:
         return False
     now = ctx.svc.clock()
     case.level = higher
-    case.due = ctx.svc.settings.class_due(case.klass or ctx.svc.settings.default_class, now)
+    if case.state is State.FIXED:
+        # A fix not checked in time: the higher level checks it, by a new time.
+        case.check_due = now + timedelta(hours=ctx.svc.settings.check_hours)
+    else:
+        case.due = ctx.svc.settings.class_due(case.klass or ctx.svc.settings.default_class, now)
     _step(ctx, case, "escalate", note, code)
     ctx.svc.repo.save_case(case)
     deadline = case.deadline()
@@ -404,6 +569,9 @@ ESCALATED_TEXTS = {
     State.NEW: _ANSWER_BY,
     State.REOPENED: _ANSWER_BY,
     State.ACCEPTED: N_("⬆️ Case #{id} is escalated to the {level} level; promised by {time}."),
+    State.FIXED: N_(
+        "⬆️ Case #{id} is escalated to the {level} level; the fix will be checked by {time}."
+    ),
 }
 
 
@@ -434,6 +602,12 @@ def cmd_reopen(ctx: Context) -> None:
 def reopen(ctx: Context, case: Case, note: str = "", code: str = "") -> None:
     """Open the case again: it waits for an answer anew (so it is not overdue)."""
     case.state, case.closed_at, case.fixed_at = State.REOPENED, None, None
+    case.check_due = None
+    if case.category is not None:
+        category = ctx.svc.settings.categories.get(case.category)
+        if category is None or not category.accepted:
+            # Reopened after a decline: it is to be sorted again.
+            case.category, case.referral = None, None
     # A new answer window from now, as long as the first one (not the time since the report).
     case.answer_due = ctx.svc.clock() + timedelta(hours=ctx.svc.settings.answer_hours)
     case.overdue_since = None
@@ -455,11 +629,238 @@ def press_accept(ctx: Context, cb: callbacks.Callback) -> None:
 
 
 def press_decline(ctx: Context, cb: callbacks.Callback) -> None:
-    """A decline needs a reason the resident can read: explain how to give it."""
+    """A decline names why the matter is not accepted: the card offers the categories."""
     case = _checked(ctx, cb.int_arg(0))
     if case is None:
         return
-    ctx.toast(ctx._("Send /decline {id} followed by the reason.").format(id=case.id), alert=True)
+    svc = ctx.svc
+    pressed = ctx.press.message_id if ctx.press is not None else None
+    if ctx.in_staff_chat and pressed is not None and pressed == case.staff_message_id:
+        card = notify.staff_card_now(svc, case, declining=True)
+        if card is not None:
+            svc.post.edit(
+                ctx.chat.id, pressed, card.text, keyboard=card.keyboard, priority=Priority.REPLY
+            )
+            ctx.toast(ctx._("Why is case #{id} not accepted? Pick below.").format(id=case.id))
+            return
+    ctx.toast(
+        ctx._("Send /decline {id} followed by the category and the reason.").format(id=case.id),
+        alert=True,
+    )
+
+
+def press_not_accepted(ctx: Context, cb: callbacks.Callback) -> None:
+    """Decline from the staff card under the category pressed, with its usual referral."""
+    case = _checked(ctx, cb.int_arg(0))
+    if case is None:
+        return
+    categories = ctx.svc.settings.categories
+    category = categories.get(str(cb.args[1]))
+    if category is None or category.accepted:
+        ctx.toast(ctx._("This button is no longer valid."))
+        return
+    referral = categories.referral(category.referral)
+    ctx.toast(ctx._("Declined: {category}.").format(category=category.name(ctx.t)))
+    decline(ctx, case, category, referral, "")
+
+
+def press_card(ctx: Context, cb: callbacks.Callback) -> None:
+    """Back from the not-accepted categories to the card's buttons."""
+    case = ctx.svc.repo.get_case(cb.int_arg(0))
+    if case is None:
+        ctx.toast(ctx._("This case no longer exists."))
+        return
+    if not rights.may_manage(ctx, case.building_id):
+        ctx.toast(
+            ctx._(
+                "Only the building's heads and community staff can do that for case #{id}."
+            ).format(id=case.id),
+            alert=True,
+        )
+        return
+    ctx.toast(ctx._("Case #{id}").format(id=case.id))
+    notify.refresh_staff_card(ctx.svc, case, priority=Priority.REPLY)
+
+
+def press_category(ctx: Context, cb: callbacks.Callback) -> None:
+    """Set the case's category from the row on its staff card: a toast and the card."""
+    case = _checked(ctx, cb.int_arg(0))
+    if case is None:
+        return
+    category = ctx.svc.settings.categories.get(str(cb.args[1]))
+    if category is None or not category.accepted:
+        ctx.toast(ctx._("This button is no longer valid."))
+        return
+    if case.state is State.DECLINED:
+        ctx.toast(
+            ctx._("Case #{id} is declined: it keeps the category it was declined under.").format(
+                id=case.id
+            ),
+            alert=True,
+        )
+        return
+    ctx.toast(ctx._("Case #{id}: {category}").format(id=case.id, category=category.name(ctx.t)))
+    if _set_category(ctx, case, category):
+        ctx.svc.repo.save_case(case)
+    pressed = ctx.press is not None and ctx.press.message_id == case.staff_message_id
+    priority = Priority.REPLY if pressed else Priority.REFRESH
+    notify.refresh_staff_card(ctx.svc, case, priority=priority)
+
+
+def cmd_category(ctx: Context) -> None:
+    """Set or correct a case's category; alone, list the categories and referrals."""
+    token, rest = _split(ctx.args)
+    if not token:
+        if not rights.could_manage(ctx):
+            ctx.reply(ctx._(MANAGERS_ONLY))
+            return
+        ctx.reply(_category_help(ctx))
+        return
+    case = load_case(ctx, token)
+    if case is None:
+        return
+    declined = case.state is State.DECLINED
+    word = rest.strip()
+    category = ctx.svc.settings.categories.find(word, _languages(ctx)) if word else None
+    if category is None or category.accepted is declined:
+        listed = _category_list(ctx, accepted=not declined)
+        problem = (
+            ctx._("Case #{id} is declined; it takes a category not accepted: {categories}.")
+            if declined
+            else ctx._("Which category? For case #{id}: {categories}.")
+        ).format(id=case.id, categories=listed)
+        if word and category is None:
+            problem = (
+                ctx._("“{word}” is not a category.").format(word=quoted(word)) + "\n" + problem
+            )
+        ctx.usage(problem)
+        return
+    if not _set_category(ctx, case, category):
+        ctx.reply(
+            ctx._("Case #{id} is already in the category {category}.").format(
+                id=case.id, category=esc(category.name(ctx.t))
+            )
+        )
+        return
+    ctx.svc.repo.save_case(case)
+    if notify.card_is_near(ctx, case):
+        notify.refresh_staff_card(ctx.svc, case, priority=Priority.REPLY)
+        return
+    ctx.reply(
+        ctx._("🏷 Case #{id}: category {category}.").format(
+            id=case.id, category=esc(category.name(ctx.t))
+        )
+    )
+    notify.refresh_staff_card(ctx.svc, case)
+
+
+# --- the person responsible ------------------------------------------------------------------
+
+# Words for the sender themself after /assign 17.
+ME_WORDS = frozenset({"me", "myself", "我", "本人", "自己"})
+
+
+def _whom(ctx: Context, case: Case, words: str) -> tuple[int, str] | str:
+    """The person /assign names (id and name), or what is wrong (a translated problem)."""
+    message = ctx.message
+    assert message is not None
+    typed = words.split()
+    first = typed[0] if typed else ""
+    if first.lower() in ME_WORDS:
+        if ctx.sender is None or message.is_anonymous_admin:
+            return ctx._("Anonymous administrators cannot take a case: name the person.")
+        return ctx.sender.id, ctx.sender.name
+    if message.mentions:
+        person = message.mentions[0]
+        if person.is_bot:
+            return ctx._("A bot cannot be responsible for a case.")
+        return person.id, person.name
+    if first.startswith("@") and len(first) > 1:
+        known = ctx.svc.repo.person_by_username(first[1:])
+        if known is None:
+            return ctx._(
+                "I do not know {name} yet: reply to a message of theirs with /assign, "
+                "or ask them to write in their building group first."
+            ).format(name=quoted(first))
+        return known.id, known.name
+    if first:
+        return ctx._("“{word}” is not a person: reply to their message, or write @name.").format(
+            word=quoted(first)
+        )
+    quoted_message = message.reply_to
+    if quoted_message is not None and quoted_message.sender is not None:
+        if quoted_message.sender.is_bot:
+            return ctx._("A bot cannot be responsible for a case.")
+        return quoted_message.sender.id, quoted_message.sender.name
+    return ctx._("Whom? Reply to the person's message with /assign {id}, or write @name.").format(
+        id=case.id
+    )
+
+
+def cmd_assign(ctx: Context) -> None:
+    """Name the person responsible for a case: they get it privately, and reminders."""
+    token, rest = _split(ctx.args)
+    case = load_case(ctx, token)
+    if case is None:
+        return
+    whom = _whom(ctx, case, rest)
+    if isinstance(whom, str):
+        ctx.usage(whom)
+        return
+    user_id, name = whom
+    building = notify.building_label(ctx.svc, case)
+    if not rights.manages(ctx, user_id, case.building_id):
+        ctx.reply(
+            ctx._(
+                "{name} is neither a head of {building} nor community staff: "
+                "appoint them with /sethead first."
+            ).format(name=esc(name), building=esc(building))
+        )
+        return
+    if case.assignee_id == user_id:
+        ctx.reply(
+            ctx._("{name} is already responsible for case #{id}.").format(
+                name=esc(name), id=case.id
+            )
+        )
+        return
+    case.assignee_id, case.assignee_name = user_id, name
+    _step(ctx, case, "assign", name)
+    ctx.svc.repo.save_case(case)
+    svc = ctx.svc
+    by = _actor(ctx)[1]
+    told = user_id != ctx.user_id and notify.tell_privately(
+        svc,
+        user_id,
+        lambda t: (
+            t.gettext("📌 You are responsible for case #{id}, named by {name}.").format(
+                id=case.id, name=esc(by)
+            )
+            if by
+            else t.gettext("📌 You are responsible for case #{id}.").format(id=case.id)
+        ),
+        case=case,
+    )
+    lines = [ctx._("📌 Case #{id}: {name} is responsible now.").format(id=case.id, name=esc(name))]
+    if user_id != ctx.user_id and not notify.has_private_chat(svc, user_id):
+        # They may never have opened a private chat with the bot: Telegram would not let it
+        # write to them. The link opens one on this case.
+        lines.append(
+            ctx._(
+                "{name}, to get the case and its reminders privately, open {link} and press Start."
+            ).format(name=esc(name), link=notify.start_link(svc, case))
+        )
+    elif not told and user_id != ctx.user_id:
+        lines.append(
+            ctx._(
+                "I could not write to {name} privately; the staff chat gets the reminders."
+            ).format(name=esc(name))
+        )
+    if notify.card_is_near(ctx, case) and len(lines) == 1:
+        notify.refresh_staff_card(svc, case, priority=Priority.REPLY)
+        return
+    ctx.reply("\n".join(lines))
+    notify.refresh_staff_card(svc, case)
 
 
 def press_escalate(ctx: Context, cb: callbacks.Callback) -> None:

@@ -101,7 +101,14 @@ def on_migration(svc: Services, event: Migration) -> None:
 
 
 def mark_gone(svc: Services, chat_id: int) -> None:
-    """The bot can no longer post into this group (403)."""
+    """The bot can no longer post into this group (403), or to this person: they never
+    started a private chat with it, or blocked it."""
+    if chat_id > 0:
+        person = svc.repo.get_person(chat_id)
+        if person is not None and person.private is not False:
+            person.private = False
+            svc.repo.save_person(person)
+        return
     group = svc.repo.get_group(chat_id)
     if group is not None and group.active:
         group.active = False
@@ -109,11 +116,22 @@ def mark_gone(svc: Services, chat_id: int) -> None:
 
 
 def cmd_start(ctx: Context) -> None:
-    """Greet and explain: staff in the staff chat as staff, everyone else as residents."""
+    """Greet and explain: staff in the staff chat as staff, everyone else as residents.
+
+    `/start c17` comes from the link that names someone responsible for case #17: in the
+    private chat it opens, the case itself is the answer.
+    """
     if ctx.in_staff_chat:
         ctx.reply(staff_welcome(ctx.t, ctx.svc.bot.username))
-    else:
-        ctx.reply(welcome(ctx.t, ctx.svc.bot.username))
+        return
+    payload = ctx.args.strip()
+    if ctx.chat.is_private and payload[:1] == "c" and payload[1:].isdigit():
+        from handlers import walls  # walls imports this module's LANGUAGES
+
+        ctx.args = payload[1:]
+        walls.cmd_case(ctx)
+        return
+    ctx.reply(welcome(ctx.t, ctx.svc.bot.username))
 
 
 def _group_manager(ctx: Context) -> Group | None:

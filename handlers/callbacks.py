@@ -27,6 +27,9 @@ class Act(StrEnum):
     RATE = "rate"  # the fix notice: the reporter's rating
     BUILDING = "bld"  # a private report: which building it is about
     RSVP = "go"  # an event post: I'll come, can't come
+    CATEGORY = "cat"  # the staff card: the case's (accepted) category
+    NOT_ACCEPTED = "nac"  # the staff card, after Decline: decline under this category
+    CARD = "card"  # the staff card, after Decline: back to its buttons
 
 
 # Each action's arguments: `i` a number, `w` a short word. Anything else is refused as forged
@@ -39,6 +42,9 @@ ARGS: dict[Act, str] = {
     Act.RATE: "iw",  # case id, a RATING_CODES value
     Act.BUILDING: "ii",  # draft id, building chat id
     Act.RSVP: "iw",  # event id, RSVP_YES | RSVP_NO
+    Act.CATEGORY: "iw",  # case id, an accepted category's code
+    Act.NOT_ACCEPTED: "iw",  # case id, a not-accepted category's code
+    Act.CARD: "i",  # case id
 }
 # The words the `w` arguments carry.
 RATING_CODES = {Rating.SATISFIED: "s", Rating.BASIC: "b", Rating.UNSATISFIED: "u"}

@@ -34,7 +34,7 @@ from handlers.core import Context
 from handlers.ports import BotCommand
 from handlers.render import chunk, esc
 from handlers.texts import N_, Translator
-from storage.records import State
+from storage.records import OPEN_STATES, State
 
 CommandHandler = Callable[[Context], None]
 PressHandler = Callable[[Context, Callback], None]
@@ -81,9 +81,24 @@ SECTIONS = (
     (STAFF, N_("<b>Community staff</b>")),
 )
 BUTTONS_HINT = N_("Buttons: 👍 me too under a case, your rating under a fix, ✋ under an event.")
+MANAGER_NOTES = (
+    N_(
+        "A category is its code or its name, e.g. /accept 17 env, or /decline 17 outside "
+        "12345 and a reason; /category alone lists them and where to turn."
+    ),
+    N_(
+        "Whoever accepts a case is responsible for it until /assign names someone else; "
+        "/mine lists yours, overdue first. Reminders before a deadline come privately: "
+        "send me /start once."
+    ),
+)
 STAFF_NOTES = (
     N_("Staff work in every building, from the staff chat or privately."),
     N_("From the staff chat, /event and /announce reach every building group."),
+    N_(
+        "The staff card sorts each case with its category row (💡 the suggestion); Decline "
+        "offers the matters not accepted and tells the resident where to turn."
+    ),
 )
 
 
@@ -119,6 +134,8 @@ def help_lines(t: Translator, *, manager: bool, staff: bool) -> list[str]:
             lines.append(
                 _("Buttons: 👍 me too under a case, your rating under a fix, ✋ under an event.")
             )
+        if who is MANAGERS:
+            lines += [esc(_(note)) for note in MANAGER_NOTES]
         if who is STAFF:
             lines += [_(note) for note in STAFF_NOTES]
     return lines
@@ -204,11 +221,20 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "accept",
         actions.cmd_accept,
-        N_("/accept <id> [easy|key|hard] [12h|2d|YYYY-MM-DD HH:MM]"),
+        N_("/accept <id> [<category>] [easy|key|hard] [12h|2d|YYYY-MM-DD HH:MM]"),
         N_("Accept a case"),
         MANAGERS,
         label=N_("accepted"),
         case=CaseRule(ANSWERABLE, note=False, answers=True),
+    ),
+    Command(
+        "assign",
+        actions.cmd_assign,
+        N_("/assign <id> (as a reply to the person, or with @name, or me)"),
+        N_("Name who is responsible for a case"),
+        MANAGERS,
+        label=N_("responsible"),
+        case=CaseRule(OPEN_STATES, note=False, answers=False),
     ),
     Command(
         "progress",
@@ -240,11 +266,20 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "decline",
         actions.cmd_decline,
-        N_("/decline <id> <reason>"),
-        N_("Decline a case with a reason"),
+        N_("/decline <id> <category> [<where to turn>] [<reason>]"),
+        N_("Decline a case: why, and where to turn"),
         MANAGERS,
         label=N_("declined"),
-        case=CaseRule(ANSWERABLE, note=True, answers=True),
+        case=CaseRule(ANSWERABLE, note=False, answers=True),
+    ),
+    Command(
+        "category",
+        actions.cmd_category,
+        N_("/category <id> <category>"),
+        N_("Set or correct a case's category"),
+        MANAGERS,
+        label=N_("category"),
+        case=CaseRule(frozenset(State), note=False, answers=False),
     ),
     Command(
         "escalate",
@@ -373,6 +408,9 @@ BUTTONS: Mapping[Act, ButtonSpec] = {
     Act.RATE: ButtonSpec(actions.press_rate, "rate"),
     Act.BUILDING: ButtonSpec(report.press_building, "report"),
     Act.RSVP: ButtonSpec(calendar.press_rsvp),
+    Act.CATEGORY: ButtonSpec(actions.press_category, "category"),
+    Act.NOT_ACCEPTED: ButtonSpec(actions.press_not_accepted, "decline"),
+    Act.CARD: ButtonSpec(actions.press_card),
 }
 
 # Steps no command adds: a neighbour's "me too", and the sweep's overdue flag.

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from handlers.categories import DEFAULTS, Categories
 from handlers.deadlines import add_days
 from handlers.events import ChatRef, Message, Person, Press
 from handlers.flood import FloodGate
@@ -79,6 +80,15 @@ class Settings:
     event_reminders: tuple[int, ...] = (24 * 60, 60)
     # A reminder missed while the bot was down is sent late within this time, else skipped.
     reminder_grace: timedelta = timedelta(hours=2)
+    # The categories of demands (accepted and not) and the referrals a decline names.
+    categories: Categories = field(default_factory=lambda: DEFAULTS)
+    # A fixed case is to be checked on site (and closed) within this many hours.
+    check_hours: float = 48
+    # The person responsible (or the staff chat) is reminded this long before a case's
+    # deadline; None: no reminder before, only the overdue flag.
+    remind_before: timedelta | None = timedelta(hours=2)
+    # A reporter who has not rated a fix is asked once more this long after it; None: never.
+    rating_reminder: timedelta | None = timedelta(hours=24)
 
     def class_due(self, klass: CaseClass, start: datetime) -> datetime:
         """The due time of a case class, in calendar or working days as configured."""

@@ -25,6 +25,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from handlers import chart
+from handlers.categories import DEFAULTS, Categories
 from handlers.core import Services, log
 from handlers.courier import Sender
 from handlers.ledger import (
@@ -48,6 +49,7 @@ from handlers.render import (
 )
 from handlers.stats import (
     building_labels,
+    category_label,
     period_label,
     send_ledger,
     stats_blocks,
@@ -126,6 +128,7 @@ def register_blocks(
     window: Period,
     t: Translator,
     labels: Mapping[int, str],
+    categories: Categories = DEFAULTS,
 ) -> list[str]:
     """Word the register of `day` as self-contained HTML blocks: heading, counts, cases."""
     _ = t.gettext
@@ -147,6 +150,11 @@ def register_blocks(
     by_building = sorted(_count_by(cases, label).items())
     by_channel = _count_by(cases, lambda c: c.channel)
     by_state = _count_by(cases, lambda c: c.state)
+    by_category = _count_by(cases, lambda c: c.category)
+    order = [c.code for c in categories.items]
+    listed: list[str | None] = [code for code in order if code in by_category]
+    listed += sorted(code for code in by_category if code is not None and code not in order)
+    listed += [None] if None in by_category else []
     counts = "\n".join(
         [
             t.ngettext("{n} new case", "{n} new cases", len(cases)).format(n=t.number(len(cases))),
@@ -161,6 +169,11 @@ def register_blocks(
             _("By state: {counts}").format(
                 counts=_counted(
                     (_(STATE_LABELS[st]), by_state[st]) for st in State if st in by_state
+                )
+            ),
+            _("By category: {counts}").format(
+                counts=_counted(
+                    (esc(category_label(code, t, categories)), by_category[code]) for code in listed
                 )
             ),
         ]
@@ -189,7 +202,9 @@ def daily_register(svc: Services, day: date, *, closes_at: time | None = None) -
     window = register_window(day, svc.settings.timezone, closes_at)
     cases = received_in(svc.repo.cases_received(window.start, window.end), window)
     t = svc.texts_for(staff)
-    for text in chunk(register_blocks(cases, day, window, t, building_labels(svc.repo))):
+    labels = building_labels(svc.repo)
+    blocks = register_blocks(cases, day, window, t, labels, svc.settings.categories)
+    for text in chunk(blocks):
         svc.post.send(staff, text, priority=Priority.ECHO)
     return [c.id for c in cases]
 
@@ -335,7 +350,8 @@ def weekly_summary(svc: Services, week_start: date) -> Ledger | None:
         return None
     tz = svc.settings.timezone
     period = week_of(_midnight(week_start, tz), tz)
-    ledger = tally(svc.repo.cases_active(period.start, period.end), period, svc.clock())
+    categories = svc.settings.categories
+    ledger = tally(svc.repo.cases_active(period.start, period.end), period, svc.clock(), categories)
     svc.post.view(staff, f"weekly:{week_start.isoformat()}", priority=Priority.ECHO)
     return ledger
 
@@ -350,10 +366,12 @@ async def deliver_weekly(svc: Services, argument: str, sender: Sender) -> None:
     period = week_of(_midnight(week_start, tz), tz)
     # The week's figures count the cases received in it, its chart those received or closed.
     cases = svc.repo.cases_active(period.start, period.end)
-    ledger = tally(cases, period, svc.clock())
+    categories = svc.settings.categories
+    ledger = tally(cases, period, svc.clock(), categories)
     labels = building_labels(svc.repo)
     t = svc.texts_for(staff)
-    blocks = stats_blocks(ledger, t, labels, heading=f"📈 <b>{t.gettext(WEEKLY_TITLE)}</b>")
+    heading = f"📈 <b>{t.gettext(WEEKLY_TITLE)}</b>"
+    blocks = stats_blocks(ledger, t, labels, heading=heading, categories=categories)
     activity = week_activity(cases, week_start, tz)
     drawn = await _week_chart(svc, t, period, activity, labels) if activity else None
     if drawn is not None:
@@ -390,11 +408,12 @@ def monthly_report(svc: Services, month: date) -> Ledger | None:
     period = month_period(month.year, month.month, svc.settings.timezone)
     now = svc.clock()
     cases = svc.repo.cases_received(period.start, period.end)
-    ledger = tally(cases, period, now)
+    categories = svc.settings.categories
+    ledger = tally(cases, period, now, categories)
     labels = building_labels(svc.repo)
     t = svc.texts_for(staff)
     heading = f"🗓 <b>{t.gettext(MONTHLY_TITLE)}</b>"
-    for text in chunk(stats_blocks(ledger, t, labels, heading=heading)):
+    for text in chunk(stats_blocks(ledger, t, labels, heading=heading, categories=categories)):
         svc.post.send(staff, text, priority=Priority.ECHO)
     send_ledger(svc, staff, period, t, priority=Priority.ECHO)
     return ledger

@@ -17,11 +17,16 @@ their figures ("36 received, 29 closed, 7 in progress"):
   reopened, the promised time while accepted; a fixed case waits only for the check, so it is
   never overdue;
 - rated: has a rating now (a new fix clears an old rating until the resident rates again);
+- awaiting a rating: fixed or closed now and not rated (the reporter has not answered, or a
+  visit is still to be made);
 - response rate = answered in time ÷ received;
 - resolution rate = closed ÷ accepted;
 - satisfaction rate = (satisfied + basically satisfied) ÷ rated.
 
 A rate whose denominator is zero has no value ("no data"), never 0 %.
+
+The same figures are given overall, per building, per channel and per category (the
+deployment's accepted and not-accepted categories, and the cases not categorised yet).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from handlers.categories import DEFAULTS, Categories
 from handlers.render import CHANNEL_LABELS, CLASS_LABELS, LEVEL_LABELS, RATING_LABELS, STATE_LABELS
 from handlers.texts import N_, Translator
 from storage.records import OPEN_STATES, Case, Channel, Rating, State
@@ -160,6 +166,11 @@ def is_accepted(case: Case) -> bool:
     return case.answered_at is not None and case.state is not State.DECLINED
 
 
+def is_unrated(case: Case) -> bool:
+    """Fixed or closed, and no rating yet: a satisfaction still to be asked for."""
+    return case.state in (State.FIXED, State.CLOSED) and case.rating is None
+
+
 def is_overdue(case: Case, now: datetime) -> bool:
     """Past the deadline the case waits on now, the same test as the overdue sweep's."""
     deadline = case.deadline()
@@ -197,6 +208,7 @@ class Tally:
     satisfied: int = 0
     basic: int = 0
     unsatisfied: int = 0
+    unrated: int = 0
 
     def add(self, case: Case, now: datetime) -> None:
         self.received += 1
@@ -211,6 +223,7 @@ class Tally:
         self.satisfied += case.rating is Rating.SATISFIED
         self.basic += case.rating is Rating.BASIC
         self.unsatisfied += case.rating is Rating.UNSATISFIED
+        self.unrated += is_unrated(case)
 
     @property
     def response_rate(self) -> Rate:
@@ -227,24 +240,37 @@ class Tally:
 
 @dataclass
 class Ledger:
-    """The figures of a period: overall, per building and per channel."""
+    """The figures of a period: overall, per building, per channel and per category (None:
+    not categorised yet)."""
 
     period: Period
     now: datetime
     overall: Tally = field(default_factory=Tally)
     by_building: dict[int, Tally] = field(default_factory=dict)
     by_channel: dict[Channel, Tally] = field(default_factory=dict)
+    by_category: dict[str | None, Tally] = field(default_factory=dict)
 
 
-def tally(cases: Iterable[Case], period: Period, now: datetime) -> Ledger:
+def tally(
+    cases: Iterable[Case], period: Period, now: datetime, categories: Categories = DEFAULTS
+) -> Ledger:
     """Count the cases received in `period` by their state at `now`."""
     ledger = Ledger(period, now)
     for case in received_in(cases, period):
         ledger.overall.add(case, now)
         ledger.by_building.setdefault(case.building_id, Tally()).add(case, now)
         ledger.by_channel.setdefault(case.channel, Tally()).add(case, now)
-    # Channels in the contract's order, so reports always read the same way.
+        ledger.by_category.setdefault(case.category, Tally()).add(case, now)
+    # Channels in the contract's order, categories in the deployment's (a category no longer
+    # configured after them, the cases not categorised last): reports always read alike.
     ledger.by_channel = {ch: ledger.by_channel[ch] for ch in Channel if ch in ledger.by_channel}
+    order = {c.code: index for index, c in enumerate(categories.items)}
+    ledger.by_category = dict(
+        sorted(
+            ledger.by_category.items(),
+            key=lambda kv: (kv[0] is None, order.get(kv[0] or "", len(order)), kv[0] or ""),
+        )
+    )
     return ledger
 
 
@@ -260,10 +286,12 @@ LEDGER_HEADERS = (
     N_("Category"),
     N_("Handling level"),
     N_("Case class"),
+    N_("Responsible"),
     N_("Answered at"),
     N_("Answered in time"),
     N_("Promised by"),
     N_("Measure"),
+    N_("Referred to"),
     N_("Progress"),
     N_("Closed at"),
     N_("Satisfaction"),
@@ -275,7 +303,9 @@ def ledger_headers(t: Translator) -> list[str]:
     return [t.gettext(h) for h in LEDGER_HEADERS]
 
 
-def ledger_row(case: Case, t: Translator, building: str) -> list[str | int]:
+def ledger_row(
+    case: Case, t: Translator, building: str, categories: Categories = DEFAULTS
+) -> list[str | int]:
     """One case in the unified ledger format (日登记、周汇总、月上报 share it)."""
     _ = t.gettext
 
@@ -290,13 +320,15 @@ def ledger_row(case: Case, t: Translator, building: str) -> list[str | int]:
         building,
         case.reporter_name,
         case.text,
-        case.category or "",
+        categories.name(case.category, t) if case.category is not None else "",
         _(LEVEL_LABELS[case.level]),
         _(CLASS_LABELS[case.klass]) if case.klass is not None else "",
+        case.assignee_name,
         when(case.answered_at),
         (_(YES) if answered_in_time(case) else _(NO)) if answered else "",
         when(case.due),
         case.measure or "",
+        categories.referral_name(case.referral, t) if case.referral is not None else "",
         _(STATE_LABELS[case.state]),
         # A declined case also carries a closing time, but it was never handled to the end.
         when(case.closed_at) if case.state is State.CLOSED else "",
@@ -309,7 +341,10 @@ def ledger_rows(
     t: Translator,
     labels: Mapping[int, str],
     period: Period | None = None,
+    categories: Categories = DEFAULTS,
 ) -> list[list[str | int]]:
     """The ledger rows of the cases received in `period` (all when None), by case number."""
     chosen = received_in(cases, period or all_time())
-    return [ledger_row(c, t, labels.get(c.building_id, str(c.building_id))) for c in chosen]
+    return [
+        ledger_row(c, t, labels.get(c.building_id, str(c.building_id)), categories) for c in chosen
+    ]

@@ -14,6 +14,7 @@ notice that it is closed). The staff card shows the state and the buttons for th
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 from handlers import callbacks, livewall
@@ -22,7 +23,7 @@ from handlers.core import Context, Services
 from handlers.courier import Rendered
 from handlers.ports import Button, Keyboard
 from handlers.render import CAPTION_LIMIT, LABELLED, case_card, clip, esc, visible_len
-from handlers.texts import Translator
+from handlers.texts import N_, Translator
 from storage.records import Case, Priority, State
 
 # A staff command typed this close below the case's card is answered by editing the card:
@@ -205,36 +206,136 @@ def echo(
 
 # --- the staff card -------------------------------------------------------------------------
 
+# A row of category buttons holds at most this many, and labels of at most this display
+# width together (a Chinese character counts two): four Chinese names, two English ones.
+ROW_BUTTONS = 4
+ROW_WIDTH = 30
 
-def staff_keyboard(case: Case, t: Translator) -> Keyboard | None:
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pack(buttons: list[Button]) -> tuple[tuple[Button, ...], ...]:
+    """Buttons in rows as wide as a phone shows them."""
+    rows: list[list[Button]] = []
+    for button in buttons:
+        row = rows[-1] if rows else None
+        if (
+            row is None
+            or len(row) >= ROW_BUTTONS
+            or sum(_width(b.text) + 2 for b in row) + _width(button.text) > ROW_WIDTH
+        ):
+            rows.append([button])
+        else:
+            row.append(button)
+    return tuple(tuple(row) for row in rows)
+
+
+def selected_category(svc: Services, case: Case) -> tuple[str | None, bool]:
+    """The category the card marks: the one set, else the one the keywords suggest (and
+    whether it is only suggested)."""
+    if case.category is not None:
+        return case.category, False
+    guess = svc.settings.categories.suggest(case.text)
+    return (guess.code, True) if guess is not None else (None, False)
+
+
+def category_rows(svc: Services, case: Case, t: Translator) -> tuple[tuple[Button, ...], ...]:
+    """The accepted categories, the set one marked ✅, a suggested one 💡."""
+    chosen, suggested = selected_category(svc, case)
+    buttons = []
+    for category in svc.settings.categories.accepted:
+        name = clip(category.name(t), 24)
+        if category.code == chosen:
+            name = ("💡 " if suggested else "✅ ") + name
+        buttons.append(Button(name, callbacks.encode(Act.CATEGORY, case.id, category.code)))
+    return _pack(buttons)
+
+
+def not_accepted_rows(
+    svc: Services, case: Case, t: Translator, *, numbered: bool = False
+) -> tuple[tuple[Button, ...], ...]:
+    """The not-accepted categories to decline under, and a way back to the card."""
+    buttons = [
+        Button(
+            clip(category.name(t), 24),
+            callbacks.encode(Act.NOT_ACCEPTED, case.id, category.code),
+        )
+        for category in svc.settings.categories.not_accepted
+    ]
+    back = t.gettext("↩ Back to #{id}") if numbered else t.gettext("↩ Back")
+    return (
+        *_pack(buttons),
+        (Button(back.format(id=case.id), callbacks.encode(Act.CARD, case.id)),),
+    )
+
+
+def staff_keyboard(
+    svc: Services, case: Case, t: Translator, *, declining: bool = False
+) -> Keyboard | None:
     _ = t.gettext
     if case.state in (State.NEW, State.REOPENED):
+        if declining:
+            return not_accepted_rows(svc, case, t)
         return (
             (
                 Button(_("Accept"), callbacks.encode(Act.ACCEPT, case.id)),
                 Button(_("Decline"), callbacks.encode(Act.DECLINE, case.id)),
                 Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),
             ),
+            *category_rows(svc, case, t),
         )
     if case.state is State.ACCEPTED:
-        return ((Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),),)
+        return (
+            (Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),),
+            *category_rows(svc, case, t),
+        )
+    if case.state is State.FIXED:
+        return category_rows(svc, case, t)
     return None
 
 
-def staff_card_text(svc: Services, case: Case, t: Translator) -> str:
+def _card(svc: Services, case: Case, t: Translator, *, limit: int) -> str:
+    return case_card(
+        case,
+        t,
+        building_label(svc, case),
+        show_reporter=True,
+        text_limit=limit,
+        categories=svc.settings.categories,
+        suggest=True,
+    )
+
+
+def staff_card_text(svc: Services, case: Case, t: Translator, *, declining: bool = False) -> str:
     limits = (600, 200, 50) if case.photo else (1500,)
+    hint = t.gettext(DECLINE_HINT).format(id=case.id) if declining else ""
     for limit in limits:
-        text = case_card(case, t, building_label(svc, case), show_reporter=True, text_limit=limit)
+        text = _card(svc, case, t, limit=limit)
+        if hint:
+            text += "\n\n" + hint
         if visible_len(text) <= CAPTION_LIMIT:
             break
     return text
 
 
-def _staff_rows(case: Case, t: Translator) -> tuple[tuple[Button, ...], ...]:
+DECLINE_HINT = N_(
+    "🚫 Why is case #{id} not accepted? Pick the category below: the resident is told, "
+    "with where to turn instead. Or send /decline {id} with the category, where to turn "
+    "and a reason."
+)
+
+
+def _staff_rows(
+    svc: Services, case: Case, t: Translator, *, declining: bool = False
+) -> tuple[tuple[Button, ...], ...]:
     """The buttons of one case on a card of several: its number on each."""
     _ = t.gettext
     actions: tuple[tuple[Act, str], ...]
     if case.state in (State.NEW, State.REOPENED):
+        if declining:
+            return not_accepted_rows(svc, case, t, numbered=True)
         actions = (
             (Act.ACCEPT, _("Accept #{id}")),
             (Act.DECLINE, _("Decline #{id}")),
@@ -251,26 +352,44 @@ def _staff_rows(case: Case, t: Translator) -> tuple[tuple[Button, ...], ...]:
     )
 
 
-def _staff(svc: Services, cases: list[Case], message_id: int | None) -> Rendered | None:
+def _staff(
+    svc: Services, cases: list[Case], message_id: int | None, *, declining: int | None = None
+) -> Rendered | None:
+    """The staff card of one case or several; `declining`: the case whose not-accepted
+    categories the card offers instead of its buttons."""
     staff = svc.settings.staff_chat
     if not cases or staff is None:
         return None
     t = svc.texts_for(staff)
     if len(cases) == 1:
         case = cases[0]
+        mode = declining == case.id
         return Rendered(
-            staff_card_text(svc, case, t), staff_keyboard(case, t), message_id, case.photo
+            staff_card_text(svc, case, t, declining=mode),
+            staff_keyboard(svc, case, t, declining=mode),
+            message_id,
+            case.photo,
         )
     blocks = [
         t.ngettext("🆕 {n} case together", "🆕 {n} cases together", len(cases)).format(
             n=t.number(len(cases))
         )
     ]
-    blocks += [
-        case_card(c, t, building_label(svc, c), show_reporter=True, text_limit=300) for c in cases
-    ]
-    rows = tuple(row for c in cases for row in _staff_rows(c, t))
+    blocks += [_card(svc, c, t, limit=300) for c in cases]
+    if declining is not None:
+        blocks.append(t.gettext(DECLINE_HINT).format(id=declining))
+    rows = tuple(row for c in cases for row in _staff_rows(svc, c, t, declining=declining == c.id))
     return Rendered("\n\n".join(blocks), rows or None, message_id)
+
+
+def staff_card_now(svc: Services, case: Case, *, declining: bool = False) -> Rendered | None:
+    """The staff card that holds the case, as it is now (`declining`: offering the
+    not-accepted categories for this case)."""
+    if case.staff_message_id is None:
+        return None
+    together = sorted([case.id, *case.staff_with])
+    cases = [c for i in together if (c := svc.repo.get_case(i)) is not None]
+    return _staff(svc, cases, case.staff_message_id, declining=case.id if declining else None)
 
 
 async def view_staff(svc: Services, argument: str, chat_id: int) -> Rendered | None:
@@ -282,11 +401,7 @@ async def view_staff(svc: Services, argument: str, chat_id: int) -> Rendered | N
 async def view_staff_card(svc: Services, argument: str, chat_id: int) -> Rendered | None:
     """The staff chat's card of case `17` (with the cases it shares it with)."""
     case = svc.repo.get_case(int(argument)) if argument.isdigit() else None
-    if case is None or case.staff_message_id is None:
-        return None
-    together = sorted([case.id, *case.staff_with])
-    cases = [c for i in together if (c := svc.repo.get_case(i)) is not None]
-    return _staff(svc, cases, case.staff_message_id)
+    return staff_card_now(svc, case) if case is not None else None
 
 
 def bind_staff(svc: Services, argument: str, message_id: int) -> None:
@@ -340,7 +455,13 @@ def tell_escalation_chat(svc: Services, case: Case, note_for: Callable[[Translat
         return
     t = svc.texts_for(chat)
     text = t.gettext("⬆️ Escalated to you: {note}").format(note=note_for(t)) + "\n\n"
-    text += case_card(case, t, building_label(svc, case), show_reporter=True)
+    text += case_card(
+        case,
+        t,
+        building_label(svc, case),
+        show_reporter=True,
+        categories=svc.settings.categories,
+    )
     svc.post.send(chat, text, priority=Priority.ECHO)
 
 
@@ -357,4 +478,64 @@ def card_context_text(ctx: Context, case: Case) -> str:
     show = ctx.chat.id in (case.building_id, ctx.svc.settings.staff_chat) or (
         ctx.user_id is not None and ctx.user_id == case.reporter_id
     )
-    return case_card(case, ctx.t, building_label(ctx.svc, case), show_reporter=show)
+    return case_card(
+        case,
+        ctx.t,
+        building_label(ctx.svc, case),
+        show_reporter=show,
+        categories=ctx.svc.settings.categories,
+    )
+
+
+# --- the person responsible -------------------------------------------------------------------
+
+
+def responsible(case: Case) -> int | None:
+    """Who answers for the case: the person named with /assign, else whoever accepted it
+    last (cases accepted before anyone was named)."""
+    if case.assignee_id is not None:
+        return case.assignee_id
+    for step in reversed(case.timeline):
+        if step.action == "accept":
+            return step.actor_id
+    return None
+
+
+def may_write_to(svc: Services, user_id: int) -> bool:
+    """Whether a private message to the person may arrive: not when Telegram refused one."""
+    person = svc.repo.get_person(user_id)
+    return person is None or person.private is not False
+
+
+def has_private_chat(svc: Services, user_id: int) -> bool:
+    """Whether the person is known to have a private chat with the bot."""
+    person = svc.repo.get_person(user_id)
+    return person is not None and person.private is True
+
+
+def start_link(svc: Services, case: Case) -> str:
+    """The link that opens a private chat with the bot on this case (`/start c17`)."""
+    return f"https://t.me/{svc.bot.username}?start=c{case.id}"
+
+
+def tell_privately(
+    svc: Services, user_id: int, text_for: Callable[[Translator], str], *, case: Case | None = None
+) -> bool:
+    """A private message to a head or staff member; False when Telegram refused one to them
+    before (then it is not tried). With `case`, its card follows the text."""
+    if not may_write_to(svc, user_id):
+        return False
+    t = svc.texts_for(user_id)
+    text = text_for(t)
+    if case is not None:
+        card = case_card(
+            case,
+            t,
+            building_label(svc, case),
+            show_reporter=True,
+            text_limit=1000,
+            categories=svc.settings.categories,
+        )
+        text += "\n\n" + card
+    svc.post.send(user_id, text, priority=Priority.ECHO)
+    return True

@@ -6,6 +6,7 @@ import html
 import re
 from collections.abc import Iterable, Mapping
 
+from handlers.categories import DEFAULTS, Categories
 from handlers.texts import N_, Translator
 from storage.records import Case, CaseClass, Channel, Level, Rating, State, Step
 
@@ -144,8 +145,13 @@ def case_card(
     *,
     show_reporter: bool,
     text_limit: int = 1500,
+    categories: Categories = DEFAULTS,
+    suggest: bool = False,
 ) -> str:
-    """The case as a card: number, state, building, reporter, content, deadline."""
+    """The case as a card: number, state, building, reporter, content, category, deadline.
+
+    `suggest`: show the category the keywords suggest while none is set (the staff card).
+    """
     _ = t.gettext
     lines = [
         _("{icon} <b>Case #{id}</b> · {state}").format(
@@ -162,9 +168,14 @@ def case_card(
             parts.append(_(CLASS_LABELS[case.klass]))
         parts.append(_("handled at {level} level").format(level=_(LEVEL_LABELS[case.level])))
         lines.append(" · ".join(parts))
+    lines += category_lines(case, t, categories, suggest=suggest)
+    if case.assignee_name:
+        lines.append(_("Responsible: {name}").format(name=esc(clip(case.assignee_name, 100))))
     if case.state in (State.NEW, State.REOPENED):
         answer_by = case.deadline() or case.answer_due
         lines.append(_("Answer due: {time}").format(time=t.datetime(answer_by)))
+    elif case.state is State.FIXED and case.check_due is not None:
+        lines.append(_("To be checked by: {time}").format(time=t.datetime(case.check_due)))
     elif case.is_open and case.due is not None and case.state is not State.FIXED:
         lines.append(_("Promised by: {time}").format(time=t.datetime(case.due)))
     if case.overdue_since is not None and case.is_open:
@@ -185,6 +196,27 @@ def case_card(
     return "\n".join(lines)
 
 
+def category_lines(
+    case: Case, t: Translator, categories: Categories, *, suggest: bool = False
+) -> list[str]:
+    """The case's category, and for a declined case where the resident was referred to."""
+    _ = t.gettext
+    if case.category is not None:
+        name = esc(categories.name(case.category, t))
+        if case.state is State.DECLINED:
+            lines = [_("Not accepted: {category}").format(category=name)]
+            if case.referral is not None:
+                referral = esc(categories.referral_name(case.referral, t))
+                lines.append(_("Referred to: {referral}").format(referral=referral))
+            return lines
+        return [_("Category: {category}").format(category=name)]
+    if suggest and case.state is not State.DECLINED:
+        guess = categories.suggest(case.text)
+        if guess is not None:
+            return [_("Category: {category} (suggested)").format(category=esc(guess.name(t)))]
+    return []
+
+
 class Notes:
     """Words a step's bot-written note in the reader's language, old steps included.
 
@@ -195,7 +227,8 @@ class Notes:
     shown as typed.
     """
 
-    def __init__(self, languages: Iterable[Translator]) -> None:
+    def __init__(self, languages: Iterable[Translator], categories: Categories = DEFAULTS) -> None:
+        self._categories = categories
         self._worded: dict[tuple[str, str], str] = {}  # (action, worded note) -> code
         self._named: list[tuple[str, re.Pattern[str], str]] = []  # (action, pattern, code)
         for t in languages:
@@ -223,7 +256,32 @@ class Notes:
 
     def text(self, step: Step, t: Translator) -> str:
         """The note in the reader's language, as HTML (a typed note escaped and clipped)."""
-        return note_text(t, *self.code_of(step))
+        code, note = self.code_of(step)
+        if code.startswith(CATEGORY_CODE):
+            return category_note(t, self._categories, code, note)
+        return note_text(t, code, note)
+
+
+# A step that set a category: `cat:<category>`, and for a decline `cat:<category>:<referral>`;
+# its note is what the person typed, if anything.
+CATEGORY_CODE = "cat:"
+
+
+def category_code(category: str, referral: str | None = None) -> str:
+    return CATEGORY_CODE + category + (f":{referral}" if referral else "")
+
+
+def category_note(t: Translator, categories: Categories, code: str, note: str) -> str:
+    """A category step's note as HTML: the category, the referral, the typed note."""
+    category, _sep, referral = code.removeprefix(CATEGORY_CODE).partition(":")
+    text = esc(categories.name(category, t))
+    if referral:
+        text = t.gettext("{category}; referred to {referral}").format(
+            category=text, referral=esc(categories.referral_name(referral, t))
+        )
+    if note:
+        text = t.gettext("{text}; {note}").format(text=text, note=esc(clip(note, 300)))
+    return text
 
 
 def note_text(t: Translator, code: str, note: str, limit: int = 300) -> str:

@@ -154,15 +154,33 @@ def create_case(
     return case
 
 
-def _remember(ctx: Context, user_id: int, name: str, building_id: int) -> None:
+def _remember(
+    ctx: Context,
+    user_id: int,
+    name: str,
+    building_id: int | None,
+    *,
+    username: str | None = None,
+    private: bool = False,
+) -> None:
+    """What the bot keeps of a person: name, @username, the buildings they write in, and
+    whether they have a private chat with it. Saved only when something changed."""
     repo = ctx.svc.repo
-    person = repo.get_person(user_id) or PersonRecord(id=user_id, name=name)
-    if building_id in person.buildings and person.name == name:
-        return
+    known = repo.get_person(user_id)
+    person = known or PersonRecord(id=user_id, name=name)
+    changed = known is None or person.name != name
     person.name = name
-    if building_id not in person.buildings:
+    if building_id is not None and building_id not in person.buildings:
         person.buildings.append(building_id)
-    repo.save_person(person)
+        changed = True
+    if username is not None and person.username != username:
+        person.username = username
+        changed = True
+    if private and person.private is not True:
+        person.private = True
+        changed = True
+    if changed:
+        repo.save_person(person)
 
 
 def _ask_building(ctx: Context, text: str, photo: str | None) -> None:
@@ -260,6 +278,24 @@ def press_me_too(ctx: Context, cb: callbacks.Callback) -> None:
 
 
 def seen(ctx: Context, message: Message) -> None:
-    """Remember which building a person writes in, for private reports."""
-    if ctx.group is not None and message.sender is not None and not message.sender.is_bot:
-        _remember(ctx, message.sender.id, message.sender.name, ctx.group.chat_id)
+    """Remember which building a person writes in (for private reports), their @username
+    (for /assign @name) and whether they write to the bot privately (so it may answer)."""
+    sender = message.sender
+    if sender is None or sender.is_bot or message.is_anonymous_admin:
+        return
+    if ctx.group is not None:
+        building: int | None = ctx.group.chat_id
+    elif ctx.chat.is_private:
+        building = None
+    elif sender.username is not None:
+        building = None  # the staff chat: a command of someone who may be named
+    else:
+        return
+    _remember(
+        ctx,
+        sender.id,
+        sender.name,
+        building,
+        username=sender.username,
+        private=ctx.chat.is_private,
+    )

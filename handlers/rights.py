@@ -72,3 +72,20 @@ def could_manage(ctx: Context) -> bool:
     person = ctx.svc.repo.get_person(user_id)
     seen = person.buildings[:_SEEN_LIMIT] if person is not None else []
     return any(is_head(ctx, building) for building in seen)
+
+
+def manages(ctx: Context, user_id: int, building_id: int) -> bool:
+    """Whether someone else (not the sender) is a head of this building or staff: who may be
+    made responsible for its cases. Their member statuses are looked up like the sender's."""
+    svc = ctx.svc
+    settings = svc.settings
+    if user_id in settings.admins:
+        return True
+    group = svc.repo.get_group(building_id)
+    if group is not None and user_id in group.heads:
+        return True
+    if svc.statuses.get(building_id, user_id) in ADMIN_STATUSES:
+        return True
+    if settings.staff_chat is None:
+        return False
+    return svc.statuses.get(settings.staff_chat, user_id) in MEMBER_STATUSES

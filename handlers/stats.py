@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from handlers.categories import DEFAULTS, Categories
 from handlers.core import Context, Services
 from handlers.courier import Rendered
 from handlers.ledger import (
@@ -29,7 +30,7 @@ from handlers.ledger import (
     tally,
 )
 from handlers.parsing import quoted
-from handlers.render import CHANNEL_LABELS, chunk, esc
+from handlers.render import CHANNEL_LABELS, LABELLED, chunk, esc
 from handlers.texts import N_, Translator
 from storage.records import Case, OutKind, Priority
 from storage.repository import Repository
@@ -85,11 +86,15 @@ def tally_lines(counts: Tally, t: Translator) -> list[str]:
             accepted=n(counts.accepted),
             declined=n(counts.declined),
         ),
-        t.gettext("closed {closed} · open {open} · overdue {overdue} · rated {rated}").format(
+        t.gettext(
+            "closed {closed} · open {open} · overdue {overdue} · rated {rated} · "
+            "awaiting a rating {unrated}"
+        ).format(
             closed=n(counts.closed),
             open=n(counts.open),
             overdue=n(counts.overdue),
             rated=n(counts.rated),
+            unrated=n(counts.unrated),
         ),
         t.gettext(
             "response rate {response} · resolution rate {resolution} · "
@@ -106,6 +111,64 @@ def _label(labels: Mapping[int, str], building_id: int) -> str:
     return labels.get(building_id, str(building_id))
 
 
+def category_label(code: str | None, t: Translator, categories: Categories) -> str:
+    """A category as the figures name it; the cases without one are "not categorised"."""
+    if code is None:
+        return t.gettext("not categorised yet")
+    return categories.name(code, t)
+
+
+def category_line(counts: Tally, t: Translator) -> str:
+    """The counts of one category in a line: what came in and how it went."""
+    n = t.number
+    return t.gettext(
+        "received {received} · closed {closed} · open {open} · overdue {overdue} · "
+        "resolution rate {resolution} · satisfaction rate {satisfaction}"
+    ).format(
+        received=n(counts.received),
+        closed=n(counts.closed),
+        open=n(counts.open),
+        overdue=n(counts.overdue),
+        resolution=rate_text(counts.resolution_rate, t),
+        satisfaction=rate_text(counts.satisfaction_rate, t),
+    )
+
+
+def category_blocks(
+    ledger: Ledger, t: Translator, categories: Categories, *, html: bool = True
+) -> list[str]:
+    """The figures per category: accepted matters (and those not categorised yet) with how
+    they went, matters not accepted with how many."""
+    _ = t.gettext
+
+    def bold(text: str) -> str:
+        return f"<b>{text}</b>" if html else text
+
+    def name(code: str | None) -> str:
+        label = category_label(code, t, categories)
+        return esc(label) if html else label
+
+    blocks = ["\n" + bold(_("By category"))]
+    declined = []
+    for code, counts in ledger.by_category.items():
+        category = categories.get(code)
+        if category is not None and not category.accepted:
+            declined.append((code, counts))
+            continue
+        blocks.append(
+            _(LABELLED).format(label="▸ " + bold(name(code)), text=category_line(counts, t))
+        )
+    if declined:
+        counted = [
+            _(LABELLED).format(label=name(code), text=t.number(counts.received))
+            for code, counts in declined
+        ]
+        blocks.append(
+            _(LABELLED).format(label="▸ " + bold(_("Not accepted")), text=" · ".join(counted))
+        )
+    return blocks
+
+
 def stats_blocks(
     ledger: Ledger,
     t: Translator,
@@ -113,6 +176,7 @@ def stats_blocks(
     *,
     html: bool = True,
     heading: str | None = None,
+    categories: Categories = DEFAULTS,
 ) -> list[str]:
     """The figures as self-contained blocks: HTML for a chat, plain text for the console.
 
@@ -144,6 +208,7 @@ def stats_blocks(
     blocks.append("\n" + bold(_("By channel")))
     for channel, counts in ledger.by_channel.items():
         blocks.append("\n".join(["▸ " + bold(_(CHANNEL_LABELS[channel])), *tally_lines(counts, t)]))
+    blocks += category_blocks(ledger, t, categories, html=html)
     return blocks
 
 
@@ -153,9 +218,11 @@ def stats_text(
     t: Translator,
     period: Period,
     now: datetime,
+    categories: Categories = DEFAULTS,
 ) -> str:
     """The figures as plain text, for the console."""
-    return "\n".join(stats_blocks(tally(cases, period, now), t, labels, html=False))
+    ledger = tally(cases, period, now, categories)
+    return "\n".join(stats_blocks(ledger, t, labels, html=False, categories=categories))
 
 
 def building_labels(repo: Repository) -> dict[int, str]:
@@ -207,7 +274,11 @@ def _style_table(sheet: Worksheet, *, wrap_from: dict[int, int]) -> None:
 
 
 def _summary_sheet(
-    sheet: Worksheet, ledger: Ledger, t: Translator, labels: Mapping[int, str]
+    sheet: Worksheet,
+    ledger: Ledger,
+    t: Translator,
+    labels: Mapping[int, str],
+    categories: Categories,
 ) -> None:
     _ = t.gettext
     headers = [
@@ -225,6 +296,7 @@ def _summary_sheet(
         _("Satisfied"),
         _("Basically satisfied"),
         _("Unsatisfied"),
+        _("Awaiting a rating"),
         _("Response rate"),
         _("Resolution rate"),
         _("Satisfaction rate"),
@@ -238,6 +310,10 @@ def _summary_sheet(
         key=lambda s: s[1],
     )
     scopes += [(_("Channel"), _(CHANNEL_LABELS[ch]), c) for ch, c in ledger.by_channel.items()]
+    scopes += [
+        (_("Category"), category_label(code, t, categories), c)
+        for code, c in ledger.by_category.items()
+    ]
     for scope, name, c in scopes:
         rates = (c.response_rate, c.resolution_rate, c.satisfaction_rate)
         _append(
@@ -257,6 +333,7 @@ def _summary_sheet(
                 c.satisfied,
                 c.basic,
                 c.unsatisfied,
+                c.unrated,
                 *(r.value if r.value is not None else _("no data") for r in rates),
             ],
         )
@@ -276,6 +353,7 @@ def export_workbook(
     t: Translator,
     period: Period,
     now: datetime,
+    categories: Categories = DEFAULTS,
 ) -> bytes:
     """The ledger of the cases received in `period` and a summary sheet, as .xlsx bytes."""
     from openpyxl import Workbook
@@ -286,13 +364,17 @@ def export_workbook(
     assert sheet is not None
     sheet.title = t.gettext("Ledger")[:31]
     _append(sheet, ledger_headers(t))
-    for row in ledger_rows(cases, t, labels, period):
+    for row in ledger_rows(cases, t, labels, period, categories):
         _append(sheet, row)
     _style_table(sheet, wrap_from=_MAX_WIDTH)
     if sheet.max_row > 1:
         sheet.auto_filter.ref = sheet.dimensions
     _summary_sheet(
-        book.create_sheet(t.gettext("Summary")[:31]), tally(cases, period, now), t, labels
+        book.create_sheet(t.gettext("Summary")[:31]),
+        tally(cases, period, now, categories),
+        t,
+        labels,
+        categories,
     )
     buffer = io.BytesIO()
     book.save(buffer)
@@ -328,8 +410,10 @@ def cmd_stats(ctx: Context) -> None:
     if period is None:
         ctx.usage(period_problem(ctx.t, words, months_only=False))
         return
-    ledger = tally(svc.repo.cases_received(period.start, period.end), period, now)
-    for text in chunk(stats_blocks(ledger, ctx.t, building_labels(svc.repo))):
+    categories = svc.settings.categories
+    ledger = tally(svc.repo.cases_received(period.start, period.end), period, now, categories)
+    labels = building_labels(svc.repo)
+    for text in chunk(stats_blocks(ledger, ctx.t, labels, categories=categories)):
         ctx.reply(text)
 
 
@@ -392,7 +476,9 @@ async def view_ledger(svc: Services, argument: str, chat_id: int) -> Rendered | 
     if not cases and asked:
         text = t.gettext("📒 No cases were received in {period}: there is no ledger to send.")
         return Rendered(text.format(period=esc(period_label(period, t))))
-    data = export_workbook(cases, building_labels(svc.repo), t, period, now)
+    data = export_workbook(
+        cases, building_labels(svc.repo), t, period, now, svc.settings.categories
+    )
     caption = t.ngettext(
         "📒 Ledger for {period}: {n} case", "📒 Ledger for {period}: {n} cases", len(cases)
     ).format(period=esc(period_label(period, t)), n=t.number(len(cases)))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from handlers import notify, rights
 from handlers.actions import MAX_CASE_DIGITS, echo_entry
 from handlers.admin import LANGUAGES
 from handlers.core import Context
+from handlers.ledger import is_overdue
 from handlers.livewall import wall_line, wall_title
 from handlers.parsing import case_digits, quoted
 from handlers.render import Notes, chunk, timeline
+from handlers.texts import N_
 from storage.records import OPEN_STATES, Case, State
 
 ECHO_LIMIT = 10
@@ -71,17 +75,60 @@ def cmd_echo(ctx: Context) -> None:
 
 
 def cmd_mine(ctx: Context) -> None:
-    """List the sender's own cases and their states."""
+    """The cases the sender is responsible for (overdue first), then their own reports."""
     if ctx.user_id is None:
         return
+    blocks = _responsible_for(ctx, ctx.user_id)
     cases = ctx.svc.repo.cases(reporter_id=ctx.user_id)
-    if not cases:
+    if cases:
+        title = ctx.t.ngettext(
+            "📋 <b>Your cases</b> ({n})", "📋 <b>Your cases</b> ({n})", len(cases)
+        )
+        if blocks:
+            blocks.append("")
+        blocks.append(title.format(n=ctx.t.number(len(cases))))
+        blocks += [_line(ctx, c, with_building=True) for c in reversed(cases)]
+    if not blocks:
         ctx.reply(ctx._("You have not reported anything yet. Use /report to start."))
         return
-    title = ctx.t.ngettext("📋 <b>Your cases</b> ({n})", "📋 <b>Your cases</b> ({n})", len(cases))
-    blocks = [title.format(n=ctx.t.number(len(cases)))]
-    blocks += [_line(ctx, c, with_building=True) for c in reversed(cases)]
     _send_all(ctx, blocks)
+
+
+def _responsible_for(ctx: Context, user_id: int) -> list[str]:
+    """The open cases someone answers for, overdue first, then by their deadline."""
+    svc, t = ctx.svc, ctx.t
+    now = svc.clock()
+    cases = svc.repo.cases(assignee_id=user_id, states=OPEN_STATES)
+    if not cases:
+        return []
+
+    def order(case: Case) -> tuple[bool, datetime, int]:
+        deadline = case.deadline()
+        return (not is_overdue(case, now), deadline or datetime.max.replace(tzinfo=UTC), case.id)
+
+    cases.sort(key=order)
+    title = t.ngettext(
+        "📌 <b>You are responsible for</b> {n} open case",
+        "📌 <b>You are responsible for</b> {n} open cases",
+        len(cases),
+    )
+    blocks = [title.format(n=t.number(len(cases)))]
+    for case in cases:
+        line = _line(ctx, case, with_building=True)
+        deadline = case.deadline()
+        if deadline is not None:
+            line += "\n    " + t.gettext(DEADLINES[case.state]).format(time=t.datetime(deadline))
+        blocks.append(line)
+    return blocks
+
+
+# What each open state waits for, as /mine shows its deadline.
+DEADLINES = {
+    State.NEW: N_("to be answered by {time}"),
+    State.REOPENED: N_("to be answered by {time}"),
+    State.ACCEPTED: N_("to be fixed by {time}"),
+    State.FIXED: N_("to be checked by {time}"),
+}
 
 
 def cmd_case(ctx: Context) -> None:
@@ -106,6 +153,6 @@ def cmd_case(ctx: Context) -> None:
         return
     show_names = ctx.chat.id in (case.building_id, ctx.svc.settings.staff_chat)
     card = notify.card_context_text(ctx, case)
-    notes = Notes(ctx.svc.texts(language) for language in LANGUAGES)
+    notes = Notes((ctx.svc.texts(language) for language in LANGUAGES), ctx.svc.settings.categories)
     steps = timeline(case, ctx.t, show_names=show_names, labels=STEP_LABELS, notes=notes)
     _send_all(ctx, [card, "", ctx._("<b>Timeline</b>"), *steps])

@@ -90,9 +90,11 @@ async def test_export_sends_the_ledger_file_to_staff(h: Harness) -> None:
     body = {r[0]: r for r in rows[1:]}
     assert sorted(body) == [1, 2, 3]
     assert (body[1][3], body[1][4], body[1][5]) == ("林溪苑1号楼", "张阿姨", "楼道灯坏了")
-    assert (body[1][12], body[1][13], body[1][15]) == ("换了灯泡", "已办结", "满意")
-    assert body[2][13] == "待受理" and body[2][9] is None
-    assert (body[3][3], body[3][13], body[3][10]) == ("林溪苑2号楼", "不予受理", "是")
+    assert (body[1][13], body[1][15], body[1][17]) == ("换了灯泡", "已办结", "满意")
+    assert (body[1][6], body[1][9]) == ("公共设施", "王楼长")  # category, responsible
+    assert body[2][15] == "待受理" and body[2][10] is None
+    assert (body[3][3], body[3][15], body[3][11]) == ("林溪苑2号楼", "不予受理", "是")
+    assert (body[3][6], body[3][14]) == ("不属本社区辖区", "12345 政务服务便民热线")
     # The same from a private chat with the bot; a bad month gets the usage line.
     h.say(WORKER_LIU, WORKER_LIU, "/export 2020-13")
     await h.reply(WORKER_LIU, "/export [YYYY-MM]")

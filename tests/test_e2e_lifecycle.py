@@ -37,7 +37,11 @@ async def test_resident_report_is_acknowledged_and_staff_get_buttons(h: Harness)
     staff_buttons = [
         b["callback_data"] for row in card.reply_markup["inline_keyboard"] for b in row
     ]
-    assert staff_buttons == ["c1:acc:1", "c1:dec:1", "c1:esc:1"]
+    assert staff_buttons[:3] == ["c1:acc:1", "c1:dec:1", "c1:esc:1"]
+    # Then the category row, the one the report's words suggest pre-selected.
+    assert staff_buttons[3:] == [f"c1:cat:1:{c}" for c in ("env", "facility", "property",
+                                 "dispute", "safety", "welfare", "service")]  # fmt: skip
+    assert "💡 公共设施" in [b["text"] for row in card.reply_markup["inline_keyboard"] for b in row]
     assert "张阿姨" in card.text
     no_bad_requests(h)
 

@@ -46,7 +46,7 @@ async def test_pinned_wall_follows_every_change(h: Harness) -> None:
     await h.settle()
     assert "已受理" in pinned_text(h, B1)
 
-    for command in ("/fixed 1 换了灯泡", "/confirm 1", "/decline 2 属于物业维修范围"):
+    for command in ("/fixed 1 换了灯泡", "/confirm 1", "/decline 2 agency 物业 属于物业维修范围"):
         h.say(B1, HEAD_WANG, command)
         await h.settle()
     assert "没有未办结" in pinned_text(h, B1)

@@ -84,9 +84,12 @@ async def test_accepted_case_past_due_tells_the_head_who_promised(
     await h.reply(HEAD_WANG, "#1", "超期")
     h.say(B1, HEAD_WANG, "/fixed 1 修好了")
     await h.reply(B1, "#1", "修好了")
+    h.say(B1, HEAD_WANG, "/confirm 1")
+    await h.reply(B1, "#1", "回音壁")
     await h.settle()
     clock.advance(hours=48)
-    assert await bot.runtime.sweep() == type(await bot.runtime.sweep())()
+    result = await bot.runtime.sweep()
+    assert (result.flagged, result.escalated, result.reminded) == ([], [], [])
 
 
 async def test_the_scheduler_runs_the_sweep_by_itself(

@@ -186,12 +186,20 @@ def spaced(*parts: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     )
 
 
+# Categories and referrals as people type them: codes, names in either language, and not.
+CATEGORY_WORDS = st.sampled_from(
+    [
+        "env", "facility", "outside", "court", "anon", "环境卫生", "不属本社区辖区", "公共设施",
+        "Public facilities", "ENV", "nowhere", "不属于社区", "违法",
+    ]
+)  # fmt: skip
+REFERRAL_WORDS = st.sampled_from(["12345", "派出所", "hotline", "法院", "desk", "110", "火星"])
+
 STRUCTURED: dict[str, st.SearchStrategy[str]] = {
-    "accept": spaced(CASE_TOKEN, CLASS, WHEN),
+    "accept": spaced(CASE_TOKEN, CATEGORY_WORDS, CLASS, WHEN),
     "progress": spaced(CASE_TOKEN, TEXT),
     "fixed": spaced(CASE_TOKEN, TEXT),
     "confirm": spaced(CASE_TOKEN, TEXT),
-    "decline": spaced(CASE_TOKEN, TEXT),
     "escalate": spaced(CASE_TOKEN, TEXT),
     "reopen": spaced(CASE_TOKEN, TEXT),
     "case": spaced(CASE_TOKEN, TEXT),
@@ -218,6 +226,13 @@ STRUCTURED: dict[str, st.SearchStrategy[str]] = {
     ),
     "building": TEXT,
     "report": TEXT,
+    "decline": spaced(CASE_TOKEN, CATEGORY_WORDS, REFERRAL_WORDS, TEXT),
+    "category": spaced(CASE_TOKEN, CATEGORY_WORDS),
+    "assign": spaced(
+        CASE_TOKEN,
+        st.sampled_from(["me", "我", "@zhao_lz", "@nobody", "@", "@@", "王楼长", "-", "ME"]),
+        TEXT,
+    ),
 }
 NAMES = sorted(BY_NAME)
 
@@ -321,8 +336,17 @@ CASE_BUTTONS = [str(act) for act in Act if ARGS[act] == "i"]  # a case's number,
 CALLBACK_INTS = st.one_of(
     st.integers(1, 8), st.integers(1, 8), st.integers(-(2**70), 2**70), st.sampled_from([0, -1])
 )
+CATEGORY_CODES = st.sampled_from(
+    ["env", "facility", "service", "outside", "court", "anon", "agency", "x", "ENV", "zzzzzzzz"]
+)
 OURS = st.one_of(
     st.builds(lambda a, i: f"c1:{a}:{i}", st.sampled_from(CASE_BUTTONS), CALLBACK_INTS),
+    st.builds(
+        lambda a, i, c: f"c1:{a}:{i}:{c}",
+        st.sampled_from(["cat", "nac"]),
+        CALLBACK_INTS,
+        CATEGORY_CODES,
+    ),
     st.builds(
         lambda i, r: f"c1:rate:{i}:{r}",
         CALLBACK_INTS,
@@ -631,7 +655,10 @@ def check_rights(
             else:
                 assert staff, f"offline case #{case_id} logged by a non-staff sender"
         else:
-            fields = ("state", "level", "due", "measure", "rating", "klass", "closed_at")
+            fields = (
+                *("state", "level", "due", "measure", "rating", "klass", "closed_at"),
+                *("category", "referral", "assignee_id", "check_due"),
+            )
             changed = [f for f in fields if getattr(old, f) != getattr(case, f)]
             assert not changed or steps, f"case #{case_id} {changed} changed without a step"
         for action in actions:
@@ -700,17 +727,23 @@ def test_clip_and_chunk_keep_what_telegram_takes(parts: list[tuple[str, str]], l
 
 SWEEP_ACTORS = ["head", "other_head", "anonymous_admin", "staff", "staff_private", "resident"]
 SWEEP_ARGS = {
-    "accept": ["hard 9999-12-31 23:59", "easy 9999d", "key 2026-11-18 10:01"],
+    "accept": ["hard 9999-12-31 23:59", "easy 9999d", "key 2026-11-18 10:01", "env hard 3d"],
     "progress": [LONGEST_NOTE],
     "fixed": [LONGEST_NOTE],
     "confirm": ["", LONGEST_NOTE],
-    "decline": [LONGEST_NOTE],
+    "decline": [LONGEST_NOTE, "anon 110 " + LONGEST_NOTE],
     "escalate": [LONGEST_NOTE],
     "reopen": [LONGEST_NOTE],
     "case": [""],
     "rate": ["unsatisfied", "满意"],
+    "category": ["env", "outside"],
+    "assign": ["me", "@nobody"],
 }
-SWEEP_PRESSES = CASE_BUTTONS + [f"{Act.RATE}:{code}" for code in RATING_CODES.values()]
+SWEEP_PRESSES = (
+    CASE_BUTTONS
+    + [f"{Act.RATE}:{code}" for code in RATING_CODES.values()]
+    + [f"{Act.CATEGORY}:env", f"{Act.NOT_ACCEPTED}:outside", f"{Act.NOT_ACCEPTED}:env"]
+)
 SWEEP_PRESSERS = ["resident", "neighbour", "other_resident", "head", "other_head", "staff"]
 
 
@@ -774,6 +807,16 @@ MISTAKES = [
     ("head", "/confirm x", "/confirm <编号>"),
     ("head", "/confirm 1", "#1"),  # new, not fixed: that action does not apply
     ("head", "/decline 1", "/decline <编号>"),
+    ("head", "/decline 1", "请在编号后写明类别"),
+    ("head", "/decline 1 env 太远", "“env”属于应受理事项"),
+    ("head", "/accept 1 outside", "属于不受理事项"),
+    ("head", "/category 1", "/category <编号> <类别>"),
+    ("head", "/category 1 火星", "“火星”不是诉求类别"),
+    ("head", "/category 6 env", "只能归入不受理类别"),
+    ("head", "/assign 1", "指定谁"),
+    ("head", "/assign 1 @nobody", "还不认识@nobody"),
+    ("head", "/assign 4 me", "/assign 只能用于"),
+    ("staff", "/assign 1 张阿姨", "“张阿姨”不是人名"),
     ("head", "/escalate #x 上报", "/escalate <编号>"),
     ("head", "/reopen 4", "/reopen <编号>"),
     ("head", "/reopen 1", "/reopen 只能用于以下状态的诉求：已解决，待确认 / 已办结 / 不予受理。"),

@@ -105,6 +105,17 @@ def test_building_choice_fits_with_supergroup_ids(draft: int, chat: int) -> None
     )
 
 
+@given(
+    st.integers(min_value=1, max_value=10**12),
+    st.sampled_from([Act.CATEGORY, Act.NOT_ACCEPTED]),
+    st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+)
+def test_category_buttons_fit_with_any_case_and_code(case_id: int, act: Act, code: str) -> None:
+    data = callbacks.encode(act, case_id, code)
+    assert len(data.encode()) <= 64
+    assert callbacks.decode(data) == callbacks.Callback(act, (case_id, code))
+
+
 @given(st.text(max_size=200))
 def test_decode_refuses_what_we_did_not_make(data: str) -> None:
     decoded = callbacks.decode(data)
@@ -124,6 +135,9 @@ POSTED = {
     "c1:bld:3:-1001234567890": (Act.BUILDING, (3, -1001234567890)),
     "c1:go:4:y": (Act.RSVP, (4, "y")),
     "c1:go:4:n": (Act.RSVP, (4, "n")),
+    "c1:cat:17:env": (Act.CATEGORY, (17, "env")),
+    "c1:nac:17:outside": (Act.NOT_ACCEPTED, (17, "outside")),
+    "c1:card:17": (Act.CARD, (17,)),
 }
 
 

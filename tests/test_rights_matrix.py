@@ -93,6 +93,11 @@ action        reporter resident other_resident other_head admin anonymous staff 
 /echo            +        +           +            +        +       +       +        +         -
 /heads           +        +           +            +        +       +       -        +         -
 /events          +        +           +            +        +       +       +        +         +
+/assign          -        -           -            -        +       +       +        +         -
+/category        -        -           -            -        +       +       +        +         -
+[category]       -        -           -            -        +       .       +        +         -
+[not accepted]   -        -           -            -        +       .       +        +         -
+[back]           -        -           -            -        +       .       +        +         -
 """
 # Notes on single cells: the reporter's own "me too" is not counted (she is counted already);
 # "me too" is open to anyone, as PRODUCT.md gives it to residents without naming a building;
@@ -103,6 +108,8 @@ action        reporter resident other_resident other_head admin anonymous staff 
 # anyone's in their private chat; "I'll come" counts only in a group the event is for.
 # Reading: /wall and /echo need a building (the stranger, seen in none, is told to ask in
 # one); /heads works in a building group only.
+# Cases: /assign names 王楼长 (a head of building 1) by replying to his message; the category
+# buttons and "back" are the staff card's, and work for whoever may act on the case.
 
 
 @dataclass(frozen=True)
@@ -218,6 +225,7 @@ class Outcome:
     role: Role
     answers: list[str] = field(default_factory=list)  # replies and the press's answer
     sent: list[Sent] = field(default_factory=list)  # everything the bot sent meanwhile
+    edited: list[int] = field(default_factory=list)  # the chats of the messages it edited
 
 
 @dataclass(frozen=True)
@@ -373,6 +381,25 @@ ROWS: dict[str, Row] = {
     "/echo": Row(closed, lambda o: any("📣" in a for a in o.answers), command="/echo"),
     "/heads": Row(with_head, lambda o: any("</b>\n" in a for a in o.answers), command="/heads"),
     "/events": Row(with_event, lambda o: any("📅" in a for a in o.answers), command="/events"),
+    "/assign": Row(
+        reported,
+        lambda o: case1(o).assignee_id == HEAD_WANG,
+        command="/assign 1",
+        reply_to=Quoted(901, PEOPLE[HEAD_WANG], "这件我来办"),
+    ),
+    "/category": Row(reported, lambda o: case1(o).category == "env", command="/category 1 env"),
+    "[category]": Row(
+        reported, lambda o: case1(o).category == "env", data=lambda w: "c1:cat:1:env"
+    ),
+    "[not accepted]": Row(
+        reported,
+        lambda o: (
+            (case1(o).state, case1(o).category, case1(o).referral)
+            == (State.DECLINED, "outside", "hotline")
+        ),
+        data=lambda w: "c1:nac:1:outside",
+    ),
+    "[back]": Row(reported, lambda o: STAFF in o.edited, data=lambda w: "c1:card:1"),
 }
 
 
@@ -401,6 +428,9 @@ BUTTON_ROWS = {
     Act.ME_TOO: ["[me too]"],
     Act.BUILDING: ["[building]"],
     Act.RSVP: ["[rsvp]"],
+    Act.CATEGORY: ["[category]"],
+    Act.NOT_ACCEPTED: ["[not accepted]"],
+    Act.CARD: ["[back]"],
 }
 
 
@@ -438,6 +468,7 @@ async def perform(row: Row, role: Role) -> Outcome:
     async with seeded.world() as w:
         before = snapshot(w)
         sent_before, answers_before = len(w.messenger.sent), len(w.messenger.answers)
+        edits_before = len(w.messenger.edits)
         if row.data is not None:
             press = w.press_event(role.chat, role.person.id, row.data(w))
             await w.handle(press)
@@ -455,7 +486,8 @@ async def perform(row: Row, role: Role) -> Outcome:
             answers = w.replies_to(message)
         assert w.failures.describe() == []
         assert w.messenger.violations == []
-        return Outcome(before, snapshot(w), role, answers, w.messenger.sent[sent_before:])
+        edited = [chat for chat, *_ in w.messenger.edits[edits_before:]]
+        return Outcome(before, snapshot(w), role, answers, w.messenger.sent[sent_before:], edited)
 
 
 CELLS = sorted((action, role) for (action, role), mark in EXPECTED.items() if mark != ".")

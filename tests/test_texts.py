@@ -313,6 +313,7 @@ async def test_notes_are_stored_as_codes_and_worded_for_each_reader(tmp_path: Pa
         assert [(s.action, s.code, s.note) for s in case.timeline] == [
             ("report", "", ""),
             ("accept", "key", ""),
+            ("category", "cat:facility", ""),  # the keyword suggestion, taken on accepting
             ("fixed", "", "换了灯泡"),
             ("rate", "unsatisfied", ""),
             ("reopen", "not-satisfied", ""),
