@@ -179,6 +179,9 @@ async def test_a_named_head_gets_the_case_privately_and_is_reminded_before_the_d
     await h.settle()
     mark = api.last_seq
 
+    # A resident may not name anyone: refused, and nothing changes.
+    h.say(B1, UNCLE_LI, "/assign 1 @wang_lz")
+    await h.reply(B1, "只有本楼栋长和社区工作人员")
     # Staff name him from the staff chat with his @username.
     h.say(STAFF, WORKER_LIU, "/assign 1 @wang_lz")
     answer = await h.reply(STAFF, "#1", "王楼长")
