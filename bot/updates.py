@@ -36,7 +36,9 @@ def _person(user: Any) -> events.Person | None:
 
 
 def _chat(chat: Any) -> events.ChatRef:
-    return events.ChatRef(chat.id, chat.type, chat.title or chat.full_name or None)
+    return events.ChatRef(
+        chat.id, events.chat_kind(chat.type), chat.title or chat.full_name or None
+    )
 
 
 def _text(message: Any) -> str:
@@ -56,6 +58,14 @@ def _mentions(message: Any) -> tuple[events.Person, ...]:
 
 def translate(update: Any) -> events.Event | None:
     """Make a neutral event of an update, or None for what the core does not handle."""
+    try:
+        return _translate(update)
+    except ValueError as exc:  # a chat type Telegram may add one day
+        log.warning("action=translate update=%s skipped (%s)", update.update_id, exc)
+        return None
+
+
+def _translate(update: Any) -> events.Event | None:
     if update.my_chat_member is not None:
         member = update.my_chat_member
         joined = member.new_chat_member.status in ("member", "administrator", "creator") or (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal, get_args
 
 # Telegram's service account that speaks for anonymous group administrators.
 ANONYMOUS_ADMIN_ID = 1087968824
@@ -20,12 +21,23 @@ class Person:
     is_bot: bool = False
 
 
+ChatKind = Literal["private", "group", "supergroup", "channel"]
+CHAT_KINDS: frozenset[str] = frozenset(get_args(ChatKind))
+
+
+def chat_kind(value: str) -> ChatKind:
+    """Telegram's `Chat.type` as a `ChatKind`; an unknown type (a future one) is refused."""
+    if value not in CHAT_KINDS:
+        raise ValueError(f"unknown chat type {value!r}")
+    return value  # type: ignore[return-value]
+
+
 @dataclass(frozen=True, slots=True)
 class ChatRef:
     """The chat an event happened in."""
 
     id: int
-    kind: str  # private, group, supergroup, channel
+    kind: ChatKind
     title: str | None = None
 
     @property

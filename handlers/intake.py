@@ -9,7 +9,6 @@ from handlers.render import CHANNEL_LABELS, RATING_LABELS, clip, esc
 from handlers.texts import N_
 from storage.records import Channel, Group, Rating
 
-OFFLINE = (Channel.FORUM, Channel.MAILBOX, Channel.VISIT, Channel.HOTLINE)
 # What staff type: the channel's code, the words /help shows, and those communities use.
 CHANNEL_WORDS = {
     "forum": Channel.FORUM,
