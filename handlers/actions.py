@@ -165,7 +165,8 @@ def _announce(
     svc = ctx.svc
     thread_chat = notify.thread_of(case)
     t = svc.texts_for(thread_chat)
-    in_thread = ctx.message is not None and ctx.chat.id == thread_chat
+    # An offline demand not yet posted into its building has no thread: nothing is echoed.
+    in_thread = ctx.message is not None and ctx.chat.id == thread_chat and case.published
     notify.echo(
         svc,
         case,

@@ -30,6 +30,8 @@ class Act(StrEnum):
     CATEGORY = "cat"  # the staff card: the case's (accepted) category
     NOT_ACCEPTED = "nac"  # the staff card, after Decline: decline under this category
     CARD = "card"  # the staff card, after Decline: back to its buttons
+    HIDE = "anon"  # a case's acknowledgement: the reporter hides their name from the group
+    PUBLISH = "pub"  # the staff card: post an offline demand into its building group
 
 
 # Each action's arguments: `i` a number, `w` a short word. Anything else is refused as forged
@@ -45,6 +47,8 @@ ARGS: dict[Act, str] = {
     Act.CATEGORY: "iw",  # case id, an accepted category's code
     Act.NOT_ACCEPTED: "iw",  # case id, a not-accepted category's code
     Act.CARD: "i",  # case id
+    Act.HIDE: "i",  # case id
+    Act.PUBLISH: "i",  # case id
 }
 # The words the `w` arguments carry.
 RATING_CODES = {Rating.SATISFIED: "s", Rating.BASIC: "b", Rating.UNSATISFIED: "u"}

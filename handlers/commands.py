@@ -388,6 +388,15 @@ COMMANDS: tuple[Command, ...] = (
         label=N_("rated"),
         case=CaseRule(RATEABLE, note=False, answers=False),
     ),
+    Command(
+        "publish",
+        intake.cmd_publish,
+        N_("/publish <id>"),
+        N_("Post an offline demand in its building group"),
+        STAFF,
+        label=N_("posted in the building"),
+        case=CaseRule(frozenset(State), note=False, answers=False),
+    ),
 )
 BY_NAME: Mapping[str, Command] = {command.name: command for command in COMMANDS}
 
@@ -411,6 +420,8 @@ BUTTONS: Mapping[Act, ButtonSpec] = {
     Act.CATEGORY: ButtonSpec(actions.press_category, "category"),
     Act.NOT_ACCEPTED: ButtonSpec(actions.press_not_accepted, "decline"),
     Act.CARD: ButtonSpec(actions.press_card),
+    Act.HIDE: ButtonSpec(report.press_hide_name),
+    Act.PUBLISH: ButtonSpec(intake.press_publish, "publish"),
 }
 
 # Steps no command adds: a neighbour's "me too", and the sweep's overdue flag.

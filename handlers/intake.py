@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from handlers import actions, report
-from handlers.core import Context
+from handlers import actions, callbacks, notify, report, rights
+from handlers.core import Context, log
 from handlers.parsing import parse_int, quoted
 from handlers.render import CHANNEL_LABELS, RATING_LABELS, clip, esc
 from handlers.texts import N_
-from storage.records import Channel, Group, Rating
+from storage.records import Case, Channel, Group, Priority, Rating, Step
 
 # What staff type: the channel's code, the words /help shows, and those communities use.
 CHANNEL_WORDS = {
@@ -93,13 +93,67 @@ def cmd_log(ctx: Context) -> None:
         reporter=None,
         origin=None,
         logged_by=ctx.sender.name if ctx.sender else None,
+        # What a resident said offline may tell the building who said it: staff decide.
+        published=False,
     )
-    if not ctx.in_staff_chat:
+    if not ctx.in_staff_chat:  # there, the staff card is the answer
         ctx.reply(
             ctx._("Registered as case #{id} ({channel}, {building}).").format(
                 id=case.id, channel=ctx._(CHANNEL_LABELS[channel]), building=esc(found.label)
             )
+            + "\n"
+            + ctx._("It is not shown in the building group; /publish {id} posts it there.").format(
+                id=case.id
+            )
         )
+
+
+def _publish(ctx: Context, case: Case) -> None:
+    name = ctx.sender.name if ctx.sender else ""
+    case.timeline.append(Step(ctx.svc.clock(), "publish", ctx.user_id, name))
+    notify.publish(ctx.svc, case)
+    log.info("case=%s chat=%s action=publish", case.id, ctx.chat.id)
+
+
+def cmd_publish(ctx: Context) -> None:
+    """Post an offline demand into its building group, where its steps are echoed from then."""
+    token = ctx.args.strip().split(maxsplit=1)[0] if ctx.args.strip() else ""
+    case = actions.load_case(ctx, token)
+    if case is None:
+        return
+    if case.published:
+        ctx.reply(ctx._("Case #{id} is already shown in its building group.").format(id=case.id))
+        return
+    _publish(ctx, case)
+    if not notify.card_is_near(ctx, case):
+        ctx.reply(
+            ctx._("Case #{id} is posted in {building}.").format(
+                id=case.id, building=esc(notify.building_label(ctx.svc, case))
+            )
+        )
+    else:
+        notify.refresh_staff_card(ctx.svc, case, priority=Priority.REPLY)
+
+
+def press_publish(ctx: Context, cb: callbacks.Callback) -> None:
+    """The staff card's "post in the building" button."""
+    case = ctx.svc.repo.get_case(cb.int_arg(0))
+    if case is None:
+        ctx.toast(ctx._("This case no longer exists."))
+        return
+    if not rights.is_staff(ctx):
+        ctx.toast(ctx._("Only community staff can do that."), alert=True)
+        return
+    if case.published:
+        ctx.toast(ctx._("Case #{id} is already shown in its building group.").format(id=case.id))
+        return
+    _publish(ctx, case)
+    ctx.toast(
+        ctx._("Case #{id} is posted in {building}.").format(
+            id=case.id, building=notify.building_label(ctx.svc, case)
+        )
+    )
+    notify.refresh_staff_card(ctx.svc, case, priority=Priority.REPLY)
 
 
 def cmd_rate(ctx: Context) -> None:

@@ -45,20 +45,31 @@ def pinned_text(svc: Services, t: Translator, case_ids: list[int]) -> str:
     """The wall as one message: as many cases as fit, then a pointer to /wall.
 
     Only the cases shown are read: a building with thousands of open cases costs a refresh
-    about thirty reads, not thousands.
+    about thirty reads, not thousands. An offline demand staff have not posted into the
+    building is not on its wall.
     """
-    if not case_ids:
-        return t.gettext("🧱 Problem wall: no open cases. 🎉")
-    text = wall_title(t, len(case_ids))
+    lines: list[str] = []
+    used = utf16_len(wall_title(t, len(case_ids)))
+    hidden = 0
+    more = 0
     for shown, case_id in enumerate(case_ids):
         case = svc.repo.get_case(case_id)
-        if case is None:
+        if case is None or not case.published:
+            hidden += 1
             continue
         line = wall_line(svc, t, case)
-        if utf16_len(text) + utf16_len(line) + 1 > MESSAGE_LIMIT - _RESERVE:
-            more = t.gettext("… and {n} more: send /wall for all of them.")
-            return text + "\n" + more.format(n=t.number(len(case_ids) - shown))
-        text += "\n" + line
+        if used + utf16_len(line) + 1 > MESSAGE_LIMIT - _RESERVE:
+            more = len(case_ids) - shown
+            break
+        lines.append(line)
+        used += utf16_len(line) + 1
+    count = len(case_ids) - hidden
+    if not count:
+        return t.gettext("🧱 Problem wall: no open cases. 🎉")
+    text = "\n".join([wall_title(t, count), *lines])
+    if more:
+        more_text = t.gettext("… and {n} more: send /wall for all of them.")
+        text += "\n" + more_text.format(n=t.number(more))
     return text
 
 

@@ -17,12 +17,21 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 
-from handlers import callbacks, livewall
+from handlers import callbacks, livewall, privacy
 from handlers.callbacks import Act
 from handlers.core import Context, Services
 from handlers.courier import Rendered
 from handlers.ports import Button, Keyboard
-from handlers.render import CAPTION_LIMIT, LABELLED, case_card, clip, esc, visible_len
+from handlers.render import (
+    CAPTION_LIMIT,
+    CHANNEL_LABELS,
+    LABELLED,
+    STATE_LABELS,
+    case_card,
+    clip,
+    esc,
+    visible_len,
+)
 from handlers.texts import N_, Translator
 from storage.records import Case, Priority, State
 
@@ -41,6 +50,12 @@ def thread_of(case: Case) -> int:
     return case.origin_chat_id if case.origin_chat_id is not None else case.building_id
 
 
+def thread_reply_to(case: Case) -> int | None:
+    """The message a step is echoed below: the report, or for an offline demand posted into
+    its building, the bot's message that posted it."""
+    return case.origin_message_id or case.card_message_id
+
+
 def _case_ids(argument: str) -> list[int]:
     ids = []
     for part in argument.split(","):
@@ -57,10 +72,14 @@ def _cases(svc: Services, argument: str) -> list[Case]:
 
 
 def supporter_keyboard(case: Case, t: Translator) -> Keyboard | None:
-    if not case.is_open:
-        return None
-    label = t.gettext("👍 Me too ({n})").format(n=t.number(len(case.supporters)))
-    return ((Button(label, callbacks.encode(Act.ME_TOO, case.id)),),)
+    """ "Me too" while the case is open; "hide my name" while a group reads the reporter."""
+    rows: list[tuple[Button, ...]] = []
+    if case.is_open:
+        label = t.gettext("👍 Me too ({n})").format(n=t.number(len(case.supporters)))
+        rows.append((Button(label, callbacks.encode(Act.ME_TOO, case.id)),))
+    if privacy.named_in_groups(case):
+        rows.append((Button(t.gettext("🙈 Hide my name"), callbacks.encode(Act.HIDE, case.id)),))
+    return tuple(rows) or None
 
 
 def _supporters(case: Case, t: Translator) -> str | None:
@@ -76,14 +95,23 @@ def _supporters(case: Case, t: Translator) -> str | None:
 def ack_text(svc: Services, case: Case, t: Translator) -> str:
     """The acknowledgement of one case: its number, the promised answer, the problem."""
     _ = t.gettext
-    lines = [
-        _(
+    if case.reporter_id is None:
+        # An offline demand staff posted into its building: no one here to thank.
+        first = _(
+            "📮 Case #{id}: a demand registered by the community ({channel}), now {state}. "
+            "Every step is posted here."
+        ).format(
+            id=case.id,
+            channel=_(CHANNEL_LABELS[case.channel]),
+            state=_(STATE_LABELS[case.state]),
+        )
+    else:
+        first = _(
             "✅ Thank you, your report is logged as case #{id}. We will answer by {time}; "
             "every step is posted here."
-        ).format(id=case.id, time=t.datetime(case.answer_due)),
-        _("Building: {building}").format(building=esc(building_label(svc, case))),
-    ]
-    if case.reporter_name:
+        ).format(id=case.id, time=t.datetime(case.answer_due))
+    lines = [first, _("Building: {building}").format(building=esc(building_label(svc, case)))]
+    if privacy.named_in_groups(case):
         lines.append(_("Reported by: {name}").format(name=esc(case.reporter_name)))
     lines.append(_("Problem: {text}").format(text=esc(clip(case.text, 1500))))
     if (supporters := _supporters(case, t)) is not None:
@@ -103,7 +131,7 @@ def acks_text(svc: Services, cases: list[Case], t: Translator) -> str:
         ).format(n=t.number(len(cases)), time=t.datetime(latest))
     ]
     for case in cases:
-        who = f" {esc(case.reporter_name)}" if case.reporter_name else ""
+        who = f" {esc(case.reporter_name)}" if privacy.named_in_groups(case) else ""
         count = f" 👥{t.number(len(case.supporters))}" if case.supporters else ""
         label = f"<b>#{case.id}</b>{who}"
         lines.append(_(LABELLED).format(label=label, text=esc(clip(case.text, 120))) + count)
@@ -118,17 +146,22 @@ def _acks(svc: Services, cases: list[Case]) -> Rendered | None:
     if len(cases) == 1:
         case = cases[0]
         return Rendered(ack_text(svc, case, t), supporter_keyboard(case, t), case.card_message_id)
-    rows = tuple(
-        (
-            Button(
-                t.gettext("👍 #{id} me too ({n})").format(id=c.id, n=t.number(len(c.supporters))),
-                callbacks.encode(Act.ME_TOO, c.id),
-            ),
-        )
-        for c in cases
-        if c.is_open
-    )
+    rows = tuple(row for c in cases if (row := _ack_row(c, t)))
     return Rendered(acks_text(svc, cases, t), rows or None, cases[0].card_message_id)
+
+
+def _ack_row(case: Case, t: Translator) -> tuple[Button, ...]:
+    """The buttons of one case on an acknowledgement of several: its number on each."""
+    row = []
+    if case.is_open:
+        label = t.gettext("👍 #{id} me too ({n})").format(
+            id=case.id, n=t.number(len(case.supporters))
+        )
+        row.append(Button(label, callbacks.encode(Act.ME_TOO, case.id)))
+    if privacy.named_in_groups(case):
+        label = t.gettext("🙈 #{id} hide my name").format(id=case.id)
+        row.append(Button(label, callbacks.encode(Act.HIDE, case.id)))
+    return tuple(row)
 
 
 async def view_ack(svc: Services, argument: str, chat_id: int) -> Rendered | None:
@@ -155,17 +188,31 @@ def bind_card(svc: Services, argument: str, message_id: int) -> None:
 
 
 def acknowledge(svc: Services, case: Case) -> None:
-    """Acknowledge a new case in its thread, tell the staff chat, bring the wall up to date."""
-    svc.post.view(
-        thread_of(case),
-        f"ack:{case.id}",
-        priority=Priority.REPLY,
-        reply_to=case.origin_message_id,
-        bind=f"card:{case.id}",
-        merge="ack",
-    )
+    """Acknowledge a new case in its thread, tell the staff chat, bring the wall up to date.
+
+    An offline demand not posted into its building has no thread yet: the staff card is all.
+    """
+    if case.published:
+        svc.post.view(
+            thread_of(case),
+            f"ack:{case.id}",
+            priority=Priority.REPLY,
+            reply_to=case.origin_message_id,
+            bind=f"card:{case.id}",
+            merge="ack",
+        )
+        livewall.changed(svc, case.building_id)
     post_staff_card(svc, case)
-    livewall.changed(svc, case.building_id)
+
+
+def publish(svc: Services, case: Case) -> None:
+    """Post an offline demand into its building group: its thread starts there."""
+    case.published = True
+    svc.repo.save_case(case)
+    svc.post.view(
+        case.building_id, f"ack:{case.id}", priority=Priority.ECHO, bind=f"card:{case.id}"
+    )
+    changed(svc, case)
 
 
 def refresh_card(svc: Services, case: Case) -> None:
@@ -193,12 +240,15 @@ def echo(
     keyboard: Keyboard | None = None,
     priority: Priority = Priority.ECHO,
 ) -> None:
-    """Post a step of the case into its thread, as a reply to the report."""
+    """Post a step of the case into its thread, as a reply to the report (none for an
+    offline demand not posted into its building)."""
+    if not case.published:
+        return
     svc.post.send(
         thread_of(case),
         text,
         priority=priority,
-        reply_to=case.origin_message_id,
+        reply_to=thread_reply_to(case),
         keyboard=keyboard,
         merge=keyboard is None,
     )
@@ -275,25 +325,35 @@ def staff_keyboard(
     svc: Services, case: Case, t: Translator, *, declining: bool = False
 ) -> Keyboard | None:
     _ = t.gettext
+    rows: list[tuple[Button, ...]] = []
     if case.state in (State.NEW, State.REOPENED):
         if declining:
             return not_accepted_rows(svc, case, t)
-        return (
+        rows.append(
             (
                 Button(_("Accept"), callbacks.encode(Act.ACCEPT, case.id)),
                 Button(_("Decline"), callbacks.encode(Act.DECLINE, case.id)),
                 Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),
-            ),
-            *category_rows(svc, case, t),
+            )
         )
-    if case.state is State.ACCEPTED:
-        return (
-            (Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),),
-            *category_rows(svc, case, t),
-        )
-    if case.state is State.FIXED:
-        return category_rows(svc, case, t)
-    return None
+        rows += category_rows(svc, case, t)
+    elif case.state is State.ACCEPTED:
+        rows.append((Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),))
+        rows += category_rows(svc, case, t)
+    elif case.state is State.FIXED:
+        rows += category_rows(svc, case, t)
+    if not case.published:
+        rows.append((Button(_("📢 Post in the building"), callbacks.encode(Act.PUBLISH, case.id)),))
+    return tuple(rows) or None
+
+
+def unpublished_note(t: Translator, case: Case) -> str | None:
+    """What the staff card says of an offline demand its building has not been shown."""
+    if case.published:
+        return None
+    return t.gettext("🔒 Not shown in the building group (/publish {id} posts it).").format(
+        id=case.id
+    )
 
 
 def _card(svc: Services, case: Case, t: Translator, *, limit: int) -> str:
@@ -311,8 +371,11 @@ def _card(svc: Services, case: Case, t: Translator, *, limit: int) -> str:
 def staff_card_text(svc: Services, case: Case, t: Translator, *, declining: bool = False) -> str:
     limits = (600, 200, 50) if case.photo else (1500,)
     hint = t.gettext(DECLINE_HINT).format(id=case.id) if declining else ""
+    note = unpublished_note(t, case)
     for limit in limits:
         text = _card(svc, case, t, limit=limit)
+        if note is not None:
+            text += "\n" + note
         if hint:
             text += "\n\n" + hint
         if visible_len(text) <= CAPTION_LIMIT:
@@ -344,11 +407,13 @@ def _staff_rows(
     elif case.state is State.ACCEPTED:
         actions = ((Act.ESCALATE, _("Escalate #{id}")),)
     else:
-        return ()
-    return (
-        tuple(
-            Button(label.format(id=case.id), callbacks.encode(a, case.id)) for a, label in actions
-        ),
+        actions = ()
+    rows = [actions] if actions else []
+    if not case.published:
+        rows.append(((Act.PUBLISH, _("📢 Post #{id} in the building")),))
+    return tuple(
+        tuple(Button(label.format(id=case.id), callbacks.encode(a, case.id)) for a, label in row)
+        for row in rows
     )
 
 
@@ -375,7 +440,10 @@ def _staff(
             n=t.number(len(cases))
         )
     ]
-    blocks += [_card(svc, c, t, limit=300) for c in cases]
+    blocks += [
+        "\n".join(filter(None, (_card(svc, c, t, limit=300), unpublished_note(t, c))))
+        for c in cases
+    ]
     if declining is not None:
         blocks.append(t.gettext(DECLINE_HINT).format(id=declining))
     rows = tuple(row for c in cases for row in _staff_rows(svc, c, t, declining=declining == c.id))
@@ -474,10 +542,9 @@ def tell_staff(svc: Services, text_for: Callable[[Translator], str]) -> None:
 
 
 def card_context_text(ctx: Context, case: Case) -> str:
-    """A card for /case: the reporter's name only where it is not shown to strangers."""
-    show = ctx.chat.id in (case.building_id, ctx.svc.settings.staff_chat) or (
-        ctx.user_id is not None and ctx.user_id == case.reporter_id
-    )
+    """A card for /case: the reporter's name only where it is not shown to strangers
+    (`handlers.privacy`); may ask for a member status."""
+    show = privacy.may_see_reporter(ctx, case)
     return case_card(
         case,
         ctx.t,

@@ -300,13 +300,16 @@ def timeline(
     show_names: bool,
     labels: Mapping[str, str],
     notes: Notes,
+    unnamed: Iterable[int | None] = (),
 ) -> list[str]:
-    """One line per step of the case's history; `labels` names each kind of step."""
+    """One line per step of the case's history; `labels` names each kind of step; the steps
+    of the people in `unnamed` are shown without their name."""
     _ = t.gettext
     lines = []
+    hidden = set(unnamed)
     for step in case.timeline:
         label = _(labels[step.action]) if step.action in labels else esc(step.action)
-        if show_names and step.actor_name:
+        if show_names and step.actor_name and step.actor_id not in hidden:
             label += f" · {esc(step.actor_name)}"
         note = notes.text(step, t)
         line = _(LABELLED).format(label=label, text=note) if note else label

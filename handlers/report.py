@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers import callbacks, notify
+from handlers import callbacks, notify, privacy
 from handlers.callbacks import Act
 from handlers.core import Context, log
 from handlers.events import Message, Person
@@ -21,8 +21,20 @@ def _usage(ctx: Context) -> str:
         "To report a problem, write it after the command, for example:\n"
         "<code>/report The corridor light on floor 3 is broken</code>\n"
         "You can also send a photo with /report in its caption, or reply to a neighbour's "
-        "message with /report to log it."
+        "message with /report to log it. <code>/report anon …</code> keeps your name out of "
+        "the group; reports made to me privately are never named in groups."
     )
+
+
+def _anon(args: str) -> tuple[bool, str]:
+    """Whether the report asks not to be named in groups (`/report anon …`), and its text."""
+    first, _, rest = args.strip().partition(" ")
+    if "\n" in first:
+        first, _, more = first.partition("\n")
+        rest = more + (" " + rest if rest else "")
+    if first.lower() in privacy.ANON_WORDS:
+        return True, rest.strip()
+    return False, args
 
 
 def cmd_report(ctx: Context) -> None:
@@ -32,7 +44,8 @@ def cmd_report(ctx: Context) -> None:
     if message.is_anonymous_admin or ctx.sender is None or ctx.sender.is_bot:
         ctx.reply(ctx._("Please report as yourself, not anonymously, so we can answer you."))
         return
-    text, photo = ctx.args, message.photo
+    anonymous, text = _anon(ctx.args)
+    photo = message.photo
     reporter, origin_id = ctx.sender, message.message_id
     quoted = message.reply_to
     from_person = quoted is not None and quoted.sender is not None and not quoted.sender.is_bot
@@ -55,7 +68,7 @@ def cmd_report(ctx: Context) -> None:
     if not _within_flood_limit(ctx):
         return
     if ctx.chat.is_private:
-        _ask_building(ctx, text.strip(), photo)
+        _ask_building(ctx, text.strip(), photo)  # never named in groups
         return
     if ctx.group is None:
         ctx.reply(ctx._("Reports are taken in building groups and in a private chat with me."))
@@ -70,6 +83,8 @@ def cmd_report(ctx: Context) -> None:
         reporter=reporter,
         origin=(ctx.chat.id, origin_id),
         logged_by=ctx.sender.name if by_other else None,
+        # A neighbour whose message someone else logged did not choose to be named.
+        anonymous=anonymous or by_other,
     )
 
 
@@ -118,6 +133,8 @@ def create_case(
     reporter: Person | None,
     origin: tuple[int, int] | None,
     logged_by: str | None = None,
+    anonymous: bool = False,
+    published: bool = True,
 ) -> Case:
     """Store a new case; acknowledge it in its thread and tell the staff chat (the messages
     are committed with the case)."""
@@ -135,6 +152,8 @@ def create_case(
         photo=photo,
         origin_chat_id=origin[0] if origin else building_id,
         origin_message_id=origin[1] if origin else None,
+        anonymous=anonymous,
+        published=published,
     )
     case.timeline.append(
         Step(
@@ -223,6 +242,7 @@ def _report_from_draft(ctx: Context, draft: Draft, building_id: int) -> None:
         photo=draft.photo,
         reporter=ctx.sender,
         origin=(draft.chat_id, draft.message_id),
+        anonymous=True,
     )
 
 
@@ -275,6 +295,32 @@ def press_me_too(ctx: Context, cb: callbacks.Callback) -> None:
     svc.repo.save_case(case)
     ctx.toast(ctx._("Thank you, you are counted."))
     notify.changed(svc, case, card=True)
+
+
+def press_hide_name(ctx: Context, cb: callbacks.Callback) -> None:
+    """The reporter takes their name off every group message about the case."""
+    svc = ctx.svc
+    case = svc.repo.get_case(cb.int_arg(0))
+    if case is None:
+        ctx.toast(ctx._("This case no longer exists."))
+        return
+    if ctx.user_id is None or ctx.user_id != case.reporter_id:
+        ctx.toast(
+            ctx._("Only the resident who reported case #{id} can hide their name.").format(
+                id=case.id
+            ),
+            alert=True,
+        )
+        return
+    if not privacy.named_in_groups(case):
+        ctx.toast(ctx._("Your name is not shown in groups."))
+        return
+    case.anonymous = True
+    svc.repo.save_case(case)
+    log.info("case=%s chat=%s action=hide-name", case.id, ctx.chat.id)
+    ctx.toast(ctx._("Done: groups no longer see your name on case #{id}.").format(id=case.id))
+    # The name goes from the acknowledgement at once, ahead of the group's other refreshes.
+    svc.post.refresh(notify.thread_of(case), f"card:{case.id}", priority=Priority.REPLY)
 
 
 def seen(ctx: Context, message: Message) -> None:

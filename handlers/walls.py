@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from handlers import notify, rights
+from handlers import notify, privacy, rights
 from handlers.actions import MAX_CASE_DIGITS, echo_entry
 from handlers.admin import LANGUAGES
 from handlers.core import Context
@@ -48,7 +48,8 @@ def cmd_wall(ctx: Context) -> None:
     if not buildings:
         ctx.reply(ctx._("Use /wall in your building group."))
         return
-    cases = [c for b in buildings for c in ctx.svc.repo.cases(building_id=b, states=OPEN_STATES)]
+    found = (c for b in buildings for c in ctx.svc.repo.cases(building_id=b, states=OPEN_STATES))
+    cases = [c for c in found if privacy.shown_to(ctx, c)]
     cases.sort(key=lambda c: c.id)
     if not cases:
         ctx.reply(ctx._("🧱 Problem wall: no open cases. 🎉"))
@@ -64,7 +65,9 @@ def cmd_echo(ctx: Context) -> None:
     if not buildings:
         ctx.reply(ctx._("Use /echo in your building group."))
         return
-    done = [c for b in buildings for c in ctx.svc.repo.cases(building_id=b, states=(State.CLOSED,))]
+    repo = ctx.svc.repo
+    closed = (c for b in buildings for c in repo.cases(building_id=b, states=(State.CLOSED,)))
+    done = [c for c in closed if privacy.shown_to(ctx, c)]
     done.sort(key=lambda c: c.closed_at or c.created, reverse=True)
     if not done:
         ctx.reply(ctx._("📣 Echo wall: nothing closed yet."))
@@ -80,6 +83,11 @@ def cmd_mine(ctx: Context) -> None:
         return
     blocks = _responsible_for(ctx, ctx.user_id)
     cases = ctx.svc.repo.cases(reporter_id=ctx.user_id)
+    unnamed = 0
+    if not ctx.chat.is_private:
+        # The group must not learn which unnamed report was theirs.
+        shown = [c for c in cases if privacy.named_in_groups(c)]
+        unnamed, cases = len(cases) - len(shown), shown
     if cases:
         title = ctx.t.ngettext(
             "📋 <b>Your cases</b> ({n})", "📋 <b>Your cases</b> ({n})", len(cases)
@@ -88,6 +96,11 @@ def cmd_mine(ctx: Context) -> None:
             blocks.append("")
         blocks.append(title.format(n=ctx.t.number(len(cases))))
         blocks += [_line(ctx, c, with_building=True) for c in reversed(cases)]
+    if unnamed:
+        if not blocks:
+            ctx.reply(ctx._("Your reports are listed in our private chat: send me /mine there."))
+            return
+        blocks.append(ctx._("Reports made without your name are listed only in our private chat."))
     if not blocks:
         ctx.reply(ctx._("You have not reported anything yet. Use /report to start."))
         return
@@ -148,11 +161,21 @@ def cmd_case(ctx: Context) -> None:
         )
         return
     case = ctx.svc.repo.get_case(int(digits)) if len(digits) <= MAX_CASE_DIGITS else None
-    if case is None:
+    if case is None or not privacy.shown_to(ctx, case):
+        # An offline demand not posted into its building is not there for this chat.
         ctx.reply(ctx._("There is no case #{id}.").format(id=quoted(digits)))
         return
-    show_names = ctx.chat.id in (case.building_id, ctx.svc.settings.staff_chat)
+    show_reporter = privacy.may_see_reporter(ctx, case)
+    show_names = (
+        ctx.chat.id == case.building_id
+        or privacy.official_chat(ctx.svc, ctx.chat.id)
+        or (ctx.chat.is_private and rights.may_manage(ctx, case.building_id))
+    )
     card = notify.card_context_text(ctx, case)
     notes = Notes((ctx.svc.texts(language) for language in LANGUAGES), ctx.svc.settings.categories)
-    steps = timeline(case, ctx.t, show_names=show_names, labels=STEP_LABELS, notes=notes)
+    # In a group that may not read the reporter, the steps they took are shown unnamed.
+    hidden = {case.reporter_id} if not show_reporter and case.reporter_id is not None else set()
+    steps = timeline(
+        case, ctx.t, show_names=show_names, labels=STEP_LABELS, notes=notes, unnamed=hidden
+    )
     _send_all(ctx, [card, "", ctx._("<b>Timeline</b>"), *steps])

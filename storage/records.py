@@ -116,6 +116,12 @@ class Case:
     # When the reporter was asked to rate the latest fix, and when asked once more.
     rating_asked: datetime | None = None
     rating_reminded: datetime | None = None
+    # The reporter asked not to be named in groups (`/report anon`, the ack's button); a
+    # private report or a neighbour's message logged by someone else is unnamed there anyway
+    # (`handlers.privacy`).
+    anonymous: bool = False
+    # Shown in its building group: an offline demand (`/log`) only once staff post it there.
+    published: bool = True
 
     def deadline(self) -> datetime | None:
         """The time the next answer, fix or check is owed by, for a case still waiting on one."""

@@ -17,20 +17,28 @@ async def h(harness: Harness) -> Harness:
     return harness
 
 
-async def test_staff_log_a_mailbox_demand_echoed_into_the_building(h: Harness) -> None:
+async def test_staff_log_a_mailbox_demand_and_post_it_into_the_building(h: Harness) -> None:
     h.say(STAFF, WORKER_LIU, "/log 1号楼 信箱 3单元门口路灯不亮")
+    staff = await h.reply(STAFF, "#1", "3单元门口路灯不亮")
+    assert "不在楼栋群公开" in staff.text
+    # Its steps are not echoed into the building before staff post it there.
+    h.say(STAFF, WORKER_LIU, "/progress 1 已联系电工")
+    await h.reply(STAFF, "#1", "已联系电工")
+    await h.settle()
+    assert not [r for r in h.api.sent if r.chat_id == B1 and "#1" in (r.text or "")]
+
+    h.press(staff, WORKER_LIU, "楼栋群公开")
     card = await h.reply(B1, "#1", "3单元门口路灯不亮")
-    assert card.reply_to_message_id is None
-    staff = await h.reply(STAFF, "#1")
-    assert "3单元门口路灯不亮" in staff.text
+    assert card.reply_to_message_id is None and "民情信箱" in card.text
 
     h.say(B1, HEAD_WANG, "/fixed 1 换了路灯")
     fixed = await h.reply(B1, "#1", "换了路灯")
     assert fixed.reply_markup is None  # nobody on Telegram to rate it
     h.say(STAFF, WORKER_LIU, "/rate 1 满意")
     await h.reply(STAFF, "#1", "满意")
-    h.say(B1, HEAD_WANG, "/confirm 1")
+    h.say(STAFF, WORKER_LIU, "/confirm 1")
     entry = await h.reply(B1, "#1", "回音壁")
+    assert entry.reply_to_message_id == card.message_id  # the thread starts at the post
     assert "民情信箱" in entry.text and "满意" in entry.text
     await h.settle()
     repo = TinyRepository(h.data_dir)
@@ -38,7 +46,7 @@ async def test_staff_log_a_mailbox_demand_echoed_into_the_building(h: Harness) -
         case = repo.get_case(1)
         assert case is not None
         assert case.channel is Channel.MAILBOX and case.rating is Rating.SATISFIED
-        assert case.reporter_id is None and case.building_id == B1
+        assert case.reporter_id is None and case.building_id == B1 and case.published
     finally:
         repo.close()
 

@@ -98,6 +98,9 @@ action        reporter resident other_resident other_head admin anonymous staff 
 [category]       -        -           -            -        +       .       +        +         -
 [not accepted]   -        -           -            -        +       .       +        +         -
 [back]           -        -           -            -        +       .       +        +         -
+/publish         -        -           -            -        -       -       +        +         -
+[hide name]      +        -           -            -        -       .       -        -         -
+[publish]        -        -           -            -        -       .       +        +         -
 """
 # Notes on single cells: the reporter's own "me too" is not counted (she is counted already);
 # "me too" is open to anyone, as PRODUCT.md gives it to residents without naming a building;
@@ -186,6 +189,12 @@ async def offline_fixed(w: CoreWorld) -> None:
     await reported(w)
     await w.say(STAFF, WORKER_LIU, "/log 1号楼 信箱 路灯不亮")
     await w.say(STAFF, WORKER_LIU, "/fixed 2 换了路灯")
+
+
+async def offline_logged(w: CoreWorld) -> None:
+    """Case #1, and case #2: a visit's demand registered by staff, not posted in building 1."""
+    await reported(w)
+    await w.say(STAFF, WORKER_LIU, "/log 1号楼 走访 楼上装修太吵")
 
 
 async def with_event(w: CoreWorld) -> None:
@@ -400,6 +409,11 @@ ROWS: dict[str, Row] = {
         data=lambda w: "c1:nac:1:outside",
     ),
     "[back]": Row(reported, lambda o: STAFF in o.edited, data=lambda w: "c1:card:1"),
+    "/publish": Row(offline_logged, lambda o: o.after.cases[2].published, command="/publish 2"),
+    "[hide name]": Row(reported, lambda o: case1(o).anonymous, data=lambda w: "c1:anon:1"),
+    "[publish]": Row(
+        offline_logged, lambda o: o.after.cases[2].published, data=lambda w: "c1:pub:2"
+    ),
 }
 
 
@@ -431,6 +445,8 @@ BUTTON_ROWS = {
     Act.CATEGORY: ["[category]"],
     Act.NOT_ACCEPTED: ["[not accepted]"],
     Act.CARD: ["[back]"],
+    Act.HIDE: ["[hide name]"],
+    Act.PUBLISH: ["[publish]"],
 }
 
 
@@ -522,7 +538,7 @@ async def test_e2e_rights_rows(harness: Harness, start_bot: Any) -> None:
     h.say(B1, AUNT_ZHANG, "/report 楼道灯坏了")
     card = await h.reply(B1, "#1")
     h.say(STAFF, WORKER_LIU, "/log 1号楼 信箱 路灯不亮")
-    await h.reply(B1, "#2")
+    await h.reply(STAFF, "#2")
     h.say(B1, HEAD_WANG, "/fixed 2 换了路灯")
     await h.reply(B1, "#2", "换了路灯")
 
@@ -543,7 +559,7 @@ async def test_e2e_rights_rows(harness: Harness, start_bot: Any) -> None:
 
     # Carried out: staff registers a demand, an anonymous admin names the building.
     h.say(STAFF, WORKER_LIU, "/log 1号楼 走访 楼道堆物")
-    await h.reply(B1, "#3")
+    await h.reply(STAFF, "#3")
     h.say(B1, HEAD_WANG, "/building 林溪苑1号楼东", sender_chat_id=B1)
     await h.reply(B1, "林溪苑1号楼东")
     await h.settle()
