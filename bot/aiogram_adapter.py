@@ -24,7 +24,12 @@ from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    BotCommandScopeChatMember,
     BotCommandScopeDefault,
+    BotCommandScopeUnion,
     BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -185,13 +190,18 @@ class AiogramMessenger:
         return str(member.status.value if hasattr(member.status, "value") else member.status)
 
     async def set_commands(
-        self, commands: list[ports.BotCommand], *, language: str | None, scope: str
+        self,
+        commands: list[ports.BotCommand],
+        *,
+        language: str | None,
+        scope: str,
+        chat_id: int | None = None,
+        user_id: int | None = None,
     ) -> None:
-        ag_scope = (
-            BotCommandScopeAllChatAdministrators()
-            if scope == "chat_administrators"
-            else BotCommandScopeDefault()
-        )
+        ag_scope = _scope(scope, chat_id, user_id)
+        if not commands:
+            await _mapped(self._bot.delete_my_commands(scope=ag_scope, language_code=language))
+            return
         await _mapped(
             self._bot.set_my_commands(
                 [BotCommand(command=c.command, description=c.description) for c in commands],
@@ -199,6 +209,26 @@ class AiogramMessenger:
                 language_code=language,
             )
         )
+
+    async def member_count(self, chat_id: int) -> int:
+        return await _mapped(self._bot.get_chat_member_count(chat_id))
+
+    async def leave(self, chat_id: int) -> None:
+        await _mapped(self._bot.leave_chat(chat_id))
+
+
+def _scope(scope: str, chat_id: int | None, user_id: int | None) -> BotCommandScopeUnion:
+    if scope == "chat_member" and chat_id is not None and user_id is not None:
+        return BotCommandScopeChatMember(chat_id=chat_id, user_id=user_id)
+    if scope == "chat" and chat_id is not None:
+        return BotCommandScopeChat(chat_id=chat_id)
+    if scope == "chat_administrators":
+        return BotCommandScopeAllChatAdministrators()
+    if scope == "all_private_chats":
+        return BotCommandScopeAllPrivateChats()
+    if scope == "all_group_chats":
+        return BotCommandScopeAllGroupChats()
+    return BotCommandScopeDefault()
 
 
 class _Session(AiohttpSession):
@@ -247,7 +277,12 @@ async def serve(
         me = await keep_trying(lambda: _mapped(bot.me()), stop, "getMe")
         if me is None:
             return  # stopped before Telegram answered
-        await runtime.start(AiogramMessenger(bot), bot_id=me.id, username=me.username or "")
+        await runtime.start(
+            AiogramMessenger(bot),
+            bot_id=me.id,
+            username=me.username or "",
+            reads_all=me.can_read_all_group_messages,
+        )
         try:
             await poll(fetch, runtime.handle, stop)
         finally:

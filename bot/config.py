@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from datetime import time, timedelta
 from pathlib import Path
@@ -247,7 +249,16 @@ class Config(BaseSettings):
             rating_reminder=(
                 timedelta(hours=self.rating_reminder_hours) if self.rating_reminder_hours else None
             ),
+            setup_code=self.setup_code(),
         )
+
+    def setup_code(self) -> str | None:
+        """The payload of the set-up link (`echowall setup`): derived from the token, so
+        only who holds the token can give it out; None without a token."""
+        if self.token is None or not self.token.get_secret_value().strip():
+            return None
+        secret = self.token.get_secret_value().strip().encode()
+        return "setup_" + hmac.new(secret, b"echowall setup", hashlib.sha256).hexdigest()[:20]
 
     def _quiet_hours(self) -> QuietHours | None:
         if not self.quiet_hours:

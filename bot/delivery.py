@@ -373,12 +373,38 @@ class ReliableMessenger:
         return await self._call(chat_id, make, paced=False)
 
     async def set_commands(
-        self, commands: list[BotCommand], *, language: str | None, scope: str
+        self,
+        commands: list[BotCommand],
+        *,
+        language: str | None,
+        scope: str,
+        chat_id: int | None = None,
+        user_id: int | None = None,
     ) -> None:
         async def make(_: int | None) -> None:
-            await self._inner.set_commands(commands, language=language, scope=scope)
+            await self._inner.set_commands(
+                commands, language=language, scope=scope, chat_id=chat_id, user_id=user_id
+            )
 
         await self._call(None, make, paced=False)
+
+    async def member_count(self, chat_id: int) -> int:
+        """Not a message: not counted against the chat's limits."""
+
+        async def make(target: int | None) -> int:
+            assert target is not None
+            return await self._inner.member_count(target)
+
+        return await self._call(chat_id, make, paced=False)
+
+    async def leave(self, chat_id: int) -> None:
+        """Not a message: not counted against the chat's limits."""
+
+        async def make(target: int | None) -> None:
+            assert target is not None
+            await self._inner.leave(target)
+
+        await self._call(chat_id, make, paced=False)
 
 
 class LaneSender:
@@ -441,6 +467,12 @@ class LaneSender:
         return await self._reliable.send_picture(
             chat_id, filename, data, caption=caption, priority=self._priority
         )
+
+    async def member_count(self, chat_id: int) -> int:
+        return await self._reliable.member_count(chat_id)
+
+    async def leave(self, chat_id: int) -> None:
+        await self._reliable.leave(chat_id)
 
 
 @dataclass(order=True)

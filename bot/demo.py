@@ -50,6 +50,8 @@ from bot.config import Config, ConfigError
 from bot.logs import configure
 from bot.runtime import Runtime, utc_now
 from localapi import LocalBotAPI, SentRecord
+from storage.records import Group
+from storage.tinydb_store import TinyRepository
 
 __all__ = ["DemoConfig", "DemoSession", "html_to_terminal", "run_demo"]
 
@@ -147,6 +149,18 @@ def build_world(api: LocalBotAPI) -> None:
             admins=admins,
             bot_status="left",
         )
+
+
+def admit_buildings(data_dir: Path) -> None:
+    """The demo's two buildings are admitted before the bot joins them: a community would
+    admit them on the staff chat's card, which the demo skips (`:in staff` shows /buildings)."""
+    repo = TinyRepository(data_dir)
+    try:
+        for place in PLACES:
+            if place.id in (BUILDING_1, BUILDING_2) and repo.get_group(place.id) is None:
+                repo.save_group(Group(chat_id=place.id, title=place.name))
+    finally:
+        repo.close()
 
 
 # Who adds the bot where; building groups make it an admin so it may pin the live wall.
@@ -1085,6 +1099,7 @@ async def run_demo(
         loop.add_signal_handler(signal.SIGINT, source.interrupt)
     try:
         build_world(api)
+        admit_buildings(data)
         config = demo_config(api, framework or "ptb", data)
         clock = ShiftedClock(start)
         runtime = build_runtime(config, clock=clock)

@@ -12,7 +12,12 @@ from typing import Any, TypeVar
 import httpx
 from telegram import (
     Bot,
+    BotCommandScope,
     BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    BotCommandScopeChatMember,
     BotCommandScopeDefault,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -185,13 +190,18 @@ class PtbMessenger:
         return str(member.status)
 
     async def set_commands(
-        self, commands: list[ports.BotCommand], *, language: str | None, scope: str
+        self,
+        commands: list[ports.BotCommand],
+        *,
+        language: str | None,
+        scope: str,
+        chat_id: int | None = None,
+        user_id: int | None = None,
     ) -> None:
-        ptb_scope = (
-            BotCommandScopeAllChatAdministrators()
-            if scope == "chat_administrators"
-            else BotCommandScopeDefault()
-        )
+        ptb_scope = _scope(scope, chat_id, user_id)
+        if not commands:
+            await _mapped(self._bot.delete_my_commands(scope=ptb_scope, language_code=language))
+            return
         await _mapped(
             self._bot.set_my_commands(
                 [PtbCommand(c.command, c.description) for c in commands],
@@ -199,6 +209,26 @@ class PtbMessenger:
                 language_code=language,
             )
         )
+
+    async def member_count(self, chat_id: int) -> int:
+        return await _mapped(self._bot.get_chat_member_count(chat_id))
+
+    async def leave(self, chat_id: int) -> None:
+        await _mapped(self._bot.leave_chat(chat_id))
+
+
+def _scope(scope: str, chat_id: int | None, user_id: int | None) -> BotCommandScope:
+    if scope == "chat_member" and chat_id is not None and user_id is not None:
+        return BotCommandScopeChatMember(chat_id, user_id)
+    if scope == "chat" and chat_id is not None:
+        return BotCommandScopeChat(chat_id)
+    if scope == "chat_administrators":
+        return BotCommandScopeAllChatAdministrators()
+    if scope == "all_private_chats":
+        return BotCommandScopeAllPrivateChats()
+    if scope == "all_group_chats":
+        return BotCommandScopeAllGroupChats()
+    return BotCommandScopeDefault()
 
 
 def build_application(token: str, api_url: str, timeout: float = 10.0) -> Application:  # type: ignore[type-arg]
@@ -237,7 +267,12 @@ async def serve(
                 bot.get_updates(offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES)
             )
 
-        await runtime.start(PtbMessenger(bot), bot_id=bot.id, username=bot.username)
+        await runtime.start(
+            PtbMessenger(bot),
+            bot_id=bot.id,
+            username=bot.username,
+            reads_all=bot.bot.can_read_all_group_messages,
+        )
         try:
             await poll(fetch, runtime.handle, stop)
         finally:

@@ -123,7 +123,14 @@ class Runtime:
     def svc(self) -> Services:
         return self.live.svc
 
-    async def start(self, messenger: Messenger, *, bot_id: int, username: str) -> None:
+    async def start(
+        self,
+        messenger: Messenger,
+        *,
+        bot_id: int,
+        username: str,
+        reads_all: bool | None = None,
+    ) -> None:
         """Build the core and its delivery around the framework's messenger, and run."""
         doorbell = Doorbell()
         svc = Services(
@@ -131,7 +138,7 @@ class Runtime:
             settings=self.settings,
             texts=self.texts,
             clock=self.clock,
-            bot=BotIdentity(bot_id, username),
+            bot=BotIdentity(bot_id, username, reads_all),
             post=Postbox(self.repo, self.clock, doorbell),
             calendar_changed=self._calendar_changed,
             broadcast_queued=self._wake.set,
@@ -158,7 +165,9 @@ class Runtime:
             log.warning("command menus not registered: %s", exc)
         self.scheduler.every("overdue-sweep", self.sweep_seconds, self.sweep)
         times = self.report_times
-        if self.reports_scheduled and self.settings.staff_chat is not None:  # nowhere else
+        # Scheduled even before a staff chat is named (/setstaff may name one at any time):
+        # a report with no staff chat to go to is not made.
+        if self.reports_scheduled:
             self.scheduler.cron(
                 DAILY_JOB, self.daily, hour=times.daily.hour, minute=times.daily.minute
             )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from handlers import rights
+from handlers import admission, rights
 from handlers.core import Context, Services, log
-from handlers.events import ChatRef, Membership, Migration
+from handlers.events import ChatRef, Membership, Migration, Person
 from handlers.parsing import parse_int, quoted
 from handlers.render import chunk, esc
 from handlers.rights import MANAGERS_ONLY
 from handlers.texts import Translator
-from storage.records import Group, Priority
+from storage.records import Admission, Group, Priority, Role
 
 LANGUAGES = ("zh", "en")
 # The languages as typed: the code, or its name in either language.
@@ -53,16 +53,21 @@ def escalation_welcome(t: Translator) -> str:
     )
 
 
-def register(svc: Services, chat: ChatRef) -> Group | None:
-    """Remember a building group the first time the bot sees it."""
-    if not chat.is_group or not svc.is_building(chat.id):
+def register(svc: Services, chat: ChatRef, by: Person | None = None) -> Group | None:
+    """The building group an update came from, remembered the first time the bot sees it.
+
+    A group the bot is new to waits for staff to admit it (`handlers.admission`): until then,
+    and in a refused or retired group, this is None and the bot says nothing there.
+    """
+    if not chat.is_group or svc.is_official(chat.id):
         return None
     group = svc.repo.get_group(chat.id)
     if group is None:
-        group = Group(chat_id=chat.id, title=chat.title or str(chat.id))
-        svc.repo.save_group(group)
-        log.info("chat=%s action=register", chat.id)
-    elif not group.active or (chat.title and chat.title != group.title):
+        admission.arrive(svc, chat, by, None)
+        return None
+    if group.role is not Role.BUILDING or group.admission is not Admission.ADMITTED:
+        return None
+    if not group.active or (chat.title and chat.title != group.title):
         group.active = True
         group.title = chat.title or group.title
         svc.repo.save_group(group)
@@ -70,31 +75,60 @@ def register(svc: Services, chat: ChatRef) -> Group | None:
 
 
 def on_membership(svc: Services, event: Membership) -> None:
-    """Greet a group the bot was added to; mark it inactive when removed."""
+    """Greet a group the bot was added to (a new one waits for staff); mark it inactive when
+    removed."""
     if event.joined:
-        group = register(svc, event.chat)
-        t = svc.texts_for(event.chat.id)
+        chat_id = event.chat.id
+        t = svc.texts_for(chat_id)
         text = None
-        if group is not None:
-            text = welcome(t, svc.bot.username)
-        elif event.chat.id == svc.settings.staff_chat:
+        group = svc.repo.get_group(chat_id)
+        if chat_id == svc.staff_chat:
             text = staff_welcome(t, svc.bot.username)
-        elif event.chat.id == svc.settings.escalation_chat:
+        elif chat_id == svc.escalation_chat:
             text = escalation_welcome(t)
+        elif group is None:
+            register(svc, event.chat, event.by)  # waits for staff, and says so
+        elif group.admission in (Admission.REFUSED, Admission.RETIRED):
+            admission.arrive(svc, event.chat, event.by, group)  # asks again
+        elif group.admission is Admission.PENDING:
+            group.active = True
+            svc.repo.save_group(group)
+            text = admission.waiting_note(t)
+            admission.refresh(svc, group)
+        elif register(svc, event.chat) is not None:
+            text = welcome(t, svc.bot.username)
         if text is not None:
-            svc.post.send(event.chat.id, text, priority=Priority.REPLY)
+            svc.post.send(chat_id, text, priority=Priority.REPLY)
         return
     group = svc.repo.get_group(event.chat.id)
     if group is not None and group.active:
         group.active = False
         svc.repo.save_group(group)
         log.info("chat=%s action=removed", event.chat.id)
+        if group.admission is Admission.PENDING:
+            admission.refresh(svc, group)  # the card says the group removed the bot
     svc.statuses.forget(event.chat.id)
 
 
 def on_migration(svc: Services, event: Migration) -> None:
-    """Keep a group's cases and settings under its new supergroup id."""
-    svc.repo.migrate_group(event.old_chat_id, event.new_chat_id)
+    """Keep a group's cases and settings under its new supergroup id; the staff chat and the
+    escalation chat stay what they are (a configured one's new id is stored as replacing it)."""
+    old, new = event.old_chat_id, event.new_chat_id
+    was = {
+        Role.STAFF: (svc.staff_chat, svc.settings.staff_chat),
+        Role.ESCALATION: (svc.escalation_chat, svc.settings.escalation_chat),
+    }
+    svc.repo.migrate_group(old, new)
+    for role, (chat, configured) in was.items():
+        if chat != old:
+            continue
+        group = svc.repo.get_group(new) or Group(chat_id=new, title=event.title or str(new))
+        group.role = role
+        if configured == old:
+            group.replaces = configured
+        svc.repo.save_group(group)
+        log.info("chat=%s action=migrate role=%s to=%s", old, role.value, new)
+    svc.forget_roles()
     svc.post.touch(event.new_chat_id)  # its waiting messages moved along
     svc.statuses.forget(event.old_chat_id)
     log.info("chat=%s action=migrate to=%s", event.old_chat_id, event.new_chat_id)
@@ -116,20 +150,15 @@ def mark_gone(svc: Services, chat_id: int) -> None:
 
 
 def cmd_start(ctx: Context) -> None:
-    """Greet and explain: staff in the staff chat as staff, everyone else as residents.
+    """Greet and explain: staff in the staff chat as staff, everyone else as residents; with
+    a deep link's payload (`/start case_17`), do what the link promised."""
+    from handlers.setup import start_payload  # set-up imports the greetings from here
 
-    `/start c17` comes from the link that names someone responsible for case #17: in the
-    private chat it opens, the case itself is the answer.
-    """
+    payload = ctx.args.strip()
+    if payload and start_payload(ctx, payload):
+        return
     if ctx.in_staff_chat:
         ctx.reply(staff_welcome(ctx.t, ctx.svc.bot.username))
-        return
-    payload = ctx.args.strip()
-    if ctx.chat.is_private and payload[:1] == "c" and payload[1:].isdigit():
-        from handlers import walls  # walls imports this module's LANGUAGES
-
-        ctx.args = payload[1:]
-        walls.cmd_case(ctx)
         return
     ctx.reply(welcome(ctx.t, ctx.svc.bot.username))
 
@@ -156,10 +185,16 @@ def cmd_sethead(ctx: Context) -> None:
         return
     group.heads[quoted.sender.id] = quoted.sender.name
     ctx.svc.repo.save_group(group)
+    ctx.svc.menus_changed(("chat_member", group.chat_id, quoted.sender.id))
+    link = ctx.svc.bot.link(f"head_{group.chat_id}")
     ctx.reply(
         ctx._("{name} is now a head of {building}.").format(
             name=esc(quoted.sender.name), building=esc(group.label)
         )
+        + "\n"
+        + ctx._(
+            "Head, open {link} once, so that I may write to you privately (overdue cases)."
+        ).format(link=link)
     )
 
 
@@ -190,6 +225,7 @@ def cmd_unsethead(ctx: Context) -> None:
         return
     name = group.heads.pop(target)
     ctx.svc.repo.save_group(group)
+    ctx.svc.menus_changed(("chat_member", group.chat_id, target))
     ctx.reply(ctx._("{name} is no longer a head here.").format(name=esc(name)))
 
 

@@ -486,7 +486,7 @@ def catch_up(
         if not svc.repo.has_broadcast(post_key(event)):
             # Saved just before a crash, never posted: its maker got no answer, so it goes
             # out now, reported to the staff chat if it came from there.
-            from_staff = event.created_in == svc.settings.staff_chat
+            from_staff = event.created_in == svc.staff_chat
             post_event(svc, event, report_to=event.created_in if from_staff else None)
             counts["posted"] = counts.get("posted", 0) + 1
     for slot in slots_between(svc, now - lookback, now):

@@ -32,6 +32,8 @@ class Act(StrEnum):
     CARD = "card"  # the staff card, after Decline: back to its buttons
     HIDE = "anon"  # a case's acknowledgement: the reporter hides their name from the group
     PUBLISH = "pub"  # the staff card: post an offline demand into its building group
+    ADMIT = "adm"  # a new group's admission card: admit it as a building
+    REFUSE = "ref"  # a new group's admission card: refuse it (the bot leaves)
 
 
 # Each action's arguments: `i` a number, `w` a short word. Anything else is refused as forged
@@ -49,6 +51,8 @@ ARGS: dict[Act, str] = {
     Act.CARD: "i",  # case id
     Act.HIDE: "i",  # case id
     Act.PUBLISH: "i",  # case id
+    Act.ADMIT: "i",  # group chat id
+    Act.REFUSE: "i",  # group chat id
 }
 # The words the `w` arguments carry.
 RATING_CODES = {Rating.SATISFIED: "s", Rating.BASIC: "b", Rating.UNSATISFIED: "u"}

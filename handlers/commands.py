@@ -21,11 +21,13 @@ from enum import StrEnum
 from handlers import (
     actions,
     admin,
+    admission,
     announce,
     calendar,
     intake,
     report,
     rights,
+    setup,
     stats,
     walls,
 )
@@ -46,6 +48,7 @@ class Who(StrEnum):
     EVERYONE = "everyone"  # residents and everyone else; the residents' menu
     MANAGERS = "managers"  # a building's heads (and group administrators) and staff
     STAFF = "staff"  # community staff only: the router refuses anyone else
+    ADMINS = "admins"  # the deployment's admins, who set the bot up (the handler checks)
 
 
 @dataclass(frozen=True)
@@ -70,15 +73,17 @@ class Command:
     label: str | None = None  # gettext msgid: the step it adds to a case's timeline
     case: CaseRule | None = None
     changes: bool = True  # False: it only reads (and answers)
+    where: str = "any"  # "group": works in a building group only; "private": privately only
 
 
-EVERYONE, MANAGERS, STAFF = Who.EVERYONE, Who.MANAGERS, Who.STAFF
+EVERYONE, MANAGERS, STAFF, ADMINS = Who.EVERYONE, Who.MANAGERS, Who.STAFF, Who.ADMINS
 
 
 SECTIONS = (
     (EVERYONE, None),
     (MANAGERS, N_("<b>Building heads and staff</b>")),
     (STAFF, N_("<b>Community staff</b>")),
+    (ADMINS, N_("<b>Setting up</b> (the deployment's admins)")),
 )
 BUTTONS_HINT = N_("Buttons: 👍 me too under a case, your rating under a fix, ✋ under an event.")
 MANAGER_NOTES = (
@@ -102,9 +107,41 @@ STAFF_NOTES = (
 )
 
 
+# The menus Telegram shows, per scope: (scope, who sees it, where it is shown).
+MENU_SCOPES = (
+    ("default", EVERYONE, "any"),
+    ("all_private_chats", EVERYONE, "private"),
+    ("all_group_chats", EVERYONE, "group"),
+    ("chat_administrators", MANAGERS, "group"),  # every group's administrators
+)
+
+
 def menu(t: Translator, scope: str) -> list[BotCommand]:
-    """A command menu in one language: residents' (`default`) or administrators'."""
-    shown = [c for c in COMMANDS if c.menu and (scope != "default" or c.who is EVERYONE)]
+    """A command menu in one language: `default` and the chats' scopes of `MENU_SCOPES`;
+    `chat_member` (an appointed head in their group, as its administrators) and `staff`
+    (the staff chat: everything staff use there)."""
+    who, where = {s: (w, p) for s, w, p in MENU_SCOPES}.get(
+        scope,
+        {"chat_member": (MANAGERS, "group"), "staff": (STAFF, "staff")}.get(
+            scope, (EVERYONE, "any")
+        ),
+    )
+    allowed = {
+        EVERYONE: (EVERYONE,),
+        MANAGERS: (EVERYONE, MANAGERS),
+        STAFF: (EVERYONE, MANAGERS, STAFF),
+    }[who]
+
+    def shown_in(command: Command) -> bool:
+        if where == "private":
+            return command.where != "group"
+        if where == "group":
+            return command.where != "private"
+        if where == "staff":
+            return command.where == "any"
+        return True
+
+    shown = [c for c in COMMANDS if c.menu and c.who in allowed and shown_in(c)]
     return [BotCommand(c.name, about(t, c)) for c in shown]
 
 
@@ -115,11 +152,11 @@ def about(t: Translator, command: Command) -> str:
     return text
 
 
-def help_lines(t: Translator, *, manager: bool, staff: bool) -> list[str]:
+def help_lines(t: Translator, *, manager: bool, staff: bool, admin: bool = False) -> list[str]:
     """/help: the commands this person may use, each with its usage, by section."""
     _ = t.gettext
     lines = [_("<b>echowall commands</b>")]
-    allowed = {EVERYONE: True, MANAGERS: manager or staff, STAFF: staff}
+    allowed = {EVERYONE: True, MANAGERS: manager or staff, STAFF: staff, ADMINS: admin}
     for who, heading in SECTIONS:
         if not allowed[who]:
             continue
@@ -145,7 +182,8 @@ def cmd_help(ctx: Context) -> None:
     """List the commands this person may use."""
     staff = rights.is_staff(ctx)
     manager = staff or (ctx.group is not None and rights.is_head(ctx, ctx.group.chat_id))
-    for text in chunk(help_lines(ctx.t, manager=manager, staff=staff)):
+    admin = rights.is_admin(ctx)
+    for text in chunk(help_lines(ctx.t, manager=manager, staff=staff, admin=admin)):
         ctx.reply(text)
 
 
@@ -205,6 +243,7 @@ COMMANDS: tuple[Command, ...] = (
         N_("List the building heads"),
         EVERYONE,
         changes=False,
+        where="group",
     ),
     Command("help", cmd_help, N_("/help"), N_("How to use echowall"), EVERYONE, changes=False),
     Command(
@@ -305,6 +344,7 @@ COMMANDS: tuple[Command, ...] = (
         N_("/sethead (as a reply to the person)"),
         N_("Appoint a building head (reply)"),
         MANAGERS,
+        where="group",
     ),
     Command(
         "unsethead",
@@ -313,6 +353,7 @@ COMMANDS: tuple[Command, ...] = (
         N_("Remove a building head"),
         MANAGERS,
         menu=False,
+        where="group",
     ),
     Command(
         "building",
@@ -320,6 +361,7 @@ COMMANDS: tuple[Command, ...] = (
         N_("/building <name, up to 64 characters>"),
         N_("Name this building"),
         MANAGERS,
+        where="group",
     ),
     Command(
         "event",
@@ -397,6 +439,48 @@ COMMANDS: tuple[Command, ...] = (
         label=N_("posted in the building"),
         case=CaseRule(frozenset(State), note=False, answers=False),
     ),
+    Command(
+        "buildings",
+        admission.cmd_buildings,
+        N_("/buildings [admit|refuse|rename|retire] <building> [new name]"),
+        N_("List, admit, rename and retire buildings"),
+        STAFF,
+    ),
+    Command(
+        "status",
+        setup.cmd_status,
+        N_("/status"),
+        N_("What is configured: staff chat, buildings, privacy"),
+        STAFF,
+        changes=False,
+    ),
+    # --- the deployment's admins (set-up) --------------------------------------------------
+    Command(
+        "setup",
+        setup.cmd_setup,
+        N_("/setup (privately)"),
+        N_("Set the bot up, step by step"),
+        ADMINS,
+        menu=False,
+        changes=False,
+        where="private",
+    ),
+    Command(
+        "setstaff",
+        setup.cmd_setstaff,
+        N_("/setstaff (inside the staff chat)"),
+        N_("Make this group the staff chat"),
+        ADMINS,
+        menu=False,
+    ),
+    Command(
+        "setescalation",
+        setup.cmd_setescalation,
+        N_("/setescalation (inside the escalation chat)"),
+        N_("Make this group the escalation chat"),
+        ADMINS,
+        menu=False,
+    ),
 )
 BY_NAME: Mapping[str, Command] = {command.name: command for command in COMMANDS}
 
@@ -422,6 +506,8 @@ BUTTONS: Mapping[Act, ButtonSpec] = {
     Act.CARD: ButtonSpec(actions.press_card),
     Act.HIDE: ButtonSpec(report.press_hide_name),
     Act.PUBLISH: ButtonSpec(intake.press_publish, "publish"),
+    Act.ADMIT: ButtonSpec(admission.press_admit, "buildings"),
+    Act.REFUSE: ButtonSpec(admission.press_refuse, "buildings"),
 }
 
 # Steps no command adds: a neighbour's "me too", and the sweep's overdue flag.

@@ -19,7 +19,7 @@ from handlers.ports import Keyboard
 from handlers.postbox import Postbox
 from handlers.render import esc
 from handlers.texts import Translator
-from storage.records import CaseClass, Group, Priority
+from storage.records import Admission, CaseClass, Group, Priority, Role
 from storage.repository import Repository
 
 if TYPE_CHECKING:
@@ -76,6 +76,9 @@ class Settings:
     # Flood control: at most this many /report per person within the window (0: no limit).
     report_limit: int = 5
     report_window: timedelta = timedelta(minutes=10)
+    # The payload of the set-up link (`echowall setup`): whoever opens it becomes an admin.
+    # Derived from the token by the runtime, so it is as secret as the token.
+    setup_code: str | None = None
     # Minutes before an event that reminders go out, unless the event says otherwise.
     event_reminders: tuple[int, ...] = (24 * 60, 60)
     # A reminder missed while the bot was down is sent late within this time, else skipped.
@@ -99,6 +102,17 @@ class Settings:
 class BotIdentity:
     id: int
     username: str
+    # Privacy mode, as getMe said at start: True when it is off (the bot reads every message
+    # in groups where it is no administrator); None when not known.
+    reads_all: bool | None = None
+
+    def link(self, payload: str | None = None, *, group: bool = False) -> str:
+        """A deep link to the bot: `?start=` opens a private chat with it, `?startgroup=`
+        adds it to a group."""
+        url = f"https://t.me/{self.username}"
+        if payload is None:
+            return url
+        return f"{url}?{'startgroup' if group else 'start'}={payload}"
 
 
 class NeedStatus(Exception):
@@ -163,9 +177,54 @@ class Services:
     statuses: StatusCache = field(init=False)
     report_gate: FloodGate = field(init=False)
 
+    _roles: dict[Role, Group] | None = field(init=False, default=None)
+    # Command menus to publish once the update's transaction is committed: (scope, chat id,
+    # user id). Not messages, so not in the postbox: menus are published anew at every start.
+    menu_changes: list[tuple[str, int | None, int | None]] = field(init=False, default_factory=list)
+
+    def menus_changed(self, scope: tuple[str, int | None, int | None]) -> None:
+        if scope not in self.menu_changes:
+            self.menu_changes.append(scope)
+
     def __post_init__(self) -> None:
         self.statuses = StatusCache(self.settings.status_ttl)
         self.report_gate = FloodGate(self.settings.report_limit, self.settings.report_window)
+
+    # --- the staff chat and the escalation chat -------------------------------------------
+    #
+    # Named in the configuration (ECHOWALL_STAFF_CHAT, ECHOWALL_ESCALATION_CHAT) or with
+    # /setstaff and /setescalation (stored as the group's role). The configuration wins: it is
+    # the operator's explicit word, which the bot cannot change, and existing deployments and
+    # the tests rely on it; /setstaff then says so instead of being overruled in silence. A
+    # chat upgraded to a supergroup stays what it was: its stored role moves with the group
+    # (`handlers.admin.on_migration`), and a configured chat's new id is stored as replacing
+    # the configured one, so the configuration does not go stale.
+
+    def _stored_roles(self) -> dict[Role, Group]:
+        if self._roles is None:
+            found = {g.role: g for g in self.repo.groups(active_only=False)}
+            self._roles = {r: g for r, g in found.items() if r is not Role.BUILDING}
+        return self._roles
+
+    def forget_roles(self) -> None:
+        """A group's role changed (or a transaction that may have changed one was undone)."""
+        self._roles = None
+
+    def _chat_of(self, role: Role, configured: int | None) -> int | None:
+        stored = self._stored_roles().get(role)
+        if configured is None:
+            return stored.chat_id if stored is not None else None
+        if stored is not None and stored.replaces == configured:
+            return stored.chat_id  # the configured chat, upgraded to a supergroup
+        return configured
+
+    @property
+    def staff_chat(self) -> int | None:
+        return self._chat_of(Role.STAFF, self.settings.staff_chat)
+
+    @property
+    def escalation_chat(self) -> int | None:
+        return self._chat_of(Role.ESCALATION, self.settings.escalation_chat)
 
     def chat_language(self, chat_id: int) -> str:
         group = self.repo.get_group(chat_id)
@@ -180,12 +239,26 @@ class Services:
     def texts_for(self, chat_id: int) -> Translator:
         return self.texts(self.chat_language(chat_id))
 
+    def is_official(self, chat_id: int) -> bool:
+        """The staff chat or the escalation chat."""
+        return chat_id in (self.staff_chat, self.escalation_chat)
+
     def is_building(self, chat_id: int) -> bool:
-        return chat_id not in (self.settings.staff_chat, self.settings.escalation_chat)
+        """A group staff admitted as a building (groups known before admission existed count
+        as admitted), not the staff or escalation chat."""
+        if self.is_official(chat_id):
+            return False
+        group = self.repo.get_group(chat_id)
+        return group is None or group.admission is Admission.ADMITTED
 
     def buildings(self) -> list[Group]:
-        """The active building groups (not the staff or escalation chat)."""
-        return [g for g in self.repo.groups() if self.is_building(g.chat_id)]
+        """The active building groups (admitted; not the staff or escalation chat)."""
+        official = (self.staff_chat, self.escalation_chat)
+        return [
+            g
+            for g in self.repo.groups()
+            if g.admission is Admission.ADMITTED and g.chat_id not in official
+        ]
 
 
 @dataclass(frozen=True)
@@ -234,7 +307,7 @@ class Context:
 
     @property
     def in_staff_chat(self) -> bool:
-        return self.chat.id == self.svc.settings.staff_chat
+        return self.chat.id == self.svc.staff_chat
 
     def reply(
         self,

@@ -90,6 +90,12 @@ class Sender(Protocol):
         self, chat_id: int, filename: str, data: bytes, *, caption: str | None = None
     ) -> int: ...
 
+    # Calls that are not messages, for jobs: an admission card counts a group's members, a
+    # group refused or retired is left.
+    async def member_count(self, chat_id: int) -> int: ...
+
+    async def leave(self, chat_id: int) -> None: ...
+
 
 @dataclass(frozen=True)
 class Rendered:

@@ -196,7 +196,7 @@ def register_blocks(
 
 def daily_register(svc: Services, day: date, *, closes_at: time | None = None) -> list[int]:
     """Send the staff chat the register of `day`; return the numbers of the cases listed."""
-    staff = svc.settings.staff_chat
+    staff = svc.staff_chat
     if staff is None:
         return []
     window = register_window(day, svc.settings.timezone, closes_at)
@@ -345,7 +345,7 @@ def weekly_summary(svc: Services, week_start: date) -> Ledger | None:
     The figures are counted now; the summary itself (chart and text) is made when it goes
     out, from the same store (`deliver_weekly`).
     """
-    staff = svc.settings.staff_chat
+    staff = svc.staff_chat
     if staff is None:
         return None
     tz = svc.settings.timezone
@@ -358,7 +358,7 @@ def weekly_summary(svc: Services, week_start: date) -> Ledger | None:
 
 async def deliver_weekly(svc: Services, argument: str, sender: Sender) -> None:
     """Send the week's summary: its chart with the leading figures as caption, then the rest."""
-    staff = svc.settings.staff_chat
+    staff = svc.staff_chat
     if staff is None:
         return
     week_start = date.fromisoformat(argument)
@@ -402,7 +402,7 @@ async def deliver_weekly(svc: Services, argument: str, sender: Sender) -> None:
 
 def monthly_report(svc: Services, month: date) -> Ledger | None:
     """Send the staff chat the figures of the month that holds `month`, and its ledger file."""
-    staff = svc.settings.staff_chat
+    staff = svc.staff_chat
     if staff is None:
         return None
     period = month_period(month.year, month.month, svc.settings.timezone)

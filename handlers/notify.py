@@ -347,6 +347,14 @@ def staff_keyboard(
     return tuple(rows) or None
 
 
+def case_link(svc: Services, case: Case, t: Translator) -> str:
+    """A deep link that opens the case, with its whole history, in a private chat."""
+    url = svc.bot.link(f"case_{case.id}")
+    return '<a href="{url}">{label}</a>'.format(
+        url=url, label=t.gettext("🔗 Open case #{id} privately").format(id=case.id)
+    )
+
+
 def unpublished_note(t: Translator, case: Case) -> str | None:
     """What the staff card says of an offline demand its building has not been shown."""
     if case.published:
@@ -372,12 +380,14 @@ def staff_card_text(svc: Services, case: Case, t: Translator, *, declining: bool
     limits = (600, 200, 50) if case.photo else (1500,)
     hint = t.gettext(DECLINE_HINT).format(id=case.id) if declining else ""
     note = unpublished_note(t, case)
+    link = case_link(svc, case, t)
     for limit in limits:
         text = _card(svc, case, t, limit=limit)
         if note is not None:
             text += "\n" + note
         if hint:
             text += "\n\n" + hint
+        text += "\n" + link
         if visible_len(text) <= CAPTION_LIMIT:
             break
     return text
@@ -422,7 +432,7 @@ def _staff(
 ) -> Rendered | None:
     """The staff card of one case or several; `declining`: the case whose not-accepted
     categories the card offers instead of its buttons."""
-    staff = svc.settings.staff_chat
+    staff = svc.staff_chat
     if not cases or staff is None:
         return None
     t = svc.texts_for(staff)
@@ -483,7 +493,7 @@ def bind_staff(svc: Services, argument: str, message_id: int) -> None:
 
 def post_staff_card(svc: Services, case: Case) -> None:
     """Tell the staff chat about a new case, with buttons to answer it."""
-    staff = svc.settings.staff_chat
+    staff = svc.staff_chat
     if staff is None:
         return
     svc.post.view(
@@ -497,7 +507,7 @@ def post_staff_card(svc: Services, case: Case) -> None:
 
 
 def refresh_staff_card(svc: Services, case: Case, *, priority: Priority = Priority.REFRESH) -> None:
-    staff = svc.settings.staff_chat
+    staff = svc.staff_chat
     if staff is not None:
         svc.post.refresh(staff, f"staffcard:{case.id}", priority=priority)
 
@@ -518,7 +528,7 @@ def card_is_near(ctx: Context, case: Case) -> bool:
 def tell_escalation_chat(svc: Services, case: Case, note_for: Callable[[Translator], str]) -> None:
     """Tell the escalation chat; `note_for(t)` words the escalation's note (HTML, clipped to
     1000 characters, so that the note and the case's card always fit one message together)."""
-    chat = svc.settings.escalation_chat
+    chat = svc.escalation_chat
     if chat is None:
         return
     t = svc.texts_for(chat)
@@ -535,7 +545,7 @@ def tell_escalation_chat(svc: Services, case: Case, note_for: Callable[[Translat
 
 def tell_staff(svc: Services, text_for: Callable[[Translator], str]) -> None:
     """Send a short notice to the staff chat; `text_for(t)` renders it in its language."""
-    staff = svc.settings.staff_chat
+    staff = svc.staff_chat
     if staff is None:
         return
     svc.post.send(staff, text_for(svc.texts_for(staff)), priority=Priority.ECHO, merge=True)
@@ -581,8 +591,9 @@ def has_private_chat(svc: Services, user_id: int) -> bool:
 
 
 def start_link(svc: Services, case: Case) -> str:
-    """The link that opens a private chat with the bot on this case (`/start c17`)."""
-    return f"https://t.me/{svc.bot.username}?start=c{case.id}"
+    """The link that opens a private chat with the bot on this case (`/start case_17`): the
+    same deep link as the staff card's."""
+    return svc.bot.link(f"case_{case.id}")
 
 
 def tell_privately(

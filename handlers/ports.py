@@ -73,9 +73,25 @@ class Messenger(Protocol):
         ...
 
     async def set_commands(
-        self, commands: list[BotCommand], *, language: str | None, scope: str
+        self,
+        commands: list[BotCommand],
+        *,
+        language: str | None,
+        scope: str,
+        chat_id: int | None = None,
+        user_id: int | None = None,
     ) -> None:
-        """Register a command menu; scope is `default` or `chat_administrators`."""
+        """Register a command menu (an empty one deletes it): scope is `default`,
+        `all_private_chats`, `all_group_chats`, `chat_administrators` (of every group),
+        `chat` (`chat_id`) or `chat_member` (`chat_id`, `user_id`)."""
+        ...
+
+    async def member_count(self, chat_id: int) -> int:
+        """How many members a chat has."""
+        ...
+
+    async def leave(self, chat_id: int) -> None:
+        """Leave a group."""
         ...
 
 

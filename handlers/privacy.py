@@ -41,7 +41,7 @@ def named_in_groups(case: Case) -> bool:
 
 def official_chat(svc: Services, chat_id: int) -> bool:
     """The staff chat and the escalation chat: where staff and officials act on cases."""
-    return chat_id in (svc.settings.staff_chat, svc.settings.escalation_chat)
+    return chat_id in (svc.staff_chat, svc.escalation_chat)
 
 
 def may_see_reporter(ctx: Context, case: Case) -> bool:

@@ -23,15 +23,27 @@ def is_staff(ctx: Context) -> bool:
     user_id = ctx.user_id
     if user_id is None:
         return False
-    settings = ctx.svc.settings
-    if user_id in settings.admins:
+    if is_admin(ctx):
         return True
-    if settings.staff_chat is None:
+    staff_chat = ctx.svc.staff_chat
+    if staff_chat is None:
         return False
-    if ctx.chat.id == settings.staff_chat and ctx.message is not None:
+    if ctx.chat.id == staff_chat and ctx.message is not None:
         sender = ctx.sender
         return ctx.message.is_anonymous_admin or (sender is not None and not sender.is_bot)
-    return ctx.svc.statuses.get(settings.staff_chat, user_id) in MEMBER_STATUSES
+    return ctx.svc.statuses.get(staff_chat, user_id) in MEMBER_STATUSES
+
+
+def is_admin(ctx: Context) -> bool:
+    """The deployment's admins: ECHOWALL_ADMINS, and whoever opened the set-up link
+    `echowall setup` printed (stored on their person)."""
+    user_id = ctx.user_id
+    if user_id is None or (ctx.sender is not None and ctx.sender.is_bot):
+        return False
+    if user_id in ctx.svc.settings.admins:
+        return True
+    person = ctx.svc.repo.get_person(user_id)
+    return person is not None and person.admin
 
 
 def is_head(ctx: Context, building_id: int) -> bool:
@@ -78,14 +90,18 @@ def manages(ctx: Context, user_id: int, building_id: int) -> bool:
     """Whether someone else (not the sender) is a head of this building or staff: who may be
     made responsible for its cases. Their member statuses are looked up like the sender's."""
     svc = ctx.svc
-    settings = svc.settings
-    if user_id in settings.admins:
+    if user_id in svc.settings.admins:
+        return True
+    person = svc.repo.get_person(user_id)
+    if person is not None and person.admin:
         return True
     group = svc.repo.get_group(building_id)
     if group is not None and user_id in group.heads:
         return True
     if svc.statuses.get(building_id, user_id) in ADMIN_STATUSES:
         return True
-    if settings.staff_chat is None:
+    # The staff chat as /setstaff stored it (the configuration still wins).
+    staff_chat = svc.staff_chat
+    if staff_chat is None:
         return False
-    return svc.statuses.get(settings.staff_chat, user_id) in MEMBER_STATUSES
+    return svc.statuses.get(staff_chat, user_id) in MEMBER_STATUSES

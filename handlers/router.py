@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 from handlers import (
     admin,
+    admission,
     announce,
     calendar,
     callbacks,
@@ -27,6 +28,9 @@ from handlers.ports import ChatGone, DeliveryError, Messenger
 from storage.records import BroadcastKind, Priority
 
 _RECENT_UPDATES = 2048
+# Commands a group that is not an admitted building still answers: naming it the staff chat
+# or the escalation chat.
+UNMUTED = frozenset({"setstaff", "setescalation"})
 # Member statuses looked up for one update before it is given up (each lookup is one chat).
 _LOOKUPS = 4
 
@@ -42,7 +46,12 @@ def delivery_tables() -> courier.Tables:
             "event": calendar.view_event,
             "ledger": stats.view_ledger,
         },
-        jobs={"wall": livewall.deliver_wall, "weekly": digests.deliver_weekly},
+        jobs={
+            "wall": livewall.deliver_wall,
+            "weekly": digests.deliver_weekly,
+            "admission": admission.deliver_card,
+            "leave": admission.deliver_leave,
+        },
         binders={"card": notify.bind_card, "staff": notify.bind_staff},
     )
 
@@ -74,12 +83,38 @@ class Core:
         self._recent: OrderedDict[int, None] = OrderedDict()
 
     async def register_menus(self) -> None:
-        """Publish the command menus in both languages."""
+        """Publish the command menus in every language: residents', private chats', groups',
+        groups' administrators', and the staff chat's. An appointed head's menu in their
+        group is published when they are appointed (`publish_menu`)."""
         for language in (None, *admin.LANGUAGES):
             t = self.svc.texts(language)
-            for scope in ("default", "chat_administrators"):
+            for scope, _who, _where in commands.MENU_SCOPES:
                 menu = commands.menu(t, scope)
                 await self.messenger.set_commands(menu, language=language, scope=scope)
+        if self.svc.staff_chat is not None:
+            await self.publish_menu(("chat", self.svc.staff_chat, None))
+
+    async def publish_menu(self, scope: tuple[str, int | None, int | None]) -> None:
+        """Publish (or delete) the menu of one chat, or of one head in their group."""
+        kind, chat_id, user_id = scope
+        if kind == "chat":
+            wanted = "staff" if chat_id == self.svc.staff_chat else None
+        else:
+            group = self.svc.repo.get_group(chat_id) if chat_id is not None else None
+            wanted = "chat_member" if group is not None and user_id in group.heads else None
+        for language in (None, *admin.LANGUAGES):
+            menu = commands.menu(self.svc.texts(language), wanted) if wanted else []
+            await self.messenger.set_commands(
+                menu, language=language, scope=kind, chat_id=chat_id, user_id=user_id
+            )
+
+    async def _publish_menus(self) -> None:
+        changes, self.svc.menu_changes = self.svc.menu_changes, []
+        for scope in changes:
+            try:
+                await self.publish_menu(scope)
+            except DeliveryError as exc:
+                log.info("menu %s not published: %s", scope, exc)
 
     def _duplicate(self, update_id: int) -> bool:
         # The same update can arrive twice after a crash before its offset was confirmed.
@@ -96,20 +131,28 @@ class Core:
             return
         answer: Answer | None = None
         for _attempt in range(_LOOKUPS + 1):
+            self.svc.menu_changes.clear()
             try:
                 with self.svc.repo.transaction():
                     answer = self._decide(event)
                 break
             except NeedStatus as need:
+                self.svc.forget_roles()  # the undone transaction may have named a chat
                 if _attempt == _LOOKUPS:
                     log.warning("update=%s gave up after %s lookups", event.update_id, _LOOKUPS)
                     return
                 await self._look_up(need)
             except Exception:
                 log.exception("update=%s failed", event.update_id)
+                self.svc.forget_roles()
+                self.svc.menu_changes.clear()
                 answer = self._apologise(event)
                 break
         self._remember(event.update_id)
+        if self.svc.menu_changes:
+            # Not messages: published after the commit, outside the handler (and anew at
+            # every start, so one lost here is back at the next).
+            await self._publish_menus()
         if answer is not None:
             try:
                 await self.messenger.answer(answer.callback_id, answer.text, alert=answer.alert)
@@ -147,7 +190,7 @@ class Core:
 
     def _context(self, chat: ChatRef, event: Message | Press) -> Context:
         svc = self.svc
-        group = admin.register(svc, chat) if chat.is_group else None
+        group = admin.register(svc, chat, event.sender) if chat.is_group else None
         sender = event.sender
         language = svc.chat_language(chat.id)
         if chat.is_private and sender is not None:
@@ -170,6 +213,8 @@ class Core:
             return False
         name, ctx.args = parsed
         command = BY_NAME.get(name)
+        if self._silent(ctx) and name not in UNMUTED:
+            return False  # a group staff have not admitted: not a word until they do
         if command is None:
             if message.chat.is_private:
                 ctx.reply(ctx._("I do not know that command. Send /help for the list."))
@@ -183,9 +228,15 @@ class Core:
         command.handler(ctx)
         return True
 
+    def _silent(self, ctx: Context) -> bool:
+        """A group that is neither an admitted building nor the staff or escalation chat."""
+        return ctx.chat.is_group and ctx.group is None and not self.svc.is_official(ctx.chat.id)
+
     def _press(self, press: Press) -> Answer:
         chat = press.chat or ChatRef(press.sender.id, "private")
         ctx = self._context(chat, press)
+        if self._silent(ctx):
+            return Answer(press.callback_id, None)
         ctx.press = press
         cb = callbacks.decode(press.data)
         if cb is None:

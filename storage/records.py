@@ -141,9 +141,30 @@ class Case:
         return self.state in OPEN_STATES
 
 
+class Admission(StrEnum):
+    """Whether a group is one of the community's buildings: staff admit each new group.
+
+    Groups stored before admission existed load as admitted: they were buildings already.
+    """
+
+    PENDING = "pending"  # waits for staff: the bot says one polite message, then nothing
+    ADMITTED = "admitted"
+    REFUSED = "refused"  # the bot left it
+    RETIRED = "retired"  # was a building; staff retired it and the bot left
+
+
+class Role(StrEnum):
+    """What a group is to the community: a building, or a chat named with /setstaff or
+    /setescalation (stored here, so a migration to a supergroup takes it along)."""
+
+    BUILDING = "building"
+    STAFF = "staff"
+    ESCALATION = "escalation"
+
+
 @dataclass(slots=True)
 class Group:
-    """A building group the bot sits in."""
+    """A group the bot sits in: a building group, or the staff or escalation chat."""
 
     chat_id: int
     title: str
@@ -154,6 +175,15 @@ class Group:
     wall_message_id: int | None = None
     wall_digest: str | None = None
     pin_warned: bool = False
+    admission: Admission = Admission.ADMITTED
+    role: Role = Role.BUILDING
+    # Who added the bot, the members counted for the staff's admission card, the card.
+    added_by: str = ""
+    members: int | None = None
+    admission_message_id: int | None = None
+    decided_by: str = ""
+    # The configured staff or escalation chat whose supergroup this is (see `role`).
+    replaces: int | None = None
 
     @property
     def label(self) -> str:
@@ -172,6 +202,8 @@ class Person:
     # Whether the bot may write to them privately: True once they wrote to it there, False
     # once Telegram refused a message to them; None: not known (try).
     private: bool | None = None
+    # An admin of the deployment, by the set-up link (ECHOWALL_ADMINS are admins anyway).
+    admin: bool = False
 
 
 @dataclass(slots=True)

@@ -66,6 +66,22 @@ def build_world(api: LocalBotAPI) -> None:
     api.add_chat(ESCALATION, "group", title="街道督办", members=[WORKER_LIU])
 
 
+def admit_world(data_dir: Path, more: dict[int, str] | None = None) -> None:
+    """The two building groups (and `more`), admitted: as in a deployment where staff
+    admitted them, or that served them before admission existed. A group the bot is added to
+    later waits for staff."""
+    from storage.records import Group
+    from storage.tinydb_store import TinyRepository
+
+    repo = TinyRepository(data_dir)
+    try:
+        for chat_id, title in {B1: "林溪苑1号楼", B2: "林溪苑2号楼", **(more or {})}.items():
+            if repo.get_group(chat_id) is None:
+                repo.save_group(Group(chat_id=chat_id, title=title))
+    finally:
+        repo.close()
+
+
 @dataclass
 class Harness:
     """Drives the bot like people in the chats would, and reads what it answered."""
@@ -224,6 +240,8 @@ async def start_bot(
     running: list[RunningBot] = []
 
     async def start(clock: Callable[[], datetime] | None = None, **config: Any) -> RunningBot:
+        if not running:
+            admit_world(tmp_path / "data")
         bot = RunningBot(make_config(api, tmp_path / "data", framework, **config), clock)
         await bot.start(api)
         running.append(bot)

@@ -32,6 +32,7 @@ from localapi import (
 )
 from storage.documents import DocumentRepository
 from storage.memory import MemoryRepository
+from storage.records import Group
 from storage.tinydb_store import TinyRepository
 from tests.conftest import (
     AUNT_ZHANG,
@@ -219,6 +220,10 @@ class CoreWorld:
         else:
             store.mkdir(parents=True, exist_ok=True)
             self.repo = TinyRepository(store)
+        # The two building groups, admitted (a group first seen later waits for staff).
+        for chat_id in (B1, B2):
+            if self.repo.get_group(chat_id) is None:
+                self.repo.save_group(Group(chat_id=chat_id, title=CHATS[chat_id].title or ""))
         values: dict[str, object] = dict(
             staff_chat=STAFF, escalation_chat=ESCALATION, timezone=ZoneInfo("Asia/Shanghai")
         )

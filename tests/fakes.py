@@ -40,6 +40,12 @@ class FakeMessenger:
     statuses: dict[tuple[int, int], str] = field(default_factory=dict)
     commands: list[tuple[str | None, str, list[BotCommand]]] = field(default_factory=list)
     pins: list[tuple[int, int]] = field(default_factory=list)
+    # (scope, chat id, user id, language) -> the menu set there, as the last call left it.
+    menus: dict[tuple[str, int | None, int | None, str | None], list[BotCommand]] = field(
+        default_factory=dict
+    )
+    left: list[int] = field(default_factory=list)
+    member_counts: dict[int, int] = field(default_factory=dict)
     _next_id: int = 1000
 
     async def send(
@@ -97,9 +103,26 @@ class FakeMessenger:
         return self.statuses.get((chat_id, user_id), "left")
 
     async def set_commands(
-        self, commands: list[BotCommand], *, language: str | None, scope: str
+        self,
+        commands: list[BotCommand],
+        *,
+        language: str | None,
+        scope: str,
+        chat_id: int | None = None,
+        user_id: int | None = None,
     ) -> None:
         self.commands.append((language, scope, commands))
+        key = (scope, chat_id, user_id, language)
+        if commands:
+            self.menus[key] = list(commands)
+        else:
+            self.menus.pop(key, None)
+
+    async def member_count(self, chat_id: int) -> int:
+        return self.member_counts.get(chat_id, 3)
+
+    async def leave(self, chat_id: int) -> None:
+        self.left.append(chat_id)
 
     def texts_in(self, chat_id: int) -> list[str]:
         return [s.text for s in self.sent if s.chat_id == chat_id]

@@ -15,7 +15,7 @@ from handlers.calendar import EventError, parse_event, parse_offsets
 from handlers.core import QuietHours, Settings
 from handlers.events import ChatRef, Message, Person, Press
 from handlers.outbox import DirectLanes
-from storage.records import DeliveryState, EventKind
+from storage.records import DeliveryState, EventKind, Group
 from storage.tinydb_store import TinyRepository
 from tests.fakes import FakeClock, FakeMessenger, Sent, assemble
 
@@ -46,6 +46,9 @@ class World:
     def open(self) -> None:
         """(Re)start the core on the same data directory, as after a restart."""
         self.repo = TinyRepository(self.path)
+        for group in (B1, B2):  # the two buildings, admitted
+            if self.repo.get_group(group.id) is None:
+                self.repo.save_group(Group(chat_id=group.id, title=group.title or ""))
         self.parts = assemble(self.repo, self.settings, self.clock, self.messenger)
         self.svc = self.parts.svc
         self.core = self.parts.core

@@ -14,6 +14,7 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
+from handlers import admission
 from handlers.actions import CLASS_WORDS
 from handlers.admin import LANGUAGE_WORDS
 from handlers.callbacks import Act
@@ -91,6 +92,7 @@ WORDS = {
     "log": CHANNEL_WORDS,
     "stats": PERIOD_WORDS,
     "lang": LANGUAGE_WORDS,
+    "buildings": admission.ACTIONS,
 }
 # Alternatives that are forms to fill in, not words: 12h, 2d, YYYY-MM, HH:MM …
 FORM = re.compile(r"^(\d+[mhd]|[YMDH:\- ]+|HH:MM|YYYY-MM-DD HH:MM)$")
@@ -118,18 +120,32 @@ def test_every_word_a_usage_offers_is_accepted(language: str) -> None:
 
 
 async def test_the_menus_are_made_from_the_description(tmp_path: Path) -> None:
+    """Each scope shows the commands its people may use there, in every language: residents
+    everywhere, private chats without the group commands, groups' administrators the heads'
+    commands, the staff chat the staff's (without a building's own settings)."""
     w = CoreWorld(tmp_path / "data")
     try:
         await w.core.register_menus()
-        menus = {(language, scope): cmds for language, scope, cmds in w.messenger.commands}
-        residents = [c.name for c in COMMANDS if c.menu and c.who is Who.EVERYONE]
-        everyone = [c.name for c in COMMANDS if c.menu]
+        menus = w.messenger.menus
+
+        def names(scope: str, language: str | None, chat: int | None = None) -> list[str]:
+            return [c.command for c in menus[(scope, chat, None, language)]]
+
+        listed = [c for c in COMMANDS if c.menu]
+        residents = [c.name for c in listed if c.who is Who.EVERYONE]
+        heads = [c.name for c in listed if c.who in (Who.EVERYONE, Who.MANAGERS)]
         for language in (None, "zh", "en"):
-            assert [c.command for c in menus[(language, "default")]] == residents
-            assert [c.command for c in menus[(language, "chat_administrators")]] == everyone
-        zh = {c.command: c.description for c in menus[("zh", "chat_administrators")]}
+            assert names("default", language) == residents
+            assert names("all_group_chats", language) == residents
+            assert names("all_private_chats", language) == [n for n in residents if n != "heads"]
+            assert names("chat_administrators", language) == heads
+            staff = names("chat", language, STAFF)
+            assert "stats" in staff and "buildings" in staff and "accept" in staff
+            assert not {"sethead", "building", "heads"} & set(staff)
+        assert "setup" not in residents and "setstaff" not in heads
+        zh = {c.command: c.description for c in menus[("chat", STAFF, None, "zh")]}
         assert zh["accept"] == "受理诉求" and zh["stats"] == "工作人员：民情统计与“三率”"
-        en = {c.command: c.description for c in menus[("en", "chat_administrators")]}
+        en = {c.command: c.description for c in menus[("chat", STAFF, None, "en")]}
         assert en["stats"] == "Staff: Case statistics and the three rates"
     finally:
         w.close()
@@ -140,11 +156,14 @@ def test_help_lists_each_command_the_person_may_use_with_its_usage() -> None:
     resident = "\n".join(help_lines(t, manager=False, staff=False))
     head = "\n".join(help_lines(t, manager=True, staff=False))
     staff = "\n".join(help_lines(t, manager=True, staff=True))
+    admin = "\n".join(help_lines(t, manager=True, staff=True, admin=True))
     for command in COMMANDS:
-        assert command.usage in parse_html(staff)[0], command.name
+        assert command.usage in parse_html(admin)[0], command.name
         in_resident = command.usage in parse_html(resident)[0]
         assert in_resident == (command.who is Who.EVERYONE), command.name
-        assert (command.usage in parse_html(head)[0]) == (command.who is not Who.STAFF)
+        in_head = command.usage in parse_html(head)[0]
+        assert in_head == (command.who in (Who.EVERYONE, Who.MANAGERS)), command.name
+        assert (command.usage in parse_html(staff)[0]) == (command.who is not Who.ADMINS)
 
 
 # --- the words people type ------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from handlers.core import Settings
 from handlers.events import ChatRef, Message, Person, Press
-from storage.records import CaseClass, State
+from storage.records import CaseClass, Group, State
 from storage.tinydb_store import TinyRepository
 from tests.fakes import FakeClock, FakeMessenger, assemble
 
@@ -27,6 +27,7 @@ class World:
         self.messenger = FakeMessenger()
         self.messenger.statuses[(GROUP.id, HEAD.id)] = "administrator"
         self.repo = TinyRepository(tmp_path)
+        self.repo.save_group(Group(chat_id=GROUP.id, title=GROUP.title or ""))  # admitted
         settings = Settings(staff_chat=STAFF, timezone=ZoneInfo("Asia/Shanghai"))
         self.parts = assemble(self.repo, settings, self.clock, self.messenger)
         self.svc = self.parts.svc

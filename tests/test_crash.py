@@ -20,7 +20,17 @@ from pathlib import Path
 from localapi import LocalBotAPI
 from storage.records import DeliveryState, Reminder
 from storage.tinydb_store import TinyRepository
-from tests.conftest import AUNT_ZHANG, B1, B2, HEAD_WANG, STAFF, UNCLE_LI, WORKER_LIU, build_world
+from tests.conftest import (
+    AUNT_ZHANG,
+    B1,
+    B2,
+    HEAD_WANG,
+    STAFF,
+    UNCLE_LI,
+    WORKER_LIU,
+    admit_world,
+    build_world,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLS = int(os.environ.get("ECHOWALL_CRASH_KILLS", "8"))
@@ -89,6 +99,7 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path: Path) -> None:
         for chat_id in GROUPS:
             api.add_chat(chat_id, "group", title=f"和平里{chat_id}", members=[UNCLE_LI])
         # The bot meets the groups first; the reminders fall due over the campaign's length.
+        admit_world(data_dir, {chat_id: f"和平里{chat_id}" for chat_id in GROUPS})
         process = await _spawn(api, data_dir)
         for chat_id in [B2, *GROUPS]:
             api.user_message(chat_id, UNCLE_LI, "大家好")

@@ -419,12 +419,18 @@ async def test_runtime_schedules_the_three_reports(tmp_path: Path) -> None:
     assert min(daily, weekly, monthly) > before
 
 
-async def test_no_staff_chat_schedules_no_reports(tmp_path: Path) -> None:
+async def test_without_a_staff_chat_the_reports_are_scheduled_and_make_nothing(
+    tmp_path: Path,
+) -> None:
+    """/setstaff may name a staff chat at any time, so the jobs are there; until then a
+    report has nowhere to go and is not made."""
     repo = TinyRepository(tmp_path)
     runtime = Runtime(repo, Settings(timezone=TZ), Catalogs(TZ).get, Limits())
     await runtime.start(FakeMessenger(), bot_id=99, username="echowall_bot")
     try:
-        assert set(runtime.scheduler.next_runs()) == {"overdue-sweep", CALENDAR_JOB}
+        assert {DAILY_JOB, WEEKLY_JOB, MONTHLY_JOB} <= set(runtime.scheduler.next_runs())
+        assert await runtime.daily() == []
+        assert repo.outgoing_chats() == set()
     finally:
         await runtime.stop()
         repo.close()

@@ -185,11 +185,11 @@ async def test_a_named_head_gets_the_case_privately_and_is_reminded_before_the_d
     # Staff name him from the staff chat with his @username.
     h.say(STAFF, WORKER_LIU, "/assign 1 @wang_lz")
     answer = await h.reply(STAFF, "#1", "王楼长")
-    assert "https://t.me/" in answer.text and "start=c1" in answer.text
+    assert "https://t.me/" in answer.text and "start=case_1" in answer.text
     notice = await h.reply(HEAD_WANG, "#1", "负责人")
     assert notice.text.startswith("📌 刘社工指定您为诉求 #1 的负责人。")
     # He opens the link: the case privately.
-    h.say(HEAD_WANG, HEAD_WANG, "/start c1")
+    h.say(HEAD_WANG, HEAD_WANG, "/start case_1")
     await h.reply(HEAD_WANG, "#1", "负责人：王楼长")
     # Named again by a mention (someone picked from the list): the same person, no change.
     h.say(STAFF, WORKER_LIU, "/assign 1 王楼长", mentions=[HEAD_WANG])

@@ -138,6 +138,10 @@ POSTED = {
     "c1:cat:17:env": (Act.CATEGORY, (17, "env")),
     "c1:nac:17:outside": (Act.NOT_ACCEPTED, (17, "outside")),
     "c1:card:17": (Act.CARD, (17,)),
+    "c1:anon:17": (Act.HIDE, (17,)),
+    "c1:pub:17": (Act.PUBLISH, (17,)),
+    "c1:adm:-1001234567890": (Act.ADMIT, (-1001234567890,)),
+    "c1:ref:-1001234567890": (Act.REFUSE, (-1001234567890,)),
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from localapi import LocalBotAPI
-from tests.conftest import AUNT_ZHANG, B1, STAFF, build_world
+from tests.conftest import AUNT_ZHANG, B1, STAFF, admit_world, build_world
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +30,7 @@ async def test_signal_stops_the_bot_cleanly(
 ) -> None:
     async with LocalBotAPI() as api:
         build_world(api)
+        admit_world(tmp_path)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-X",
@@ -96,6 +97,7 @@ async def test_logs_are_structured_and_never_hold_the_token(tmp_path: Path) -> N
     token = "987654:AAH-secret_half_of_the_token_42"
     async with LocalBotAPI(token=token) as api:
         build_world(api)
+        admit_world(tmp_path)
         # Failures make the HTTP stack log and raise with URLs in hand.
         api.fail_rate(0.3, kinds=("500", "502", "429"), seed=3)
         process = await asyncio.create_subprocess_exec(

@@ -74,7 +74,7 @@ async def test_assign_as_a_reply_names_the_head_who_gets_the_case_privately(
     # 王楼长 never wrote to the bot privately: the answer carries the link that opens the chat.
     assert answer.splitlines() == [
         "📌 诉求 #1：负责人为王楼长。",
-        "王楼长，请打开 https://t.me/echowall_bot?start=c1 并点击“开始”，"
+        "王楼长，请打开 https://t.me/echowall_bot?start=case_1 并点击“开始”，"
         "即可私信接收这件诉求和到期提醒。",
     ]
     (notice,) = into(w, HEAD_WANG)
@@ -83,7 +83,7 @@ async def test_assign_as_a_reply_names_the_head_who_gets_the_case_privately(
     assert len(into(w, B1)) == in_b1  # the building group is not told
 
     # He opens the link: the case is the answer, and the bot knows it may write to him.
-    opened = await w.say(HEAD_WANG, HEAD_WANG, "/start c1")
+    opened = await w.say(HEAD_WANG, HEAD_WANG, "/start case_1")
     (card, *_) = [shown(a) for a in w.replies_to(opened)]
     assert "诉求 #1" in card and "负责人：王楼长" in card
     person = w.repo.get_person(HEAD_WANG)

@@ -38,7 +38,8 @@ from handlers.callbacks import Act
 from handlers.commands import BUTTONS, COMMANDS
 from handlers.events import ChatRef, Person, Quoted
 from localapi import LocalBotAPI
-from storage.records import Channel, Level, Rating, State
+from storage.records import Admission, Channel, Level, Rating, State
+from storage.records import Role as ChatRole
 from storage.tinydb_store import TinyRepository
 from tests.conftest import (
     AUNT_ZHANG,
@@ -101,7 +102,17 @@ action        reporter resident other_resident other_head admin anonymous staff 
 /publish         -        -           -            -        -       -       +        +         -
 [hide name]      +        -           -            -        -       .       -        -         -
 [publish]        -        -           -            -        -       .       +        +         -
+/buildings       -        -           -            -        -       -       +        +         -
+/status          -        -           -            -        -       -       +        +         -
+/setup           -        -           -            -        -       -       -        -         -
+/setstaff        -        -           -            -        -       -       -        -         -
+/setescalation   -        -           -            -        -       -       -        -         -
+[admit]          -        -           -            -        -       .       +        +         -
+[refuse]         -        -           -            -        -       .       +        +         -
 """
+# Setting up is for the deployment's admins (ECHOWALL_ADMINS, or whoever opened the set-up
+# link), none of whom is among these roles: a group's administrator is a head, not an admin.
+# tests/test_admission.py has the admins' side.
 # Notes on single cells: the reporter's own "me too" is not counted (she is counted already);
 # "me too" is open to anyone, as PRODUCT.md gives it to residents without naming a building;
 # /lang in the staff chat or a private chat sets that chat's own language, which its staff or
@@ -197,6 +208,19 @@ async def offline_logged(w: CoreWorld) -> None:
     await w.say(STAFF, WORKER_LIU, "/log 1号楼 走访 楼上装修太吵")
 
 
+NEWCOMER = -1003  # a group that added the bot, waiting for staff to admit it
+
+
+async def pending_group(w: CoreWorld) -> None:
+    """Case #1, and a new group that added the bot: its card waits in the staff chat."""
+    await reported(w)
+    await w.handle(w.message(ChatRef(NEWCOMER, "group", "新来的群"), PEOPLE[UNCLE_LI], "大家好"))
+
+
+def admission_of(o: Outcome, chat: int) -> Any:
+    return o.after.groups[chat][3]
+
+
 async def with_event(w: CoreWorld) -> None:
     """Event E1, planned by 王楼长 for building 1, on top of case #1."""
     await reported(w)
@@ -260,7 +284,8 @@ def snapshot(w: CoreWorld) -> Snapshot:
     return Snapshot(
         cases={c.id: c for c in w.repo.all_cases()},
         groups={
-            g.chat_id: (dict(g.heads), g.name, g.language) for g in w.repo.groups(active_only=False)
+            g.chat_id: (dict(g.heads), g.name, g.language, g.admission, g.role)
+            for g in w.repo.groups(active_only=False)
         },
         languages={uid: (p.language if (p := w.repo.get_person(uid)) else None) for uid in people},
         documents=len(w.messenger.documents),
@@ -282,7 +307,7 @@ def case1(o: Outcome) -> Any:
 def chat_language(o: Outcome) -> str | None:
     if o.role.chat > 0:
         return o.after.languages.get(o.role.chat)
-    return o.after.groups.get(o.role.chat, ({}, None, None))[2]
+    return o.after.groups.get(o.role.chat, ({}, None, None, None, None))[2]
 
 
 @dataclass(frozen=True)
@@ -410,6 +435,29 @@ ROWS: dict[str, Row] = {
     ),
     "[back]": Row(reported, lambda o: STAFF in o.edited, data=lambda w: "c1:card:1"),
     "/publish": Row(offline_logged, lambda o: o.after.cases[2].published, command="/publish 2"),
+    "/buildings": Row(reported, lambda o: any("🏠" in a for a in o.answers), command="/buildings"),
+    "/status": Row(reported, lambda o: any("⚙️" in a for a in o.answers), command="/status"),
+    "/setup": Row(reported, lambda o: any("🛠" in a for a in o.answers), command="/setup"),
+    "/setstaff": Row(
+        reported,
+        lambda o: any(g[4] is ChatRole.STAFF for g in o.after.groups.values()),
+        command="/setstaff",
+    ),
+    "/setescalation": Row(
+        reported,
+        lambda o: any(g[4] is ChatRole.ESCALATION for g in o.after.groups.values()),
+        command="/setescalation",
+    ),
+    "[admit]": Row(
+        pending_group,
+        lambda o: admission_of(o, NEWCOMER) is Admission.ADMITTED,
+        data=lambda w: f"c1:adm:{NEWCOMER}",
+    ),
+    "[refuse]": Row(
+        pending_group,
+        lambda o: admission_of(o, NEWCOMER) is Admission.REFUSED,
+        data=lambda w: f"c1:ref:{NEWCOMER}",
+    ),
     "[hide name]": Row(reported, lambda o: case1(o).anonymous, data=lambda w: "c1:anon:1"),
     "[publish]": Row(
         offline_logged, lambda o: o.after.cases[2].published, data=lambda w: "c1:pub:2"
@@ -447,6 +495,8 @@ BUTTON_ROWS = {
     Act.CARD: ["[back]"],
     Act.HIDE: ["[hide name]"],
     Act.PUBLISH: ["[publish]"],
+    Act.ADMIT: ["[admit]"],
+    Act.REFUSE: ["[refuse]"],
 }
 
 
