@@ -179,7 +179,9 @@ def _announce(
         and ctx.press.message_id is not None
         and ctx.press.message_id == case.staff_message_id
     )
-    if pressed_card or notify.card_is_near(ctx, case):
+    # The card shows the state, not the note: a step nobody else is told of (an offline
+    # demand not posted into its building) is confirmed in words.
+    if pressed_card or (notify.card_is_near(ctx, case) and case.published):
         notify.refresh_staff_card(svc, case, priority=Priority.REPLY)
     elif ctx.message is not None and not in_thread:
         ctx.reply(render(ctx.t))

@@ -127,6 +127,7 @@ def on_migration(svc: Services, event: Migration) -> None:
         if configured == old:
             group.replaces = configured
         svc.repo.save_group(group)
+        svc.menus_changed(("chat", new, None))
         log.info("chat=%s action=migrate role=%s to=%s", old, role.value, new)
     svc.forget_roles()
     svc.post.touch(event.new_chat_id)  # its waiting messages moved along

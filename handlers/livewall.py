@@ -13,11 +13,12 @@ from handlers.core import Services, log
 from handlers.courier import Sender
 from handlers.ports import NotModified, Rejected
 from handlers.render import MESSAGE_LIMIT, STATE_ICONS, STATE_LABELS, clip, esc, utf16_len
-from handlers.texts import Translator
+from handlers.texts import N_, Translator
 from storage.records import OPEN_STATES, Case, Priority
 
 # Room left under Telegram's limit for the "and N more" line.
 _RESERVE = 200
+NO_OPEN = N_("🧱 Problem wall: no open cases. 🎉")
 # Calls for one refresh of the wall before it waits for the next change.
 ATTEMPTS = 4
 
@@ -65,7 +66,7 @@ def pinned_text(svc: Services, t: Translator, case_ids: list[int]) -> str:
         used += utf16_len(line) + 1
     count = len(case_ids) - hidden
     if not count:
-        return t.gettext("🧱 Problem wall: no open cases. 🎉")
+        return t.gettext(NO_OPEN)
     text = "\n".join([wall_title(t, count), *lines])
     if more:
         more_text = t.gettext("… and {n} more: send /wall for all of them.")
@@ -90,6 +91,8 @@ async def deliver_wall(svc: Services, argument: str, sender: Sender) -> None:
         return  # nothing to show: no need to post an empty wall into a quiet group
     t = svc.texts_for(building_id)
     text = pinned_text(svc, t, case_ids)
+    if group.wall_message_id is None and text == t.gettext(NO_OPEN):
+        return  # only cases the group is not shown: still nothing to post
     digest = hashlib.sha1(text.encode()).hexdigest()
     if digest == group.wall_digest and group.wall_message_id is not None:
         return  # unchanged: an edit would only earn "message is not modified"

@@ -55,6 +55,9 @@ class World:
         self.commands: dict[tuple[str, str], list[JSON]] = {}
         self.callback_answers: dict[str, JSON] = {}
         self.descriptions: dict[tuple[str, str], str] = {}
+        # BotFather's /setprivacy: on (the default), the bot gets only commands, replies to it
+        # and service messages in groups where it is no administrator. getMe tells it.
+        self.privacy_mode = True
 
         self.pulse = Pulse()
         self.updates = UpdateQueue(self.pulse)
@@ -256,6 +259,11 @@ class World:
                 }
             )
         return sorted(entities, key=lambda e: e["offset"])
+
+    def open_link(self, user_id: int, payload: str) -> JSON:
+        """The user opens ``t.me/<bot>?start=<payload>``: Telegram sends ``/start <payload>``
+        in the private chat (starting it if need be)."""
+        return self.user_message(user_id, user_id, f"/start {payload}")
 
     def deliver_again(self, message: JSON) -> None:
         """Queue a message update once more under a new update_id (a duplicate delivery)."""

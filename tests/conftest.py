@@ -66,16 +66,19 @@ def build_world(api: LocalBotAPI) -> None:
     api.add_chat(ESCALATION, "group", title="街道督办", members=[WORKER_LIU])
 
 
-def admit_world(data_dir: Path, more: dict[int, str] | None = None) -> None:
-    """The two building groups (and `more`), admitted: as in a deployment where staff
-    admitted them, or that served them before admission existed. A group the bot is added to
-    later waits for staff."""
+BUILDINGS = {B1: "林溪苑1号楼", B2: "林溪苑2号楼"}
+
+
+def admit_world(data_dir: Path, groups: dict[int, str] | None = None) -> None:
+    """The building groups (the world's two, or `groups`), admitted: as in a deployment where
+    staff admitted them, or that served them before admission existed. A group the bot is
+    added to later waits for staff."""
     from storage.records import Group
     from storage.tinydb_store import TinyRepository
 
     repo = TinyRepository(data_dir)
     try:
-        for chat_id, title in {B1: "林溪苑1号楼", B2: "林溪苑2号楼", **(more or {})}.items():
+        for chat_id, title in (BUILDINGS if groups is None else groups).items():
             if repo.get_group(chat_id) is None:
                 repo.save_group(Group(chat_id=chat_id, title=title))
     finally:
@@ -240,7 +243,7 @@ async def start_bot(
     running: list[RunningBot] = []
 
     async def start(clock: Callable[[], datetime] | None = None, **config: Any) -> RunningBot:
-        if not running:
+        if not running and not (tmp_path / "data").exists():
             admit_world(tmp_path / "data")
         bot = RunningBot(make_config(api, tmp_path / "data", framework, **config), clock)
         await bot.start(api)

@@ -99,7 +99,9 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path: Path) -> None:
         for chat_id in GROUPS:
             api.add_chat(chat_id, "group", title=f"和平里{chat_id}", members=[UNCLE_LI])
         # The bot meets the groups first; the reminders fall due over the campaign's length.
-        admit_world(data_dir, {chat_id: f"和平里{chat_id}" for chat_id in GROUPS})
+        admit_world(
+            data_dir, {B1: "1", B2: "2", **{chat_id: f"和平里{chat_id}" for chat_id in GROUPS}}
+        )
         process = await _spawn(api, data_dir)
         for chat_id in [B2, *GROUPS]:
             api.user_message(chat_id, UNCLE_LI, "大家好")

@@ -22,6 +22,7 @@ from tests.conftest import (
     UNCLE_LI,
     WORKER_LIU,
     Harness,
+    admit_world,
 )
 from tests.fakes import FakeClock, ShiftedClock
 
@@ -208,6 +209,7 @@ async def test_broadcast_to_200_groups_under_faults_arrives_once_each(
     groups = [-5000 - i for i in range(200)]
     for i, chat_id in enumerate(groups):
         api.add_chat(chat_id, "group", title=f"幸福里{i + 1}号楼", members=[UNCLE_LI])
+    admit_world(tmp_path / "data", {c: f"幸福里{i + 1}号楼" for i, c in enumerate(groups)})
     bot = await start_bot(rate_per_second=90)
     h = Harness(api, tmp_path / "data", framework)
     await _meet_groups(h, [(chat_id, UNCLE_LI) for chat_id in groups])
@@ -239,6 +241,7 @@ async def test_broadcast_interrupted_by_a_stop_resumes_without_doubles(
     groups = [-5500 - i for i in range(30)]
     for i, chat_id in enumerate(groups):
         api.add_chat(chat_id, "group", title=f"和平里{i + 1}号楼", members=[UNCLE_LI])
+    admit_world(tmp_path / "data", {c: f"和平里{i + 1}号楼" for i, c in enumerate(groups)})
     await start_bot(rate_per_second=15)
     h = Harness(api, tmp_path / "data", framework)
     await _meet_groups(h, [(chat_id, UNCLE_LI) for chat_id in groups])

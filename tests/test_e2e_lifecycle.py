@@ -260,12 +260,13 @@ async def test_private_report_goes_straight_to_the_known_building(h: Harness) ->
     assert echo.chat_id == AUNT_ZHANG
 
 
-async def test_bot_added_to_a_group_greets_and_registers_it(h: Harness) -> None:
+async def test_bot_added_to_a_group_says_it_waits_for_staff(h: Harness) -> None:
     h.api.add_chat(-1003, "group", title="林溪苑3号楼", members=[UNCLE_LI], bot_status="left")
     h.mark = h.api.last_seq
     h.api.add_bot_to_chat(-1003, UNCLE_LI)
-    greeting = await h.reply(-1003, "/report")
-    assert "民" in greeting.text or "回音" in greeting.text
+    note = await h.reply(-1003, "社区工作人员")
+    assert "回音壁" in note.text and "/report" not in note.text
+    await h.reply(STAFF, "林溪苑3号楼", "李大爷")
 
 
 async def test_escalation_reaches_the_escalation_chat(h: Harness) -> None:

@@ -1146,3 +1146,24 @@ async def test_aiogram_client(server: LocalBotAPI) -> None:
     finally:
         await bot.session.close()
     assert server.internal_errors == []
+
+
+async def test_get_me_tells_the_privacy_mode_as_botfather_set_it(
+    server: LocalBotAPI, http: aiohttp.ClientSession
+) -> None:
+    me = await ok(http, server, "getMe")
+    assert me["can_read_all_group_messages"] is False  # privacy mode on, Telegram's default
+    server.privacy_mode = False
+    me = await ok(http, server, "getMe")
+    assert me["can_read_all_group_messages"] is True
+
+
+async def test_opening_a_deep_link_sends_start_with_its_payload(
+    server: LocalBotAPI, http: aiohttp.ClientSession
+) -> None:
+    server.open_link(CAROL, "case_17")  # Carol never started the bot: the link starts it
+    updates = await ok(http, server, "getUpdates")
+    message = updates[-1]["message"]
+    assert message["chat"] == {"id": CAROL, "type": "private", "first_name": "Carol"}
+    assert message["text"] == "/start case_17"
+    assert message["entities"][0] == {"type": "bot_command", "offset": 0, "length": 6}
