@@ -98,6 +98,52 @@ def _report(command: str, period_text: str | None, out: str | None) -> None:
     print(target)
 
 
+def _setup() -> int:
+    """`echowall setup`: check the bot with Telegram, say what to set in @BotFather, and print
+    the link that makes whoever opens it an admin (then /setup in Telegram goes on)."""
+    import httpx
+
+    config = load_config()
+    token = config.require_token()
+    try:
+        reply = httpx.get(f"{config.api_url}/bot{token}/getMe", timeout=config.http_timeout)
+        me = reply.json().get("result") if reply.status_code == 200 else None
+    except (httpx.HTTPError, ValueError) as exc:
+        print(f"echowall: Telegram did not answer: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    if not me:
+        print("echowall: Telegram refused the token: check ECHOWALL_TOKEN", file=sys.stderr)
+        return 1
+    username = me.get("username", "")
+    privacy = not me.get("can_read_all_group_messages", False)
+    joins = me.get("can_join_groups", True)
+    code = config.setup_code()
+    ok, todo = "ok  ", "TODO"
+    lines = [
+        f"echowall setup for @{username}",
+        "",
+        "In @BotFather:",
+        f"  [{ok if privacy else todo}] /setprivacy -> Enable (privacy mode on: in groups the bot"
+        " gets only commands and replies to it)",
+        f"  [{ok if joins else todo}] /setjoingroups -> Enable while you add it to your groups,"
+        " Disable afterwards",
+        "  [    ] /setdescription: what residents read before they start the bot",
+        "",
+        "Then open this link in Telegram yourself (it makes you an admin of this echowall;",
+        "it is as secret as the token, share it with nobody else):",
+        f"  https://t.me/{username}?start={code}",
+        "and follow /setup in that chat: /setstaff in the staff chat, /setescalation in the",
+        "escalation chat, the building groups admitted on the staff chat's cards.",
+        "",
+        "Configured here (the configuration wins over /setstaff and /setescalation):",
+        f"  ECHOWALL_STAFF_CHAT={config.staff_chat or '(not set)'}",
+        f"  ECHOWALL_ESCALATION_CHAT={config.escalation_chat or '(not set)'}",
+        f"  ECHOWALL_ADMINS={config.admins or '(not set)'}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
 def _instant(text: str) -> datetime:
     """A moment as typed: ISO 8601, in the demo's time zone unless it names its own."""
     from zoneinfo import ZoneInfo
@@ -132,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     export = sub.add_parser("export", help="write the ledger of a month as an .xlsx file")
     export.add_argument("--month", help="YYYY-MM (default: this month)")
     export.add_argument("--out", help="file to write (default: echowall-ledger-YYYY-MM.xlsx)")
+    sub.add_parser("setup", help="check the bot with Telegram and print the admins' set-up link")
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -144,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             _report("stats", args.period, None)
         elif args.command == "export":
             _report("export", args.month, args.out)
+        elif args.command == "setup":
+            return _setup()
     except ConfigError as exc:
         print(f"echowall: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@ Telegram (the set-up link, /setstaff across a supergroup upgrade, deep links, me
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -206,3 +207,24 @@ async def test_a_configured_staff_chat_follows_its_upgrade(tmp_path: Path) -> No
         assert ("chat", -100888, None, "zh") in w.messenger.menus
     finally:
         w.close()
+
+
+async def test_echowall_setup_checks_the_bot_and_prints_the_admins_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no .env or echowall.toml of the developer's
+    async with LocalBotAPI() as api:
+        api.privacy_mode = False
+        monkeypatch.setenv("ECHOWALL_TOKEN", api.token)
+        monkeypatch.setenv("ECHOWALL_API_URL", api.url)
+        monkeypatch.delenv("ECHOWALL_STAFF_CHAT", raising=False)
+        assert await asyncio.to_thread(main, ["setup"]) == 0
+        code = make_config(api, tmp_path, "ptb").setup_code()
+        monkeypatch.setenv("ECHOWALL_TOKEN", "123:wrong")
+        assert await asyncio.to_thread(main, ["setup"]) == 1
+    out = capsys.readouterr()
+    assert f"https://t.me/echowall_bot?start={code}" in out.out
+    assert "[TODO] /setprivacy" in out.out and "ECHOWALL_STAFF_CHAT=(not set)" in out.out
+    assert "refused the token" in out.err and api.token not in out.out + out.err
