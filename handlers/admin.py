@@ -41,6 +41,8 @@ def staff_welcome(t: Translator, bot_username: str) -> str:
         "• /log registers a demand made offline; /rate records a follow-up visit's rating\n"
         "• /stats shows the three rates, /export the month's ledger\n"
         "• /event and /announce here reach every building group\n"
+        "• A group that adds me waits for your Admit on its card; /buildings lists them, "
+        "/status shows what is configured\n"
         "/help lists everything. Residents find me as @{bot}"
     ).format(bot=esc(bot_username))
 
