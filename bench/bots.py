@@ -26,7 +26,7 @@ from bench import bare_process
 from bot import aiogram_adapter, ptb_adapter
 from bot.config import Config
 from localapi import LocalBotAPI
-from tests.conftest import STAFF, RunningBot, make_config
+from tests.conftest import STAFF, RunningBot, admit_world, make_config
 
 FRAMEWORKS = ("ptb", "aiogram")
 KINDS = ("echowall", "bare")
@@ -87,6 +87,7 @@ class EchowallBot:
         data_dir = Path(self._tmp.name) / "data"
         if self.store is not None:
             copy_durably(self.store, data_dir)
+        admit_world(data_dir)  # the two buildings, admitted
         config = make_config(
             api,
             data_dir,

@@ -52,6 +52,7 @@ from tests.conftest import (
     STAFF,
     UNCLE_LI,
     WORKER_LIU,
+    admit_world,
     build_world,
 )
 
@@ -86,6 +87,9 @@ def _world(api: LocalBotAPI) -> None:
 @contextlib.asynccontextmanager
 async def _running(api: LocalBotAPI, framework: str, **config: Any) -> Any:
     with tempfile.TemporaryDirectory(prefix="echowall-bench-busy-") as tmp:
+        # The buildings, admitted (a group the bot first meets waits for staff).
+        others = {chat_id: f"和平里{i + 2}号楼" for i, chat_id in enumerate(OTHERS)}
+        admit_world(Path(tmp), {B1: "林溪苑1号楼", **others})
         values: dict[str, Any] = dict(
             token=api.token,
             api_url=api.url,
@@ -387,6 +391,7 @@ async def per_action(tree: Path) -> Counts:
     build_world(api)
     counts: Counts = {}
     with tempfile.TemporaryDirectory(prefix="echowall-bench-actions-") as tmp:
+        admit_world(Path(tmp))  # the two buildings, admitted
         process = await _spawn(api, tree, Path(tmp))
         try:
             while not any(m == "getupdates" for m, _ in api.calls):

@@ -31,7 +31,7 @@ from bot.app import build_runtime, run_bot
 from bot.config import Config
 from localapi import LocalBotAPI, RateLimits
 from storage.records import Reminder
-from tests.conftest import STAFF, WORKER_LIU, build_world
+from tests.conftest import STAFF, WORKER_LIU, admit_world, build_world
 from tests.fakes import FakeMessenger
 
 BEGIN, END = "<!-- results:calendar -->", "<!-- /results:calendar -->"
@@ -47,6 +47,7 @@ async def broadcast(framework: str, groups: int) -> dict[str, Any]:
     for i, chat_id in enumerate(chats):
         api.add_chat(chat_id, "group", title=f"楼{i + 1}", members=[RESIDENT])
     with tempfile.TemporaryDirectory(prefix="echowall-bench-bc-") as tmp:
+        admit_world(Path(tmp), {c: f"楼{i + 1}" for i, c in enumerate(chats)})
         config = Config(
             token=api.token,
             api_url=api.url,

@@ -201,8 +201,9 @@ def acknowledge(svc: Services, case: Case) -> None:
             bind=f"card:{case.id}",
             merge="ack",
         )
-        livewall.changed(svc, case.building_id)
     post_staff_card(svc, case)
+    if case.published:
+        livewall.changed(svc, case.building_id)
 
 
 def publish(svc: Services, case: Case) -> None:
