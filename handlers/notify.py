@@ -242,11 +242,13 @@ def echo(
     priority: Priority = Priority.ECHO,
 ) -> None:
     """Post a step of the case into its thread, as a reply to the report (none for an
-    offline demand not posted into its building)."""
-    if not case.published:
+    offline demand not posted into its building, nor into a group that is not an admitted
+    building: one staff retired, or the bot was added back to and waits for admission)."""
+    thread = thread_of(case)
+    if not case.published or (thread < 0 and not svc.is_building(thread)):
         return
     svc.post.send(
-        thread_of(case),
+        thread,
         text,
         priority=priority,
         reply_to=thread_reply_to(case),

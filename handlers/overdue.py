@@ -12,6 +12,10 @@ the promised fix while accepted, the check on site while fixed. The sweep, every
 - `overdue_grace_hours` later, escalates it one level (building, community, street, district).
 - `rating_reminder` after a fix, asks a reporter who has not rated once more: privately if
   they have a private chat with the bot, else in the case's thread (not in quiet hours).
+
+Only cases of admitted buildings are chased: a building staff retired (or a group waiting
+for admission, or refused) gets no message, and its open cases wait in the ledger. Nothing the
+sweep posts into a group names the reporter (`handlers.privacy`).
 """
 
 from __future__ import annotations
@@ -116,7 +120,8 @@ def _quiet(svc: Services, now: datetime) -> bool:
 
 
 def _ask_again(svc: Services, case: Case) -> None:
-    """Ask the reporter once more how the fix was, with the rating buttons."""
+    """Ask the reporter once more how the fix was, with the rating buttons: privately, or in
+    the thread like every step (where the question names nobody)."""
     assert case.reporter_id is not None
     privately = notify.has_private_chat(svc, case.reporter_id)
     chat = case.reporter_id if privately else notify.thread_of(case)
@@ -127,13 +132,10 @@ def _ask_again(svc: Services, case: Case) -> None:
         "We have not heard from you yet: are you satisfied with the fix?"
     ).format(id=case.id, time=t.datetime(fixed), measure=esc(clip(case.measure or "", 500)))
     keyboard = actions.rating_keyboard(case, t)
-    svc.post.send(
-        chat,
-        text,
-        priority=Priority.POST,
-        reply_to=None if privately else case.origin_message_id,
-        keyboard=keyboard,
-    )
+    if privately:
+        svc.post.send(chat, text, priority=Priority.POST, keyboard=keyboard)
+    else:
+        notify.echo(svc, case, text, keyboard=keyboard, priority=Priority.POST)
 
 
 def _unrated(svc: Services, case: Case, now: datetime) -> bool:
@@ -157,7 +159,8 @@ def sweep(svc: Services) -> SweepResult:
     before = svc.settings.remind_before
     result = SweepResult()
     due_soon: list[tuple[Case, datetime]] = []
-    waiting = svc.repo.cases(states=WAITING)
+    # A building staff retired, or a group that is not (or no longer) admitted: not chased.
+    waiting = [c for c in svc.repo.cases(states=WAITING) if svc.is_building(c.building_id)]
     for case in waiting:
         deadline = case.deadline()
         if deadline is None:
@@ -195,7 +198,9 @@ def _ask_to_rate(svc: Services, now: datetime, fixed: list[Case], result: SweepR
     # Closed cases whose fix was asked about within the window: they closed since.
     since = now - wait - RATING_WINDOW
     closed = [
-        c for c in svc.repo.cases_active(since, now + timedelta(days=1)) if c.state is State.CLOSED
+        c
+        for c in svc.repo.cases_active(since, now + timedelta(days=1))
+        if c.state is State.CLOSED and svc.is_building(c.building_id)
     ]
     for case in [*fixed, *closed]:
         if not _unrated(svc, case, now):

@@ -111,7 +111,13 @@ def _responsible_for(ctx: Context, user_id: int) -> list[str]:
     """The open cases someone answers for, overdue first, then by their deadline."""
     svc, t = ctx.svc, ctx.t
     now = svc.clock()
-    cases = svc.repo.cases(assignee_id=user_id, states=OPEN_STATES)
+    # Not the cases of a building that is not admitted (retired: they wait in the ledger),
+    # and in a group not an offline demand its building has not been shown.
+    cases = [
+        c
+        for c in svc.repo.cases(assignee_id=user_id, states=OPEN_STATES)
+        if svc.is_building(c.building_id) and privacy.shown_to(ctx, c)
+    ]
     if not cases:
         return []
 

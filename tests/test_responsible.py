@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from handlers import admin, overdue
-from handlers.events import Quoted
+from handlers.events import ChatRef, Quoted
 from localapi import parse_html
-from storage.records import Level, Rating, State
+from storage.records import Admission, Group, Level, Rating, State
 from tests.conftest import (
     AUNT_ZHANG,
     B1,
@@ -344,3 +344,121 @@ async def test_the_overdue_notice_goes_to_the_person_named_not_who_accepted(
     assert (await sweep(w)).flagged == [1]
     assert into(w, WORKER_LIU)[-1].startswith("⚠️ 您负责的诉求 #1 已超期")
     assert not any(t.startswith("⚠️") for t in into(w, HEAD_WANG))
+
+
+# --- admission: only admitted buildings are chased ----------------------------------------------
+
+
+async def test_a_retired_building_is_neither_chased_nor_listed_nor_echoed_into(
+    w: CoreWorld,
+) -> None:
+    await w.say(B1, AUNT_ZHANG, "/report 楼道灯坏了")
+    await w.say(B1, UNCLE_LI, "/report 电梯异响")
+    await w.say(B2, MS_CHEN, "/report 垃圾没清")
+    await w.say(B1, HEAD_WANG, "/accept 1 easy")
+    await w.say(B1, HEAD_WANG, "/fixed 2 修好了")
+    await w.say(B2, HEAD_ZHAO, "/accept 3 easy")
+    await w.say(STAFF, WORKER_LIU, "/buildings 撤出 1号楼")
+    group = w.repo.get_group(B1)
+    assert group is not None and group.admission is Admission.RETIRED
+    in_b1 = len(into(w, B1))
+    private_wang = len(into(w, HEAD_WANG))
+
+    # Building 2 is chased as before; the retired building 1 not at all.
+    w.clock.advance(hours=22, minutes=30)
+    assert (await sweep(w)).reminded == [3]
+    w.clock.advance(hours=2, minutes=35)  # 25 h after the fix: 10:05 next day in Beijing
+    result = await sweep(w)
+    assert (result.flagged, result.asked_to_rate) == ([3], [])
+    w.clock.advance(hours=25)
+    assert (await sweep(w)).escalated == [3]
+    case = w.repo.get_case(1)
+    assert case is not None and case.overdue_since is None and case.level is Level.BUILDING
+    assert len(into(w, HEAD_WANG)) == private_wang  # no reminder, no overdue notice
+
+    # His /mine lists no case of the retired building as one he answers for.
+    mine = await w.say(HEAD_WANG, HEAD_WANG, "/mine")
+    assert not any("您负责的诉求" in shown(a) for a in w.replies_to(mine))
+
+    # Staff still settle its cases from the staff chat; the group it left hears nothing.
+    await w.say(STAFF, WORKER_LIU, "/confirm 2")
+    case = w.repo.get_case(2)
+    assert case is not None and case.state is State.CLOSED
+    assert len(into(w, B1)) == in_b1
+
+
+async def test_mine_is_silent_in_a_group_waiting_for_admission(w: CoreWorld) -> None:
+    await w.say(B1, AUNT_ZHANG, "/report 楼道灯坏了")
+    await w.say(B1, HEAD_WANG, "/accept 1 easy")
+    waiting = ChatRef(-1003, "group", "幸福里3号楼")
+    w.repo.save_group(Group(chat_id=waiting.id, title="幸福里3号楼", admission=Admission.PENDING))
+    mine = w.message(waiting, PEOPLE[HEAD_WANG], "/mine")
+    await w.handle(mine)
+    assert w.replies_to(mine) == [] and into(w, waiting.id) == []
+    # In his building's group, the same command answers.
+    answered = await w.say(B1, HEAD_WANG, "/mine")
+    assert "您负责的诉求" in shown(w.replies_to(answered)[0])
+
+
+async def test_mine_in_a_group_leaves_out_an_offline_demand_not_posted_there(
+    w: CoreWorld,
+) -> None:
+    await w.say(STAFF, WORKER_LIU, "/log 1号楼 走访 楼上装修太吵")
+    await w.say(STAFF, WORKER_LIU, "/assign 1", reply_to=quoting(HEAD_WANG))
+    in_group = await w.say(B1, HEAD_WANG, "/mine")
+    assert not any("装修" in shown(a) for a in w.replies_to(in_group))
+    privately = await w.say(HEAD_WANG, HEAD_WANG, "/mine")
+    assert "装修" in shown(w.replies_to(privately)[0])
+    # Posted into the building, it is listed there too.
+    await w.say(STAFF, WORKER_LIU, "/publish 1")
+    again = await w.say(B1, HEAD_WANG, "/mine")
+    assert "装修" in shown(w.replies_to(again)[0])
+
+
+# --- the staff chat named in Telegram ----------------------------------------------------------
+
+
+async def test_the_staff_chat_named_with_setstaff_sorts_assigns_and_gets_the_reminders(
+    tmp_path: Path,
+) -> None:
+    """No staff chat configured: an admin names it with /setstaff. The staff card with its
+    category row goes there, its members are staff who may be named responsible, and the
+    reminders of cases nobody answers for are listed there."""
+    w = CoreWorld(tmp_path / "data", staff_chat=None, admins=frozenset({HEAD_ZHAO}))
+    try:
+        await w.say(STAFF, HEAD_ZHAO, "/setstaff")
+        assert w.svc.staff_chat == STAFF
+        await w.say(B1, AUNT_ZHANG, "/report 楼道灯坏了")
+        await w.say(B1, UNCLE_LI, "/report 垃圾没清")
+        (card, *_) = [s for s in w.messenger.sent if s.chat_id == STAFF and "#1" in s.text]
+        assert card.keyboard is not None
+        assert "💡 公共设施" in [b.text for row in card.keyboard for b in row]
+        await w.press(STAFF, WORKER_LIU, "c1:cat:1:env")
+        case = w.repo.get_case(1)
+        assert case is not None and case.category == "env"
+        # 刘社工 is staff by being in that chat (no admin): he may answer for a case.
+        await w.say(WORKER_LIU, WORKER_LIU, "/assign 1 me")
+        case = w.repo.get_case(1)
+        assert case is not None and case.assignee_id == WORKER_LIU
+        staff_before = len(into(w, STAFF))
+        w.clock.advance(hours=22, minutes=30)
+        assert sorted((await sweep(w)).reminded) == [1, 2]
+        assert into(w, WORKER_LIU)[-1].startswith("⏰ 诉求 #1")
+        (notice,) = into(w, STAFF)[staff_before:]
+        assert notice.startswith("⏰ 诉求 #2") and "#1" not in notice
+    finally:
+        w.close()
+
+
+async def test_the_person_responsible_gets_the_same_deep_link_as_the_staff_card(
+    w: CoreWorld,
+) -> None:
+    await w.say(B1, AUNT_ZHANG, "/report 楼道灯坏了")
+    (card, *_) = [s for s in w.messenger.sent if s.chat_id == STAFF and "#1" in s.text]
+    link = "https://t.me/echowall_bot?start=case_1"
+    assert f'href="{link}"' in card.text  # the card's "open privately"
+    answer = await w.say(STAFF, WORKER_LIU, "/assign 1", reply_to=quoting(HEAD_WANG))
+    assert link in shown(w.replies_to(answer)[0])
+    # A link of the form sent before (`c1`) still opens the case.
+    opened = await w.say(HEAD_WANG, HEAD_WANG, "/start c1")
+    assert "负责人：王楼长" in shown(w.replies_to(opened)[0])
