@@ -10,6 +10,8 @@ named in the configuration wins over one named here (see `Services.staff_chat`).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from handlers import rights
 from handlers.core import Context, Services, log
 from handlers.render import chunk, esc
@@ -145,6 +147,32 @@ def status_lines(ctx: Context) -> list[str]:
             n=ctx.t.number(heads), open=ctx.t.number(open_cases)
         ),
     ]
+    categories = svc.settings.categories
+    lines.append(
+        _("Categories: {accepted} accepted, {declined} not accepted, {referrals} referrals").format(
+            accepted=ctx.t.number(len(categories.accepted)),
+            declined=ctx.t.number(len(categories.not_accepted)),
+            referrals=ctx.t.number(len(categories.referrals)),
+        )
+    )
+    settings = svc.settings
+    if settings.remind_before:
+        lines.append(
+            _("Reminders: {time} before each deadline, to the person responsible").format(
+                time=ctx.t.duration(settings.remind_before)
+            )
+        )
+    else:
+        lines.append(_("Reminders before a deadline: off"))
+    check = ctx.t.duration(timedelta(hours=settings.check_hours))
+    if settings.rating_reminder:
+        lines.append(
+            _("A fix is checked within {check}; an unrated one is asked about after {time}").format(
+                check=check, time=ctx.t.duration(settings.rating_reminder)
+            )
+        )
+    else:
+        lines.append(_("A fix is checked within {check}").format(check=check))
     if no_pin:
         lines.append(
             _("⚠️ No right to pin in: {names}").format(

@@ -143,6 +143,22 @@ async def test_the_menus_are_made_from_the_description(tmp_path: Path) -> None:
             assert "stats" in staff and "buildings" in staff and "accept" in staff
             assert not {"sethead", "building", "heads"} & set(staff)
         assert "setup" not in residents and "setstaff" not in heads
+        # Both features' commands, each in its scopes: /mine for everyone (heads and staff
+        # read what they answer for); naming the person responsible and the category for
+        # heads and staff; posting an offline demand and the buildings for staff only.
+        for language in (None, "zh", "en"):
+            for scope in ("default", "all_group_chats", "all_private_chats"):
+                shown = names(scope, language)
+                assert "mine" in shown and not {"assign", "category", "publish"} & set(shown)
+            managing = names("chat_administrators", language)
+            assert {"mine", "assign", "category", "accept", "decline"} <= set(managing)
+            assert not {"publish", "buildings", "status"} & set(managing)
+            staff = set(names("chat", language, STAFF))
+            assert {"mine", "assign", "category", "publish", "buildings", "status"} <= staff
+        zh_heads = {
+            c.command: c.description for c in menus[("chat_administrators", None, None, "zh")]
+        }
+        assert zh_heads["assign"] != "Name who is responsible for a case", "translated"
         zh = {c.command: c.description for c in menus[("chat", STAFF, None, "zh")]}
         assert zh["accept"] == "受理诉求" and zh["stats"] == "工作人员：民情统计与“三率”"
         en = {c.command: c.description for c in menus[("chat", STAFF, None, "en")]}
@@ -216,5 +232,22 @@ async def test_a_case_in_the_wrong_state_says_which_states_the_command_is_for(
         ]
         case = w.repo.get_case(1)
         assert case is not None and case.state is State.NEW
+    finally:
+        w.close()
+
+
+async def test_status_names_the_staff_chat_the_categories_and_the_chasing(
+    tmp_path: Path,
+) -> None:
+    """/status in the staff chat: where the staff chat comes from (the one the cards, the
+    reminders' staff notices and the admission cards go to), the categories, the chasing."""
+    w = CoreWorld(tmp_path / "data")
+    try:
+        status = await w.say(STAFF, WORKER_LIU, "/status")
+        text = parse_html(w.replies_to(status)[0])[0]
+        assert "社区工作群" in text and "配置文件" in text
+        assert "诉求类别：应受理 7 类，不受理 7 类；转介去向 7 个" in text
+        assert "到期提醒：每个时限前2小时提醒负责人" in text
+        assert "办结后2天内验收；居民未评价的，24小时后再请评价一次" in text
     finally:
         w.close()
