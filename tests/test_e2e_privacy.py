@@ -5,16 +5,25 @@ A case is driven through its whole life — reported, accepted on the staff card
 fixed, rated by the reporter, checked and closed — and the group is asked about it (`/case` by
 a neighbour and by the reporter, `/mine`, `/wall`, `/echo`). Heads and staff still read the
 name where they act: the staff card, and `/case` in a head's private chat.
+
+The way a station handles cases is driven the same way, for each way of reporting unnamed: a
+category set on the card, a head naming himself responsible in the group, the reminder before
+the deadline, the overdue flag and the escalation, the fix, the reporter asked once more for a
+rating, the check's deadline passing, a head's `/mine` in the group, and a second case declined
+on the card with a referral.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from localapi import SentRecord
+from localapi import LocalBotAPI, SentRecord
 from tests.conftest import (
     AUNT_ZHANG,
     B1,
@@ -26,6 +35,7 @@ from tests.conftest import (
     WORKER_LIU,
     Harness,
 )
+from tests.fakes import FakeClock
 
 NAMES = {AUNT_ZHANG: "张阿姨", UNCLE_LI: "李大爷"}
 PROBLEM = "楼上装修太吵，晚上十点还在砸墙"
@@ -165,3 +175,101 @@ async def test_an_offline_demand_reaches_the_group_only_when_staff_post_it(h: Ha
     h.say(B1, HEAD_WANG, "/fixed 1 已约谈施工队")
     fixed = await h.reply(B1, "#1", "已约谈施工队")
     assert fixed.reply_to_message_id == post.message_id
+
+
+# --- the station's way of handling cases, for a reporter the group may not read ---------------
+
+
+async def _report_unnamed(h: Harness, way: str, text: str) -> int:
+    """Report `text` the way given; the chat the case's thread is in."""
+    if way == "private":
+        h.say(AUNT_ZHANG, AUNT_ZHANG, f"/report {text}")
+        return AUNT_ZHANG
+    if way == "anon":
+        h.say(B1, AUNT_ZHANG, f"/report anon {text}")
+        return B1
+    said = h.say(B1, UNCLE_LI, text)
+    await h.settle()
+    h.say(B1, AUNT_ZHANG, "/report", reply_to=said["message_id"])
+    return B1
+
+
+async def _staff_card(h: Harness, case: int) -> SentRecord:
+    return await h.api.wait_for(
+        lambda r: r.chat_id == STAFF and r.method == "sendMessage" and f"#{case}" in (r.text or "")
+    )
+
+
+async def _sweep_outside_quiet_hours(bot: Any, clock: FakeClock) -> Any:
+    result = await bot.runtime.sweep()
+    if not result.asked_to_rate:  # 22:00-07:00 in Beijing: asked when the night is over
+        clock.advance(hours=9)
+        result = await bot.runtime.sweep()
+    return result
+
+
+@pytest.mark.parametrize("way", ["private", "anon", "neighbour"])
+async def test_sorting_assigning_declining_and_chasing_never_name_an_unnamed_reporter(
+    api: LocalBotAPI, tmp_path: Path, framework: str, start_bot: Callable[..., Any], way: str
+) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    bot = await start_bot(clock=clock)
+    h = Harness(api, tmp_path / "data", framework)
+    h.say(B1, AUNT_ZHANG, "大家好")
+    await h.settle()
+    reporter = UNCLE_LI if way == "neighbour" else AUNT_ZHANG
+
+    thread = await _report_unnamed(h, way, PROBLEM)
+    await h.reply(thread, "#1")
+    card = await _staff_card(h, 1)
+    assert NAMES[reporter] in (card.text or ""), "staff read the name where they act"
+    # Sorted on the card; a head names himself responsible, in the group.
+    await h.answer_to(h.press(card, WORKER_LIU, "邻里纠纷"))
+    h.say(B1, HEAD_WANG, "/assign 1 me")
+    await h.reply(B1, "#1", "王楼长")
+    h.say(B1, HEAD_WANG, "/accept 1 easy")
+    await h.reply(thread, "#1", "受理")
+    await h.settle()
+
+    # Chased: reminded before the deadline, flagged at it, escalated a day later.
+    clock.advance(hours=22, minutes=30)
+    assert (await bot.runtime.sweep()).reminded == [1]
+    clock.advance(hours=2)
+    assert (await bot.runtime.sweep()).flagged == [1]
+    clock.advance(hours=25)
+    h.mark = api.last_seq
+    assert (await bot.runtime.sweep()).escalated == [1]
+    await h.reply(thread, "#1", "上报")
+
+    # Fixed and not rated: asked once more, in the thread (or privately, where she wrote).
+    h.say(B1, HEAD_WANG, "/fixed 1 已约谈施工队")
+    await h.reply(thread, "#1", "已约谈施工队")
+    await h.settle()
+    clock.advance(hours=24, minutes=5)
+    h.mark = api.last_seq
+    assert (await _sweep_outside_quiet_hours(bot, clock)).asked_to_rate == [1]
+    again = await h.reply(thread, "#1", "还没收到您的评价")
+    # The check's deadline passes: flagged.
+    clock.advance(hours=48)
+    assert (await bot.runtime.sweep()).flagged == [1]
+    h.say(B1, HEAD_WANG, "/mine")
+    await h.reply(B1, "您负责的诉求", "#1")
+
+    # A second case, declined on the card under a matter not accepted, with its referral.
+    thread = await _report_unnamed(h, way, "和房东的租房合同纠纷，押金不退")
+    await h.reply(thread, "#2")
+    second = await _staff_card(h, 2)
+    await h.answer_to(h.press(second, WORKER_LIU, "不予受理"))
+    await h.settle()
+    offering = api.message(STAFF, second.message_id)
+    assert offering is not None
+    await h.answer_to(h.press(offering, WORKER_LIU, "私人合同纠纷"))
+    declined = await h.reply(thread, "#2", "人民调解委员会")
+    await h.settle()
+
+    # The group saw all of it where the thread is the group, and never the reporter.
+    in_group = [r for r in group_records(h)]
+    assert any("负责人" in (r.text or "") for r in in_group), "the /assign answer"
+    if thread == B1:
+        assert again.chat_id == B1 and declined.chat_id == B1
+    assert leaks(h, reporter) == []
