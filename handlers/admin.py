@@ -38,6 +38,8 @@ def staff_welcome(t: Translator, bot_username: str) -> str:
         "building groups comes to this chat as a card.\n\n"
         "• Accept, Decline and Escalate are the card's buttons, or /accept, /decline, "
         "/escalate with the case number\n"
+        "• The card's category row sorts the case; /assign names who is responsible, "
+        "/mine lists yours\n"
         "• /log registers a demand made offline; /rate records a follow-up visit's rating\n"
         "• /stats shows the three rates, /export the month's ledger\n"
         "• /event and /announce here reach every building group\n"
