@@ -15,9 +15,11 @@ message the bot sends goes through here:
   follows a group's migration to a supergroup and reports a chat the bot was removed from.
 
 In a burst (a group sending several messages within seconds, or close to the end of its
-minute), a lone answer or acknowledgement that could go out together with others waits a
-moment (`Limits.gather`) for company: thirty reports in a power cut are acknowledged in a few
-messages instead of thirty. A chat at its usual pace never waits.
+minute), answers, acknowledgements and staff cards that could go out together wait a moment
+(`Limits.gather`, counted from the oldest of them) for company and then go as one message:
+thirty reports in a power cut are acknowledged in a few messages instead of thirty, and their
+staff cards likewise, so the staff chat keeps room to answer. A chat at its usual pace never
+waits.
 """
 
 from __future__ import annotations
@@ -72,9 +74,9 @@ class Limits:
     reserve: dict[Priority, int] = field(default_factory=_reserves)
     # In a burst of one kind (the acknowledgements, staff cards or answers a group got in the
     # last `burst_seconds`, kept up for its whole window, would overrun its budget), or with no
-    # more than `low_room` calls of its window left, a lone message of that kind waits this
-    # long (seconds) for others to go out with it. A chat at a pace its budget can bear never
-    # waits, and neither does a message of another kind than the burst's.
+    # more than `low_room` calls of its window left, messages of that kind go out together
+    # once the oldest of them has waited this long (seconds) for others. A chat at a pace its
+    # budget can bear never waits, and neither does a message of another kind than the burst's.
     gather: float = 1.0
     burst_seconds: float = 5.0
     low_room: int = 4
@@ -576,14 +578,14 @@ class Dispatcher:
             if batch is not None and (job is None or batch.priority <= job.priority):
                 wait = self._pacer.ready_in(chat, batch.priority)
                 if wait == 0 and self._tight(lane, batch):
-                    # Short of budget: what waits together goes together, and a lone one
-                    # waits a moment for company.
+                    # Short of budget: what waits together goes together, once its oldest
+                    # has waited a moment for company (in a burst, one message a `gather`
+                    # instead of one for every few that queued while the last call was made).
                     batch = self._courier.next(chat, merge=True) or batch
-                    if len(batch.messages) == 1:
-                        if len(self._seen) > 10_000:  # messages dropped after failing for good
-                            self._seen.clear()
-                        seen = self._seen.setdefault(batch.first.id, self._clock())
-                        wait = max(0.0, seen + self._limits.gather - self._clock())
+                    if len(self._seen) > 10_000:  # messages dropped after failing for good
+                        self._seen.clear()
+                    seen = self._seen.setdefault(batch.first.id, self._clock())
+                    wait = max(0.0, seen + self._limits.gather - self._clock())
                 if wait > 0:
                     await self._nap(lane, wait)
                     continue
