@@ -121,8 +121,9 @@ async def _sequential(api: LocalBotAPI, n: int, first: int = 0, pause: float = 0
             _ack_of(message["message_id"]), timeout=UPDATE_TIMEOUT, after_seq=mark
         )
         latencies.append(ack.time - started)
-        # The staff card follows the acknowledgement; only then is the update handled.
-        await api.wait_for(_to_staff, timeout=UPDATE_TIMEOUT, after_seq=ack.seq)
+        # The staff card goes out in the staff chat's own lane, before or after the
+        # acknowledgement; once both are out, the update is handled.
+        await api.wait_for(_to_staff, timeout=UPDATE_TIMEOUT, after_seq=mark)
         if pause:
             await asyncio.sleep(pause)
     return latencies
