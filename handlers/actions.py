@@ -173,6 +173,7 @@ def _announce(
         render(t),
         keyboard=keyboard_for(t) if keyboard_for else None,
         priority=Priority.REPLY if in_thread else Priority.ECHO,
+        render=render,
     )
     pressed_card = (
         ctx.press is not None

@@ -34,6 +34,9 @@ class Act(StrEnum):
     PUBLISH = "pub"  # the staff card: post an offline demand into its building group
     ADMIT = "adm"  # a new group's admission card: admit it as a building
     REFUSE = "ref"  # a new group's admission card: refuse it (the bot leaves)
+    SAME = "same"  # a new case's acknowledgement: "me too" on the open case it looks like
+    NOT_SAME = "diff"  # a new case's acknowledgement: no, it is a new problem
+    MERGE = "mrg"  # the staff card: merge the case into the open case it looks like
 
 
 # Each action's arguments: `i` a number, `w` a short word. Anything else is refused as forged
@@ -53,6 +56,9 @@ ARGS: dict[Act, str] = {
     Act.PUBLISH: "i",  # case id
     Act.ADMIT: "i",  # group chat id
     Act.REFUSE: "i",  # group chat id
+    Act.SAME: "ii",  # the new case's id, the id of the case it looks like
+    Act.NOT_SAME: "i",  # the new case's id
+    Act.MERGE: "ii",  # the duplicate's id, the id of the case to merge it into
 }
 # The words the `w` arguments carry.
 RATING_CODES = {Rating.SATISFIED: "s", Rating.BASIC: "b", Rating.UNSATISFIED: "u"}

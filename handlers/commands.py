@@ -25,6 +25,7 @@ from handlers import (
     announce,
     calendar,
     intake,
+    merge,
     report,
     rights,
     setup,
@@ -90,6 +91,10 @@ MANAGER_NOTES = (
     N_(
         "A category is its code or its name, e.g. /accept 17 env, or /decline 17 outside "
         "12345 and a reason; /category alone lists them and where to turn."
+    ),
+    N_(
+        "Many reports of one problem: /merge 18 17 makes #18's reporter a supporter of #17, "
+        "told every step of it; /find finds a case by its words."
     ),
     N_(
         "Whoever accepts a case is responsible for it until /assign names someone else; "
@@ -339,6 +344,23 @@ COMMANDS: tuple[Command, ...] = (
         case=CaseRule(REOPENABLE, note=True, answers=True),
     ),
     Command(
+        "merge",
+        merge.cmd_merge,
+        N_("/merge <id of the duplicate> <id of the case to keep>"),
+        N_("Merge a duplicate into the case of the same problem"),
+        MANAGERS,
+        label=N_("merged"),
+        case=CaseRule(OPEN_STATES, note=False, answers=True),
+    ),
+    Command(
+        "find",
+        merge.cmd_find,
+        N_("/find [all] <words>"),
+        N_("Find open and recent cases by their words"),
+        MANAGERS,
+        changes=False,
+    ),
+    Command(
         "sethead",
         admin.cmd_sethead,
         N_("/sethead (as a reply to the person)"),
@@ -508,6 +530,9 @@ BUTTONS: Mapping[Act, ButtonSpec] = {
     Act.PUBLISH: ButtonSpec(intake.press_publish, "publish"),
     Act.ADMIT: ButtonSpec(admission.press_admit, "buildings"),
     Act.REFUSE: ButtonSpec(admission.press_refuse, "buildings"),
+    Act.SAME: ButtonSpec(merge.press_same),
+    Act.NOT_SAME: ButtonSpec(merge.press_not_same),
+    Act.MERGE: ButtonSpec(merge.press_merge, "merge"),
 }
 
 # Steps no command adds: a neighbour's "me too", and the sweep's overdue flag.

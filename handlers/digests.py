@@ -233,6 +233,8 @@ def week_activity(cases: Iterable[Case], monday: date, tz: ZoneInfo) -> dict[int
         return offset if 0 <= offset < 7 else None
 
     for case in cases:
+        if case.state is State.MERGED:
+            continue  # counted once, in the case it was merged into
         received = day_of(case.created)
         # Only a case closed now counts as closed; a declined one also has a closing time.
         closed = (

@@ -23,6 +23,10 @@ their figures ("36 received, 29 closed, 7 in progress"):
 - resolution rate = closed ÷ accepted;
 - satisfaction rate = (satisfied + basically satisfied) ÷ rated.
 
+A case merged into another (one problem, one case) is in none of the counts: the case it was
+merged into counts once, its reporter among that case's supporters. The ledger keeps its row,
+its progress reading "merged into #17".
+
 A rate whose denominator is zero has no value ("no data"), never 0 %.
 
 The same figures are given overall, per building, per channel and per category (the
@@ -257,6 +261,9 @@ def tally(
     """Count the cases received in `period` by their state at `now`."""
     ledger = Ledger(period, now)
     for case in received_in(cases, period):
+        if case.state is State.MERGED:
+            # One problem, one case: a duplicate counts in the case it was merged into.
+            continue
         ledger.overall.add(case, now)
         ledger.by_building.setdefault(case.building_id, Tally()).add(case, now)
         ledger.by_channel.setdefault(case.channel, Tally()).add(case, now)
@@ -329,7 +336,9 @@ def ledger_row(
         when(case.due),
         case.measure or "",
         categories.referral_name(case.referral, t) if case.referral is not None else "",
-        _(STATE_LABELS[case.state]),
+        _("merged into #{id}").format(id=case.merged_into)
+        if case.state is State.MERGED
+        else _(STATE_LABELS[case.state]),
         # A declined case also carries a closing time, but it was never handled to the end.
         when(case.closed_at) if case.state is State.CLOSED else "",
         _(RATING_LABELS[case.rating]) if case.rating is not None else "",

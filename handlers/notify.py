@@ -71,12 +71,32 @@ def _cases(svc: Services, argument: str) -> list[Case]:
 # --- the acknowledgement in the thread ------------------------------------------------------
 
 
-def supporter_keyboard(case: Case, t: Translator) -> Keyboard | None:
-    """ "Me too" while the case is open; "hide my name" while a group reads the reporter."""
+def offer(svc: Services, case: Case) -> Case | None:
+    """The open case a new case looks like, while its reporter may still say "me too" on it
+    instead (none once the case was answered, merged, or the offer refused)."""
+    if case.similar_to is None or case.state is not State.NEW or case.reporter_id is None:
+        return None
+    other = svc.repo.get_case(case.similar_to)
+    return other if other is not None and other.is_open and other.published else None
+
+
+def supporter_keyboard(case: Case, t: Translator, other: Case | None = None) -> Keyboard | None:
+    """ "Me too" while the case is open; "hide my name" while a group reads the reporter;
+    for a new case like an open one, "me too on #17 instead" and "no, a new problem"."""
     rows: list[tuple[Button, ...]] = []
     if case.is_open:
         label = t.gettext("👍 Me too ({n})").format(n=t.number(len(case.supporters)))
         rows.append((Button(label, callbacks.encode(Act.ME_TOO, case.id)),))
+    if other is not None:
+        rows.append(
+            (
+                Button(
+                    t.gettext("👍 Me too on #{id} instead").format(id=other.id),
+                    callbacks.encode(Act.SAME, case.id, other.id),
+                ),
+                Button(t.gettext("✖ No, a new problem"), callbacks.encode(Act.NOT_SAME, case.id)),
+            )
+        )
     if privacy.named_in_groups(case):
         rows.append((Button(t.gettext("🙈 Hide my name"), callbacks.encode(Act.HIDE, case.id)),))
     return tuple(rows) or None
@@ -93,9 +113,15 @@ def _supporters(case: Case, t: Translator) -> str | None:
 
 
 def ack_text(svc: Services, case: Case, t: Translator) -> str:
-    """The acknowledgement of one case: its number, the promised answer, the problem."""
+    """The acknowledgement of one case: its number, the promised answer, the problem; for a
+    new case that looks like an open one, the offer to say "me too" on that one instead."""
     _ = t.gettext
-    if case.reporter_id is None:
+    if case.state is State.MERGED and case.merged_into is not None:
+        first = _(
+            "🔗 Case #{id} is merged into case #{into}: the same problem. You are counted as "
+            "its supporter, and every step of #{into} is told here."
+        ).format(id=case.id, into=case.merged_into)
+    elif case.reporter_id is None:
         # An offline demand staff posted into its building: no one here to thank.
         first = _(
             "📮 Case #{id}: a demand registered by the community ({channel}), now {state}. "
@@ -116,6 +142,14 @@ def ack_text(svc: Services, case: Case, t: Translator) -> str:
     lines.append(_("Problem: {text}").format(text=esc(clip(case.text, 1500))))
     if (supporters := _supporters(case, t)) is not None:
         lines.append(supporters)
+    other = offer(svc, case) if case.reporter_id is not None else None
+    if other is not None:
+        lines.append(
+            _(
+                "🔎 This looks like case #{id}: {text}. If it is the same problem, press "
+                "“me too” on it instead; else keep this one."
+            ).format(id=other.id, text=esc(clip(other.text, 200)))
+        )
     return "\n".join(lines)
 
 
@@ -134,7 +168,12 @@ def acks_text(svc: Services, cases: list[Case], t: Translator) -> str:
         who = f" {esc(case.reporter_name)}" if privacy.named_in_groups(case) else ""
         count = f" 👥{t.number(len(case.supporters))}" if case.supporters else ""
         label = f"<b>#{case.id}</b>{who}"
-        lines.append(_(LABELLED).format(label=label, text=esc(clip(case.text, 120))) + count)
+        line = _(LABELLED).format(label=label, text=esc(clip(case.text, 120))) + count
+        if case.state is State.MERGED and case.merged_into is not None:
+            line += " " + _("→ merged into #{id}").format(id=case.merged_into)
+        elif (other := offer(svc, case)) is not None and case.reporter_id is not None:
+            line += " " + _("(looks like #{id})").format(id=other.id)
+        lines.append(line)
     lines.append(_("Every step is posted in this thread."))
     return "\n".join(lines)
 
@@ -145,12 +184,13 @@ def _acks(svc: Services, cases: list[Case]) -> Rendered | None:
     t = svc.texts_for(thread_of(cases[0]))
     if len(cases) == 1:
         case = cases[0]
-        return Rendered(ack_text(svc, case, t), supporter_keyboard(case, t), case.card_message_id)
-    rows = tuple(row for c in cases if (row := _ack_row(c, t)))
+        keyboard = supporter_keyboard(case, t, offer(svc, case))
+        return Rendered(ack_text(svc, case, t), keyboard, case.card_message_id)
+    rows = tuple(row for c in cases if (row := _ack_row(svc, c, t)))
     return Rendered(acks_text(svc, cases, t), rows or None, cases[0].card_message_id)
 
 
-def _ack_row(case: Case, t: Translator) -> tuple[Button, ...]:
+def _ack_row(svc: Services, case: Case, t: Translator) -> tuple[Button, ...]:
     """The buttons of one case on an acknowledgement of several: its number on each."""
     row = []
     if case.is_open:
@@ -158,6 +198,9 @@ def _ack_row(case: Case, t: Translator) -> tuple[Button, ...]:
             id=case.id, n=t.number(len(case.supporters))
         )
         row.append(Button(label, callbacks.encode(Act.ME_TOO, case.id)))
+    if (other := offer(svc, case)) is not None:
+        label = t.gettext("#{id} → me too on #{other}").format(id=case.id, other=other.id)
+        row.append(Button(label, callbacks.encode(Act.SAME, case.id, other.id)))
     if privacy.named_in_groups(case):
         label = t.gettext("🙈 #{id} hide my name").format(id=case.id)
         row.append(Button(label, callbacks.encode(Act.HIDE, case.id)))
@@ -240,13 +283,30 @@ def echo(
     *,
     keyboard: Keyboard | None = None,
     priority: Priority = Priority.ECHO,
+    render: Callable[[Translator], str] | None = None,
 ) -> None:
     """Post a step of the case into its thread, as a reply to the report (none for an
     offline demand not posted into its building, nor into a group that is not an admitted
-    building: one staff retired, or the bot was added back to and waits for admission)."""
+    building: one staff retired, or the bot was added back to and waits for admission).
+
+    The reporters of the cases merged into it get the step too: those who reported in the
+    same group, as themselves, are named in it (a mention notifies them, and costs the group
+    no message); those whose report is elsewhere (a private chat) get it there as a reply to
+    their report. `render(t)` words the step for such a chat's language.
+    """
     thread = thread_of(case)
+    merged = [m for i in case.merged if (m := svc.repo.get_case(i)) is not None]
     if not case.published or (thread < 0 and not svc.is_building(thread)):
+        _copy_to_merged(svc, merged, thread, text, render)
         return
+    here = [m for m in merged if thread_of(m) == thread and privacy.named_in_groups(m)]
+    if here:
+        t = svc.texts_for(thread)
+        names = ", ".join(
+            f'<a href="tg://user?id={m.reporter_id}">{esc(clip(m.reporter_name, 40))}</a>'
+            for m in here[:MENTIONS]
+        )
+        text += "\n" + t.gettext("🔔 Also for: {names}").format(names=names)
     svc.post.send(
         thread,
         text,
@@ -255,6 +315,31 @@ def echo(
         keyboard=keyboard,
         merge=keyboard is None,
     )
+    _copy_to_merged(svc, merged, thread, text, render)
+
+
+def _copy_to_merged(
+    svc: Services,
+    merged: list[Case],
+    thread: int,
+    text: str,
+    render: Callable[[Translator], str] | None,
+) -> None:
+    """A step of a case, to the reporters of cases merged into it whose report is in another
+    chat than the case's thread (their private chat), as a reply to their report."""
+    for other in merged:
+        chat = thread_of(other)
+        if chat == thread or (chat < 0 and not svc.is_building(chat)):
+            continue
+        copy = render(svc.texts_for(chat)) if render is not None else text
+        svc.post.send(
+            chat, copy, priority=Priority.ECHO, reply_to=thread_reply_to(other), merge=True
+        )
+
+
+# At most this many reporters of merged cases are named under an echo (a burst pipe's ten,
+# with room to spare; Telegram notifies at most about fifty mentions in a message).
+MENTIONS = 30
 
 
 # --- the staff card -------------------------------------------------------------------------
@@ -324,6 +409,10 @@ def not_accepted_rows(
     )
 
 
+def merge_data(case: Case, other: Case) -> str:
+    return callbacks.encode(Act.MERGE, case.id, other.id)
+
+
 def staff_keyboard(
     svc: Services, case: Case, t: Translator, *, declining: bool = False
 ) -> Keyboard | None:
@@ -332,6 +421,7 @@ def staff_keyboard(
     if case.state in (State.NEW, State.REOPENED):
         if declining:
             return not_accepted_rows(svc, case, t)
+        other = offer(svc, case)
         rows.append(
             (
                 Button(_("Accept"), callbacks.encode(Act.ACCEPT, case.id)),
@@ -339,6 +429,9 @@ def staff_keyboard(
                 Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),
             )
         )
+        if other is not None:
+            label = _("🔗 Merge into #{id}").format(id=other.id)
+            rows.append((Button(label, merge_data(case, other)),))
         rows += category_rows(svc, case, t)
     elif case.state is State.ACCEPTED:
         rows.append((Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),))
@@ -368,7 +461,7 @@ def unpublished_note(t: Translator, case: Case) -> str | None:
 
 
 def _card(svc: Services, case: Case, t: Translator, *, limit: int) -> str:
-    return case_card(
+    text = case_card(
         case,
         t,
         building_label(svc, case),
@@ -377,6 +470,12 @@ def _card(svc: Services, case: Case, t: Translator, *, limit: int) -> str:
         categories=svc.settings.categories,
         suggest=True,
     )
+    other = offer(svc, case)
+    if other is not None:
+        text += "\n" + t.gettext("🔎 Looks like case #{id}: {text}").format(
+            id=other.id, text=esc(clip(other.text, min(limit, 200)))
+        )
+    return text
 
 
 def staff_card_text(svc: Services, case: Case, t: Translator, *, declining: bool = False) -> str:
@@ -424,10 +523,15 @@ def _staff_rows(
     rows = [actions] if actions else []
     if not case.published:
         rows.append(((Act.PUBLISH, _("📢 Post #{id} in the building")),))
-    return tuple(
+    buttons = [
         tuple(Button(label.format(id=case.id), callbacks.encode(a, case.id)) for a, label in row)
         for row in rows
-    )
+    ]
+    other = offer(svc, case)
+    if other is not None:
+        merge = _("🔗 Merge #{id} into #{other}").format(id=case.id, other=other.id)
+        buttons.append((Button(merge, merge_data(case, other)),))
+    return tuple(buttons)
 
 
 def _staff(

@@ -20,6 +20,7 @@ STATE_LABELS = {
     State.CLOSED: N_("closed"),
     State.DECLINED: N_("declined"),
     State.REOPENED: N_("reopened"),
+    State.MERGED: N_("merged"),
 }
 STATE_ICONS = {
     State.NEW: "🆕",
@@ -28,6 +29,7 @@ STATE_ICONS = {
     State.CLOSED: "✅",
     State.DECLINED: "🚫",
     State.REOPENED: "🔁",
+    State.MERGED: "🔗",
 }
 LEVEL_LABELS = {
     Level.BUILDING: N_("building"),
@@ -61,6 +63,9 @@ REASON_LABELS = {
     "staff-card": N_("escalated from the staff chat"),
     "overdue": N_("overdue: escalated automatically"),
     "logged-by": N_("logged by {name}"),
+    # A merge, on both cases: the other case's number is the step's note ("#17").
+    "merged-into": N_("merged into case {name}"),
+    "merged-from": N_("case {name} merged into this one"),
 }
 NOTE_LABELS: dict[str, str] = {
     **{klass.value: label for klass, label in CLASS_LABELS.items()},
@@ -185,6 +190,11 @@ def case_card(
         lines.append(_("Measure: {measure}").format(measure=esc(measure)))
     if case.rating is not None:
         lines.append(_("Satisfaction: {rating}").format(rating=_(RATING_LABELS[case.rating])))
+    if case.merged_into is not None:
+        lines.append(_("🔗 Merged into case #{id}").format(id=case.merged_into))
+    if case.merged:
+        merged = ", ".join(f"#{i}" for i in case.merged[:20])
+        lines.append(_("🔗 Merged into this case: {ids}").format(ids=merged))
     if case.supporters:
         lines.append(
             t.ngettext(

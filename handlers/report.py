@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers import callbacks, notify, privacy
+from handlers import callbacks, notify, privacy, similar
 from handlers.callbacks import Act
 from handlers.core import Context, log
 from handlers.events import Message, Person
@@ -155,6 +155,10 @@ def create_case(
         anonymous=anonymous,
         published=published,
     )
+    # One problem, one case: a report that looks like an open case of the building is offered
+    # to support that one instead (on its acknowledgement; staff see it on the card).
+    lookalike = similar.lookalike(svc.repo, building_id, text)
+    case.similar_to = lookalike.id if lookalike is not None else None
     case.timeline.append(
         Step(
             now,

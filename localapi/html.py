@@ -7,6 +7,7 @@ measures text in the unit Telegram uses for limits and entity offsets.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -37,6 +38,7 @@ _SIMPLE_TAGS = {
     "tg-spoiler": "spoiler",
     "span": "spoiler",
 }
+_USER_LINK = re.compile(r"tg://user\?id=([1-9][0-9]{0,15})")
 _SUPPORTED_TAGS = frozenset({*_SIMPLE_TAGS, "a", "code", "pre", "blockquote", "tg-emoji"})
 
 
@@ -251,7 +253,13 @@ class _HtmlScanner:
             self.entities.append({"type": _SIMPLE_TAGS[name], **base})
         elif name == "a":
             url = tag.attrs.get("href") or "".join(self.out[tag.text_index :])
-            self.entities.append({"type": "text_link", **base, "url": url})
+            mention = _USER_LINK.fullmatch(url)
+            if mention is not None:
+                # Telegram makes a link to a user a mention of them, which notifies them.
+                user = {"id": int(mention[1]), "is_bot": False, "first_name": ""}
+                self.entities.append({"type": "text_mention", **base, "user": user})
+            else:
+                self.entities.append({"type": "text_link", **base, "url": url})
         elif name == "code":
             language = tag.attrs.get("class", "")
             entity: JSON = {"type": "code", **base}

@@ -14,6 +14,9 @@ class State(StrEnum):
     CLOSED = "closed"
     DECLINED = "declined"
     REOPENED = "reopened"
+    # One problem, one case: a duplicate merged into another case (`Case.merged_into`). It is
+    # no longer open and is not counted in the figures; its reporter supports the other case.
+    MERGED = "merged"
 
 
 OPEN_STATES = frozenset({State.NEW, State.ACCEPTED, State.REOPENED, State.FIXED})
@@ -122,6 +125,14 @@ class Case:
     anonymous: bool = False
     # Shown in its building group: an offline demand (`/log`) only once staff post it there.
     published: bool = True
+    # One problem, one case: the case this one was merged into (its state is then `merged`),
+    # and the cases merged into this one (their reporters are its supporters and get its
+    # echoes).
+    merged_into: int | None = None
+    merged: list[int] = field(default_factory=list)
+    # The open case of the same building this one looked like when it was reported, while
+    # the offer to support that one instead stands (None once merged or refused).
+    similar_to: int | None = None
 
     def deadline(self) -> datetime | None:
         """The time the next answer, fix or check is owed by, for a case still waiting on one."""

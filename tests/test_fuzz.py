@@ -228,6 +228,8 @@ STRUCTURED: dict[str, st.SearchStrategy[str]] = {
     "report": TEXT,
     "decline": spaced(CASE_TOKEN, CATEGORY_WORDS, REFERRAL_WORDS, TEXT),
     "category": spaced(CASE_TOKEN, CATEGORY_WORDS),
+    "merge": spaced(CASE_TOKEN, CASE_TOKEN, TEXT),
+    "find": spaced(st.sampled_from(["all", "全部", "", "ALL"]), TEXT),
     "assign": spaced(
         CASE_TOKEN,
         st.sampled_from(["me", "我", "@zhao_lz", "@nobody", "@", "@@", "王楼长", "-", "ME"]),
@@ -346,6 +348,12 @@ OURS = st.one_of(
         st.sampled_from(["cat", "nac"]),
         CALLBACK_INTS,
         CATEGORY_CODES,
+    ),
+    st.builds(
+        lambda a, i, j: f"c1:{a}:{i}:{j}",
+        st.sampled_from(["same", "mrg"]),
+        CALLBACK_INTS,
+        CALLBACK_INTS,
     ),
     st.builds(
         lambda i, r: f"c1:rate:{i}:{r}",
@@ -738,11 +746,13 @@ SWEEP_ARGS = {
     "rate": ["unsatisfied", "满意"],
     "category": ["env", "outside"],
     "assign": ["me", "@nobody"],
+    "merge": ["1", "2", "8", "99", "x"],
 }
 SWEEP_PRESSES = (
     CASE_BUTTONS
     + [f"{Act.RATE}:{code}" for code in RATING_CODES.values()]
     + [f"{Act.CATEGORY}:env", f"{Act.NOT_ACCEPTED}:outside", f"{Act.NOT_ACCEPTED}:env"]
+    + [f"{Act.MERGE}:1", f"{Act.MERGE}:2", f"{Act.SAME}:1", f"{Act.SAME}:3"]
 )
 SWEEP_PRESSERS = ["resident", "neighbour", "other_resident", "head", "other_head", "staff"]
 
@@ -862,6 +872,12 @@ MISTAKES = [
     ("head", "/unsethead --5", "/unsethead"),
     ("head", "/unsethead ²", "/unsethead"),
     ("head", "/sethead", "/sethead"),
+    ("head", "/merge 1", "要并入哪一件诉求"),
+    ("head", "/merge 1 1", "不能把诉求并入它自己"),
+    ("head", "/merge 1 x", "“x”不是诉求编号"),
+    ("head", "/merge 1 99", "没有诉求 #99"),
+    ("head", "/find", "/find [全部] <关键词>"),
+    ("resident", "/find 灯", "只有本楼栋长和社区工作人员"),
     ("stranger", "/frobnicate", "/help"),
     ("stranger", "/sethead", "building group"),
 ]

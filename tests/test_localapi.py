@@ -191,6 +191,21 @@ def test_html_is_parsed_into_entities() -> None:
     ]
 
 
+def test_a_link_to_a_user_is_a_mention_of_them() -> None:
+    text, entities = parse_html('Also for: <a href="tg://user?id=102">李大爷</a>')
+    assert text == "Also for: 李大爷"
+    assert entities == [
+        {
+            "type": "text_mention",
+            "offset": 10,
+            "length": 3,
+            "user": {"id": 102, "is_bot": False, "first_name": ""},
+        }
+    ]
+    # Anything else after tg:// stays a link.
+    assert parse_html('<a href="tg://resolve?domain=x">x</a>')[1][0]["type"] == "text_link"
+
+
 def test_lenient_ampersand_matches_real_telegram() -> None:
     assert parse_html("Tom & Jerry &copy;", strict_ampersand=False) == ("Tom & Jerry &copy;", [])
 

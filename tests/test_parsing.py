@@ -142,6 +142,9 @@ POSTED = {
     "c1:pub:17": (Act.PUBLISH, (17,)),
     "c1:adm:-1001234567890": (Act.ADMIT, (-1001234567890,)),
     "c1:ref:-1001234567890": (Act.REFUSE, (-1001234567890,)),
+    "c1:same:18:17": (Act.SAME, (18, 17)),
+    "c1:diff:18": (Act.NOT_SAME, (18,)),
+    "c1:mrg:18:17": (Act.MERGE, (18, 17)),
 }
 
 

@@ -109,6 +109,11 @@ action        reporter resident other_resident other_head admin anonymous staff 
 /setescalation   -        -           -            -        -       -       -        -         -
 [admit]          -        -           -            -        -       .       +        +         -
 [refuse]         -        -           -            -        -       .       +        +         -
+/merge           -        -           -            -        +       +       +        +         -
+/find            -        -           -            -        +       +       +        +         -
+[merge]          -        -           -            -        +       .       +        +         -
+[same]           +        -           -            -        +       .       +        +         -
+[not same]       +        -           -            -        +       .       +        +         -
 """
 # Setting up is for the deployment's admins (ECHOWALL_ADMINS, or whoever opened the set-up
 # link), none of whom is among these roles: a group's administrator is a head, not an admin.
@@ -124,6 +129,9 @@ action        reporter resident other_resident other_head admin anonymous staff 
 # one); /heads works in a building group only.
 # Cases: /assign names 王楼长 (a head of building 1) by replying to his message; the category
 # buttons and "back" are the staff card's, and work for whoever may act on the case.
+# One problem, one case: /merge and the staff card's merge button are a manager's; the offer on
+# a new case's acknowledgement ("me too on #1 instead", "no, a new problem") is its reporter's
+# to answer, and a manager's; /find searches what a head or staff may act on.
 
 
 @dataclass(frozen=True)
@@ -229,6 +237,12 @@ async def with_event(w: CoreWorld) -> None:
 
 def events(o: Outcome) -> dict[int, Any]:
     return o.after.calendar[0]
+
+
+async def lookalike(w: CoreWorld) -> None:
+    """Case #1, and case #2: 张阿姨's second report, which looks like #1."""
+    await reported(w)
+    await w.say(B1, AUNT_ZHANG, "/report 三楼楼道灯也坏了")
 
 
 async def with_draft(w: CoreWorld) -> None:
@@ -462,6 +476,19 @@ ROWS: dict[str, Row] = {
     "[publish]": Row(
         offline_logged, lambda o: o.after.cases[2].published, data=lambda w: "c1:pub:2"
     ),
+    "/merge": Row(
+        lookalike, lambda o: o.after.cases[2].state is State.MERGED, command="/merge 2 1"
+    ),
+    "/find": Row(lookalike, lambda o: any("🔍" in a for a in o.answers), command="/find 楼道灯"),
+    "[merge]": Row(
+        lookalike, lambda o: o.after.cases[2].state is State.MERGED, data=lambda w: "c1:mrg:2:1"
+    ),
+    "[same]": Row(
+        lookalike, lambda o: o.after.cases[2].state is State.MERGED, data=lambda w: "c1:same:2:1"
+    ),
+    "[not same]": Row(
+        lookalike, lambda o: o.after.cases[2].similar_to is None, data=lambda w: "c1:diff:2"
+    ),
 }
 
 
@@ -497,6 +524,9 @@ BUTTON_ROWS = {
     Act.PUBLISH: ["[publish]"],
     Act.ADMIT: ["[admit]"],
     Act.REFUSE: ["[refuse]"],
+    Act.MERGE: ["[merge]"],
+    Act.SAME: ["[same]"],
+    Act.NOT_SAME: ["[not same]"],
 }
 
 

@@ -133,6 +133,24 @@ def test_round_trip_survives_reopen(backend: Backend) -> None:
     assert again.next_case_id() == 3
 
 
+def test_a_merged_case_round_trips_and_is_not_open(backend: Backend) -> None:
+    """One problem, one case: the merged state, the links both ways and the offer's case."""
+    repo = backend.open()
+    kept, dup = make_case(repo, "水管爆了"), make_case(repo, "水管爆裂", message=2)
+    dup.state, dup.merged_into, dup.similar_to = State.MERGED, kept.id, None
+    kept.merged, kept.supporters, kept.similar_to = [dup.id], [8], None
+    repo.save_case(dup)
+    repo.save_case(kept)
+    third = make_case(repo, "地下室水管爆了", message=3)
+    third.similar_to = kept.id
+    repo.save_case(third)
+    again = backend.reopen(repo)
+    assert again.get_case(dup.id) == dup and again.get_case(kept.id) == kept
+    assert again.get_case(third.id) == third
+    assert [c.id for c in again.cases(states=[State.MERGED])] == [dup.id]
+    assert again.case_ids(building_id=-1, states=OPEN_STATES) == [kept.id, third.id]
+
+
 def test_migrating_a_group_moves_its_cases(backend: Backend) -> None:
     repo = backend.open()
     repo.save_group(Group(-1, "1号楼", name="林溪苑1号楼"))
@@ -275,7 +293,7 @@ def test_cases_and_people_stored_before_their_new_fields_load_with_defaults(
     old_case = to_doc(case)
     for key in (
         "referral", "assignee_id", "assignee_name", "check_due", "reminded_for", "rating_asked",
-        "rating_reminded",
+        "rating_reminded", "merged_into", "merged", "similar_to",
     ):  # fmt: skip
         del old_case[key]
     repo._cases.put(case.id, old_case)
