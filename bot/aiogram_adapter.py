@@ -39,7 +39,7 @@ from aiogram.types import (
 )
 
 from bot.runtime import Runtime
-from bot.updates import keep_trying, poll
+from bot.updates import Captions, keep_trying, poll
 from handlers import ports
 
 T = TypeVar("T")
@@ -91,6 +91,7 @@ class AiogramMessenger:
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
+        self._captions = Captions()
 
     async def send(
         self,
@@ -117,6 +118,7 @@ class AiogramMessenger:
                     reply_markup=_markup(keyboard),
                 )
             )
+            self._captions.add(chat_id, sent.message_id)
         else:
             sent = await _mapped(
                 self._bot.send_message(
@@ -133,6 +135,9 @@ class AiogramMessenger:
     async def edit(
         self, chat_id: int, message_id: int, text: str, *, keyboard: ports.Keyboard | None = None
     ) -> None:
+        if (chat_id, message_id) in self._captions:
+            await self._edit_caption(chat_id, message_id, text, keyboard)
+            return
         try:
             await _mapped(
                 self._bot.edit_message_text(
@@ -147,15 +152,21 @@ class AiogramMessenger:
         except ports.Rejected as exc:
             if "no text in the message" not in str(exc):
                 raise
-            await _mapped(
-                self._bot.edit_message_caption(
-                    chat_id=chat_id,
-                    message_id=message_id,
-                    caption=text,
-                    parse_mode=HTML,
-                    reply_markup=_markup(keyboard),
-                )
+            self._captions.add(chat_id, message_id)
+            await self._edit_caption(chat_id, message_id, text, keyboard)
+
+    async def _edit_caption(
+        self, chat_id: int, message_id: int, text: str, keyboard: ports.Keyboard | None
+    ) -> None:
+        await _mapped(
+            self._bot.edit_message_caption(
+                chat_id=chat_id,
+                message_id=message_id,
+                caption=text,
+                parse_mode=HTML,
+                reply_markup=_markup(keyboard),
             )
+        )
 
     async def pin(self, chat_id: int, message_id: int) -> None:
         await _mapped(self._bot.pin_chat_message(chat_id, message_id, disable_notification=True))

@@ -39,7 +39,7 @@ from telegram.error import (
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.runtime import Runtime
-from bot.updates import keep_trying, poll
+from bot.updates import Captions, keep_trying, poll
 from handlers import ports
 
 # Opt in to PTB's coming behaviour (durations as timedelta; read when used), which _mapped
@@ -92,6 +92,7 @@ class PtbMessenger:
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
+        self._captions = Captions()
 
     async def send(
         self,
@@ -114,6 +115,7 @@ class PtbMessenger:
                     reply_markup=_markup(keyboard),
                 )
             )
+            self._captions.add(chat_id, sent.message_id)
         else:
             sent = await _mapped(
                 self._bot.send_message(
@@ -130,6 +132,9 @@ class PtbMessenger:
     async def edit(
         self, chat_id: int, message_id: int, text: str, *, keyboard: ports.Keyboard | None = None
     ) -> None:
+        if (chat_id, message_id) in self._captions:
+            await self._edit_caption(chat_id, message_id, text, keyboard)
+            return
         try:
             await _mapped(
                 self._bot.edit_message_text(
@@ -144,15 +149,21 @@ class PtbMessenger:
         except ports.Rejected as exc:
             if "no text in the message" not in str(exc):
                 raise
-            await _mapped(
-                self._bot.edit_message_caption(
-                    chat_id,
-                    message_id,
-                    caption=text,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=_markup(keyboard),
-                )
+            self._captions.add(chat_id, message_id)
+            await self._edit_caption(chat_id, message_id, text, keyboard)
+
+    async def _edit_caption(
+        self, chat_id: int, message_id: int, text: str, keyboard: ports.Keyboard | None
+    ) -> None:
+        await _mapped(
+            self._bot.edit_message_caption(
+                chat_id,
+                message_id,
+                caption=text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=_markup(keyboard),
             )
+        )
 
     async def pin(self, chat_id: int, message_id: int) -> None:
         await _mapped(self._bot.pin_chat_message(chat_id, message_id, disable_notification=True))

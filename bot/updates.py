@@ -23,6 +23,24 @@ T = TypeVar("T")
 STOP_DRAIN = 5.0
 
 
+class Captions:
+    """The bot's messages that are photos, so that an edit of one edits its caption at once
+    (a message not remembered, after a restart, is tried as text first). Bounded."""
+
+    LIMIT = 20_000
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, int], None] = {}
+
+    def add(self, chat_id: int, message_id: int) -> None:
+        self._known[(chat_id, message_id)] = None
+        if len(self._known) > self.LIMIT:
+            del self._known[next(iter(self._known))]
+
+    def __contains__(self, key: tuple[int, int]) -> bool:
+        return key in self._known
+
+
 def _person(user: Any) -> events.Person | None:
     if user is None:
         return None
@@ -47,6 +65,29 @@ def _text(message: Any) -> str:
 
 def _photo(message: Any) -> str | None:
     return message.photo[-1].file_id if message.photo else None
+
+
+def _location(message: Any) -> events.Location | None:
+    """A shared venue (with its name and address) or location."""
+    venue = getattr(message, "venue", None)
+    if venue is not None and venue.location is not None:
+        where = venue.location
+        return events.Location(
+            where.latitude, where.longitude, venue.title or "", venue.address or ""
+        )
+    where = getattr(message, "location", None)
+    if where is None:
+        return None
+    return events.Location(where.latitude, where.longitude)
+
+
+def _media(message: Any) -> events.Media | None:
+    """A voice message, video, round video or audio file, by its file_id."""
+    for kind in ("voice", "video", "video_note", "audio"):
+        item = getattr(message, kind, None)
+        if item is not None:
+            return events.Media(kind, item.file_id)
+    return None
 
 
 def _mentions(message: Any) -> tuple[events.Person, ...]:
@@ -99,7 +140,12 @@ def _translate(update: Any) -> events.Event | None:
     if message.reply_to_message is not None:
         reply = message.reply_to_message
         quoted = events.Quoted(
-            reply.message_id, _person(reply.from_user), _text(reply), _photo(reply)
+            reply.message_id,
+            _person(reply.from_user),
+            _text(reply),
+            _photo(reply),
+            _location(reply),
+            _media(reply),
         )
     return events.Message(
         update_id=update.update_id,
@@ -113,6 +159,9 @@ def _translate(update: Any) -> events.Event | None:
         sender_chat_id=message.sender_chat.id if message.sender_chat else None,
         edited=update.edited_message is not None,
         mentions=_mentions(message),
+        media_group_id=message.media_group_id,
+        location=_location(message),
+        media=_media(message),
     )
 
 

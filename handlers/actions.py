@@ -155,8 +155,11 @@ def _announce(
     case: Case,
     render: Callable[[Translator], str],
     keyboard_for: Callable[[Translator], Keyboard] | None = None,
+    photo: str | None = None,
 ) -> None:
     """Echo the change into the case's thread, and confirm it where the action was taken.
+
+    With `photo` the echo is that photo with the change as its caption (a fix's photo).
 
     One message where it can be: typed in the thread, the echo is the answer; pressed on
     the staff card, the toast answers and the card is edited; typed in the staff chat just
@@ -174,6 +177,7 @@ def _announce(
         keyboard=keyboard_for(t) if keyboard_for else None,
         priority=Priority.REPLY if in_thread else Priority.ECHO,
         render=render,
+        photo=photo,
     )
     pressed_card = (
         ctx.press is not None
@@ -383,8 +387,16 @@ def cmd_fixed(ctx: Context) -> None:
         return
     case, measure = found
     now = ctx.svc.clock()
+    # The photo of the fix: sent with /fixed as its caption, or replied to with /fixed.
+    message = ctx.message
+    photo = message.photo if message is not None else None
+    if photo is None and message is not None and message.reply_to is not None:
+        quoted = message.reply_to
+        if quoted.sender is not None and not quoted.sender.is_bot:
+            photo = quoted.photo
     case.answered_at = case.answered_at or now
     case.state, case.measure, case.fixed_at, case.rating = State.FIXED, measure, now, None
+    case.fix_photo = photo
     # The check on site has a deadline of its own, and the reporter is asked to rate now.
     case.check_due = now + timedelta(hours=ctx.svc.settings.check_hours)
     case.rating_asked = now if case.reporter_id is not None else None
@@ -394,9 +406,11 @@ def cmd_fixed(ctx: Context) -> None:
     ctx.svc.repo.save_case(case)
 
     def render(t: Translator) -> str:
-        text = t.gettext("🔧 Case #{id} is fixed: {measure}").format(
-            id=case.id, measure=esc(measure)
-        )
+        # A caption holds 1,024 characters: with a photo the measure is shortened there.
+        shown = clip(measure, FIX_CAPTION_MEASURE) if photo is not None else measure
+        text = t.gettext("🔧 Case #{id} is fixed: {measure}").format(id=case.id, measure=esc(shown))
+        if photo is not None and case.photo_count:
+            text += "\n" + t.gettext("📷 Before: the photo of the report above; after: this one.")
         if case.reporter_id is not None:
             text += "\n" + t.gettext("Reporter, are you satisfied with the fix?")
         return text
@@ -406,7 +420,12 @@ def cmd_fixed(ctx: Context) -> None:
         case,
         render,
         keyboard_for=(lambda t: rating_keyboard(case, t)) if case.reporter_id is not None else None,
+        photo=photo,
     )
+
+
+# The measure shown in the caption of a fix's photo (the case keeps it whole).
+FIX_CAPTION_MEASURE = 500
 
 
 def cmd_confirm(ctx: Context) -> None:
@@ -905,7 +924,12 @@ def press_rate(ctx: Context, cb: callbacks.Callback) -> None:
             ctx.chat.id,
             ctx.press.message_id,
             t.gettext("🔧 Case #{id} is fixed: {measure}").format(
-                id=case.id, measure=esc(case.measure or "")
+                id=case.id,
+                measure=esc(
+                    clip(case.measure or "", FIX_CAPTION_MEASURE)
+                    if case.fix_photo is not None
+                    else case.measure or ""
+                ),
             )
             + "\n"
             + t.gettext("Rated: {rating}").format(rating=t.gettext(RATING_LABELS[rating])),

@@ -87,11 +87,19 @@ SECTIONS = (
     (ADMINS, N_("<b>Setting up</b> (the deployment's admins)")),
 )
 BUTTONS_HINT = N_("Buttons: 👍 me too under a case, your rating under a fix, ✋ under an event.")
+RESIDENT_NOTES = (
+    N_(
+        "/report may be the caption of a photo, an album, a voice message or a video; for an "
+        "outdoor problem share the location and reply /report to it; words like “entrance 3, "
+        "floor 5, flat 502” say where indoors."
+    ),
+)
 MANAGER_NOTES = (
     N_(
         "A category is its code or its name, e.g. /accept 17 env, or /decline 17 outside "
         "12345 and a reason; /category alone lists them and where to turn."
     ),
+    N_("Send /fixed as the caption of a photo of the fix: residents see before and after."),
     N_(
         "Many reports of one problem: /merge 18 17 makes #18's reporter a supporter of #17, "
         "told every step of it; /find finds a case by its words."
@@ -173,6 +181,7 @@ def help_lines(t: Translator, *, manager: bool, staff: bool, admin: bool = False
             if c.who is who
         ]
         if who is EVERYONE:
+            lines += [esc(_(note)) for note in RESIDENT_NOTES]
             lines.append(
                 _("Buttons: 👍 me too under a case, your rating under a fix, ✋ under an event.")
             )

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from handlers.categories import DEFAULTS, Categories
 from handlers.deadlines import add_days
 from handlers.events import ChatRef, Message, Person, Press
+from handlers.evidence import AlbumBuffer
 from handlers.flood import FloodGate
 from handlers.ports import Keyboard
 from handlers.postbox import Postbox
@@ -176,6 +177,7 @@ class Services:
     broadcast_queued: Callable[[], None] = lambda: None
     statuses: StatusCache = field(init=False)
     report_gate: FloodGate = field(init=False)
+    albums: AlbumBuffer = field(init=False)
 
     _roles: dict[Role, Group] | None = field(init=False, default=None)
     # Command menus to publish once the update's transaction is committed: (scope, chat id,
@@ -187,6 +189,7 @@ class Services:
             self.menu_changes.append(scope)
 
     def __post_init__(self) -> None:
+        self.albums = AlbumBuffer()
         self.statuses = StatusCache(self.settings.status_ttl)
         self.report_gate = FloodGate(self.settings.report_limit, self.settings.report_window)
 

@@ -50,6 +50,24 @@ class ChatRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Location:
+    """A location or venue someone shared."""
+
+    latitude: float
+    longitude: float
+    title: str = ""
+    address: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """A voice message, video, round video or audio file: its kind and file_id."""
+
+    kind: str
+    file_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Quoted:
     """The message a message replies to."""
 
@@ -57,6 +75,8 @@ class Quoted:
     sender: Person | None
     text: str
     photo: str | None = None
+    location: Location | None = None
+    media: Media | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +96,10 @@ class Message:
     # People named in the text by a mention Telegram resolved to them (a `text_mention`:
     # someone picked from the list who has no @username).
     mentions: tuple[Person, ...] = ()
+    # The album (media group) a photo belongs to: each photo is an update of its own.
+    media_group_id: str | None = None
+    location: Location | None = None
+    media: Media | None = None
 
     @property
     def is_anonymous_admin(self) -> bool:

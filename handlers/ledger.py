@@ -302,6 +302,8 @@ LEDGER_HEADERS = (
     N_("Progress"),
     N_("Closed at"),
     N_("Satisfaction"),
+    N_("Photos"),
+    N_("Fix photo"),
 )
 YES, NO = N_("yes"), N_("no")
 
@@ -342,6 +344,8 @@ def ledger_row(
         # A declined case also carries a closing time, but it was never handled to the end.
         when(case.closed_at) if case.state is State.CLOSED else "",
         _(RATING_LABELS[case.rating]) if case.rating is not None else "",
+        case.photo_count,
+        _(YES) if case.fix_photo is not None else (_(NO) if case.fixed_at is not None else ""),
     ]
 
 

@@ -284,6 +284,7 @@ def echo(
     keyboard: Keyboard | None = None,
     priority: Priority = Priority.ECHO,
     render: Callable[[Translator], str] | None = None,
+    photo: str | None = None,
 ) -> None:
     """Post a step of the case into its thread, as a reply to the report (none for an
     offline demand not posted into its building, nor into a group that is not an admitted
@@ -304,7 +305,7 @@ def echo(
         t = svc.texts_for(thread)
         names = ", ".join(
             f'<a href="tg://user?id={m.reporter_id}">{esc(clip(m.reporter_name, 40))}</a>'
-            for m in here[:MENTIONS]
+            for m in here[: MENTIONS_IN_CAPTION if photo else MENTIONS]
         )
         text += "\n" + t.gettext("🔔 Also for: {names}").format(names=names)
     svc.post.send(
@@ -313,6 +314,7 @@ def echo(
         priority=priority,
         reply_to=thread_reply_to(case),
         keyboard=keyboard,
+        photo=photo,
         merge=keyboard is None,
     )
     _copy_to_merged(svc, merged, thread, text, render)
@@ -340,6 +342,8 @@ def _copy_to_merged(
 # At most this many reporters of merged cases are named under an echo (a burst pipe's ten,
 # with room to spare; Telegram notifies at most about fifty mentions in a message).
 MENTIONS = 30
+# Under a photo (a caption holds 1,024 characters), fewer.
+MENTIONS_IN_CAPTION = 8
 
 
 # --- the staff card -------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 
 from handlers.categories import DEFAULTS, Categories
 from handlers.texts import N_, Translator
-from storage.records import Case, CaseClass, Channel, Level, Rating, State, Step
+from storage.records import Case, CaseClass, Channel, Level, Pin, Rating, State, Step
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -167,6 +167,7 @@ def case_card(
     if show_reporter and case.reporter_name:
         lines.append(_("Reported by: {name}").format(name=esc(case.reporter_name)))
     lines.append(_("Problem: {text}").format(text=esc(clip(case.text, text_limit))))
+    lines += evidence_lines(case, t, staff=show_reporter)
     if case.klass is not None or case.level is not Level.BUILDING:
         parts = []
         if case.klass is not None:
@@ -324,4 +325,58 @@ def timeline(
         note = notes.text(step, t)
         line = _(LABELLED).format(label=label, text=note) if note else label
         lines.append(f"• {t.datetime(step.at)} {line}")
+    return lines
+
+
+# --- evidence on cards ------------------------------------------------------------------------
+
+ATTACHMENT_LABELS = {
+    "voice": N_("🎙 With a voice message"),
+    "audio": N_("🎙 With an audio recording"),
+    "video": N_("🎬 With a video"),
+    "video_note": N_("🎬 With a video message"),
+}
+
+
+def where_text(case: Case, t: Translator) -> str | None:
+    """Entrance · floor · flat, as far as the report named them."""
+    parts = []
+    if case.entrance:
+        parts.append(t.gettext("entrance {n}").format(n=esc(case.entrance)))
+    if case.floor:
+        parts.append(t.gettext("floor {n}").format(n=esc(case.floor)))
+    if case.flat:
+        parts.append(t.gettext("flat {n}").format(n=esc(case.flat)))
+    return " · ".join(parts) if parts else None
+
+
+def map_link(pin: Pin) -> str:
+    """A link that opens the pin on a map (Amap, which residents in China use)."""
+    return f"https://uri.amap.com/marker?position={pin.longitude:.6f},{pin.latitude:.6f}"
+
+
+def evidence_lines(case: Case, t: Translator, *, staff: bool = False) -> list[str]:
+    """Where the problem is and what came with the report (and, for staff, the fix's photo)."""
+    _ = t.gettext
+    lines = []
+    place = where_text(case, t)
+    if place is not None:
+        lines.append(_("🏠 Where: {place}").format(place=place))
+    if case.pin is not None:
+        name = " ".join(x for x in (case.pin.title, case.pin.address) if x)
+        shown = esc(name[:200]) if name else f"{case.pin.latitude:.5f}, {case.pin.longitude:.5f}"
+        lines.append(
+            _("📍 Location: {place}").format(place=f'<a href="{map_link(case.pin)}">{shown}</a>')
+        )
+    if case.photo_count > 1 or (staff and case.photo_count):
+        lines.append(
+            t.ngettext("📷 {n} photo", "📷 {n} photos", case.photo_count).format(
+                n=t.number(case.photo_count)
+            )
+        )
+    if case.attachment is not None:
+        label = ATTACHMENT_LABELS.get(case.attachment.kind, ATTACHMENT_LABELS["voice"])
+        lines.append(_(label))
+    if staff and case.fix_photo is not None:
+        lines.append(_("📷 The fix has a photo"))
     return lines

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from handlers import callbacks, notify, privacy, similar
+from handlers import callbacks, events, notify, privacy, similar
+from handlers import evidence as evidence_module
 from handlers.callbacks import Act
 from handlers.core import Context, log
 from handlers.events import Message, Person
 from handlers.ports import Button
 from handlers.render import clip, esc
-from storage.records import Case, Channel, Draft, Priority, Step
+from handlers.texts import N_
+from storage.records import Attachment, Case, Channel, Draft, Pin, Priority, Step
 from storage.records import Person as PersonRecord
 
 MAX_BUILDING_BUTTONS = 24
+# The text of a report that is only a voice message or a video.
+MEDIA_TEXTS = {
+    "voice": N_("(voice message)"),
+    "audio": N_("(audio recording)"),
+    "video": N_("(video)"),
+    "video_note": N_("(video message)"),
+}
+
+
+@dataclass
+class Evidence:
+    """What came with a report besides its text."""
+
+    photos: list[str] = field(default_factory=list)
+    album: str | None = None
+    pin: Pin | None = None
+    attachment: Attachment | None = None
 
 
 def _usage(ctx: Context) -> str:
@@ -47,12 +67,23 @@ def cmd_report(ctx: Context) -> None:
     anonymous, text = _anon(ctx.args)
     photo = message.photo
     reporter, origin_id = ctx.sender, message.message_id
+    location, media = message.location, message.media
     quoted = message.reply_to
     from_person = quoted is not None and quoted.sender is not None and not quoted.sender.is_bot
-    if not text and quoted is not None and from_person and (quoted.text or quoted.photo):
+    if quoted is not None and from_person:
+        # A pin, a voice message or a video replied to: the report's evidence.
+        location, media = location or quoted.location, media or quoted.media
+    if (
+        not text
+        and quoted is not None
+        and from_person
+        and (quoted.text or quoted.photo or quoted.media)
+    ):
         text, photo = quoted.text, quoted.photo or photo
         origin_id = quoted.message_id
         reporter = quoted.sender  # type: ignore[assignment]
+    if not text.strip() and media is not None:
+        text = ctx._(MEDIA_TEXTS.get(media.kind, MEDIA_TEXTS["voice"]))
     if not text.strip():
         ctx.reply(_usage(ctx))
         return
@@ -67,8 +98,19 @@ def cmd_report(ctx: Context) -> None:
         return
     if not _within_flood_limit(ctx):
         return
+    album = message.media_group_id if photo is not None and photo == message.photo else None
+    evidence = Evidence(
+        photos=[photo] if photo else [],
+        album=album,
+        pin=evidence_module.pin_of(location),
+        attachment=evidence_module.attachment_of(media),
+    )
+    if album is not None and photo is not None:
+        # Photos of the album that came before the caption waited for it.
+        waiting = ctx.svc.albums.take(ctx.chat.id, album, ctx.svc.clock())
+        evidence.photos = evidence_module.in_order((message.message_id, photo), waiting)
     if ctx.chat.is_private:
-        _ask_building(ctx, text.strip(), photo)  # never named in groups
+        _ask_building(ctx, text.strip(), evidence)  # never named in groups
         return
     if ctx.group is None:
         ctx.reply(ctx._("Reports are taken in building groups and in a private chat with me."))
@@ -85,6 +127,7 @@ def cmd_report(ctx: Context) -> None:
         logged_by=ctx.sender.name if by_other else None,
         # A neighbour whose message someone else logged did not choose to be named.
         anonymous=anonymous or by_other,
+        evidence=evidence,
     )
 
 
@@ -135,6 +178,7 @@ def create_case(
     logged_by: str | None = None,
     anonymous: bool = False,
     published: bool = True,
+    evidence: Evidence | None = None,
 ) -> Case:
     """Store a new case; acknowledge it in its thread and tell the staff chat (the messages
     are committed with the case)."""
@@ -155,6 +199,11 @@ def create_case(
         anonymous=anonymous,
         published=published,
     )
+    if evidence is not None:
+        case.photos, case.album = list(evidence.photos), evidence.album
+        case.pin, case.attachment = evidence.pin, evidence.attachment
+        case.photo = case.photos[0] if case.photos else photo
+    case.entrance, case.floor, case.flat = evidence_module.where(text)
     # One problem, one case: a report that looks like an open case of the building is offered
     # to support that one instead (on its acknowledgement; staff see it on the card).
     lookalike = similar.lookalike(svc.repo, building_id, text)
@@ -206,7 +255,7 @@ def _remember(
         repo.save_person(person)
 
 
-def _ask_building(ctx: Context, text: str, photo: str | None) -> None:
+def _ask_building(ctx: Context, text: str, evidence: Evidence) -> None:
     """In a private chat, ask which building the report is for (or use the only one)."""
     svc, message = ctx.svc, ctx.message
     assert message is not None and ctx.sender is not None
@@ -223,7 +272,11 @@ def _ask_building(ctx: Context, text: str, photo: str | None) -> None:
         chat_id=ctx.chat.id,
         message_id=message.message_id,
         created=svc.clock(),
-        photo=photo,
+        photo=evidence.photos[0] if evidence.photos else None,
+        photos=list(evidence.photos),
+        album=evidence.album,
+        pin=evidence.pin,
+        attachment=evidence.attachment,
     )
     if len(candidates) == 1 and known:
         _report_from_draft(ctx, draft, candidates[0].chat_id)
@@ -238,6 +291,11 @@ def _ask_building(ctx: Context, text: str, photo: str | None) -> None:
 
 def _report_from_draft(ctx: Context, draft: Draft, building_id: int) -> None:
     assert ctx.sender is not None
+    photos = list(draft.photos) or ([draft.photo] if draft.photo else [])
+    if draft.album is not None and draft.photo is not None:
+        # The album's other photos waited with the question.
+        waiting = ctx.svc.albums.take(draft.chat_id, draft.album, ctx.svc.clock())
+        photos += [f for _message, f in waiting if f not in photos]
     create_case(
         ctx,
         building_id=building_id,
@@ -247,6 +305,7 @@ def _report_from_draft(ctx: Context, draft: Draft, building_id: int) -> None:
         reporter=ctx.sender,
         origin=(draft.chat_id, draft.message_id),
         anonymous=True,
+        evidence=Evidence(photos, draft.album, draft.pin, draft.attachment),
     )
 
 
@@ -349,3 +408,25 @@ def seen(ctx: Context, message: Message) -> None:
         username=sender.username,
         private=ctx.chat.is_private,
     )
+
+
+def join_album(ctx: Context, message: events.Message) -> bool:
+    """A photo of an album without the command: join the case its captioned photo made, or
+    wait for it. True if it was one."""
+    album, photo = message.media_group_id, message.photo
+    if album is None or photo is None:
+        return False
+    repo = ctx.svc.repo
+    if ctx.chat.is_private:
+        # Waiting for the building to be picked: the draft takes the album's photos then.
+        ctx.svc.albums.add(ctx.chat.id, album, message.message_id, photo, ctx.svc.clock())
+    for back in range(1, evidence_module.ALBUM_SIZE):
+        case = repo.case_by_origin(ctx.chat.id, message.message_id - back)
+        if case is not None and case.album == album:
+            if photo not in case.photos:
+                case.photos.append(photo)
+                repo.save_case(case)
+                notify.refresh_staff_card(ctx.svc, case)
+            return True
+    ctx.svc.albums.add(ctx.chat.id, album, message.message_id, photo, ctx.svc.clock())
+    return True

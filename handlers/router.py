@@ -210,6 +210,8 @@ class Core:
         report.seen(ctx, message)
         parsed = parse_command(message.text, self.svc.bot.username)
         if parsed is None:
+            # An album's other photos join the report its captioned photo made.
+            report.join_album(ctx, message)
             return False
         name, ctx.args = parsed
         command = BY_NAME.get(name)

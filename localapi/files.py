@@ -19,7 +19,7 @@ from localapi.params import Upload
 class StoredFile:
     """A known file: a PhotoSize or Document object, and a document's bytes."""
 
-    kind: Literal["photo", "document"]
+    kind: Literal["photo", "document", "voice", "video"]
     json: JSON
     data: bytes = b""
 
@@ -54,6 +54,20 @@ class FileStore:
             sizes.append(size)
             self._files[file_id] = StoredFile("photo", size)
         return sizes
+
+    def media(self, kind: Literal["voice", "video"], mime: str) -> JSON:
+        """A new voice message or video a user sends (three seconds long, no bytes)."""
+        file_id, unique_id = self._new_id("AwACAgIAAxk" if kind == "voice" else "BAACAgIAAxk")
+        item: JSON = {
+            "file_id": file_id,
+            "file_unique_id": unique_id,
+            "duration": 3,
+            "mime_type": mime,
+        }
+        if kind == "video":
+            item.update(width=640, height=360)
+        self._files[file_id] = StoredFile(kind, item)
+        return item
 
     def document(self, upload: Upload) -> JSON:
         """The Document object of a new upload; its MIME type guessed from the name if unset."""

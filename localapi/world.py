@@ -196,6 +196,11 @@ class World:
         sender_chat_id: int | None = None,
         message_thread_id: int | None = None,
         mentions: Sequence[int] = (),
+        media_group_id: str | None = None,
+        location: tuple[float, float] | None = None,
+        venue: tuple[float, float, str, str] | None = None,
+        voice: bool = False,
+        video: bool = False,
     ) -> JSON:
         """A user posts a message: stores it, queues a ``message`` update, returns it.
 
@@ -203,6 +208,11 @@ class World:
         (the user started the bot). ``mentions`` are users named in the text by a
         ``text_mention`` (picked from the list, as for users without a username): the first
         occurrence of each one's name in the text is marked.
+
+        A photo of an album carries the album's ``media_group_id`` (send each photo of it
+        with the same one; the caption goes on one). ``location`` (latitude, longitude) and
+        ``venue`` (latitude, longitude, title, address) share a place; ``voice`` and
+        ``video`` send one (a new file_id each), with ``caption`` if given.
         """
         chat = self.chats.get(chat_id)
         if chat is None and chat_id == user_id:
@@ -212,8 +222,9 @@ class World:
             raise KeyError(f"unknown chat {chat_id}; call add_chat first")
         if chat.type == "private" and chat.bot_status != "member":
             chat.bot_status = "member"  # the user (re)started the bot
-        if text is None and not photo:
-            raise ValueError("a user message needs text or photo=True")
+        media = photo or voice or video
+        if text is None and not media and location is None and venue is None:
+            raise ValueError("a user message needs text, a photo, a voice, a video or a place")
 
         msg = self.new_message(chat)
         if chat.type == "channel":
@@ -231,12 +242,24 @@ class World:
             if target is None:
                 raise KeyError(f"message {reply_to} not found in chat {chat_id}")
             msg["reply_to_message"] = strip_reply(target)
+        if media_group_id is not None:
+            msg["media_group_id"] = media_group_id
+        if venue is not None:
+            where = {"latitude": venue[0], "longitude": venue[1]}
+            msg["venue"] = {"location": where, "title": venue[2], "address": venue[3]}
+            msg["location"] = dict(where)
+        elif location is not None:
+            msg["location"] = {"latitude": location[0], "longitude": location[1]}
+        if voice:
+            msg["voice"] = self.files.media("voice", "audio/ogg")
+        if video:
+            msg["video"] = self.files.media("video", "video/mp4")
         if photo:
             msg["photo"] = self.files.photo_sizes(b"")
+        if media:
             if caption:
                 CAPTION.put(msg, caption, self._entities(caption, mentions))
-        else:
-            assert text is not None
+        elif text is not None:
             TEXT.put(msg, text, self._entities(text, mentions))
         self._post(chat, msg, "channel_post" if chat.type == "channel" else "message")
         return copy.deepcopy(msg)

@@ -71,6 +71,25 @@ class Step:
 
 
 @dataclass(slots=True)
+class Pin:
+    """Where an outdoor problem is: a location or venue shared in Telegram."""
+
+    latitude: float
+    longitude: float
+    title: str = ""  # a venue's name
+    address: str = ""  # a venue's address
+
+
+@dataclass(slots=True)
+class Attachment:
+    """A voice message or video that came with a report: its Telegram file_id (never
+    downloaded) and kind (`voice`, `video`, `video_note`, `audio`)."""
+
+    kind: str
+    file_id: str
+
+
+@dataclass(slots=True)
 class Case:
     """A resident's demand, from report to rating."""
 
@@ -133,6 +152,19 @@ class Case:
     # The open case of the same building this one looked like when it was reported, while
     # the offer to support that one instead stands (None once merged or refused).
     similar_to: int | None = None
+    # Evidence before and after: every photo of the report (an album's too, in order; `photo`
+    # is the first), the album's media_group_id (its later photos join the case), a map pin, a
+    # voice message or video, and the photo the fix was reported with.
+    photos: list[str] = field(default_factory=list)
+    album: str | None = None
+    pin: Pin | None = None
+    attachment: Attachment | None = None
+    fix_photo: str | None = None
+
+    @property
+    def photo_count(self) -> int:
+        """How many photos the report came with (cases stored before albums had one)."""
+        return len(self.photos) or (1 if self.photo else 0)
 
     def deadline(self) -> datetime | None:
         """The time the next answer, fix or check is owed by, for a case still waiting on one."""
@@ -228,6 +260,10 @@ class Draft:
     message_id: int
     created: datetime
     photo: str | None = None
+    photos: list[str] = field(default_factory=list)
+    album: str | None = None
+    pin: Pin | None = None
+    attachment: Attachment | None = None
 
 
 class EventKind(StrEnum):

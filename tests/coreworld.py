@@ -19,7 +19,17 @@ from zoneinfo import ZoneInfo
 
 from bot.i18n import Catalogs
 from handlers.core import BotIdentity, Settings
-from handlers.events import ANONYMOUS_ADMIN_ID, ChatRef, Event, Message, Person, Press, Quoted
+from handlers.events import (
+    ANONYMOUS_ADMIN_ID,
+    ChatRef,
+    Event,
+    Location,
+    Media,
+    Message,
+    Person,
+    Press,
+    Quoted,
+)
 from handlers.ports import Keyboard
 from localapi import (
     MAX_CALLBACK_ANSWER_LENGTH,
@@ -263,6 +273,9 @@ class CoreWorld:
         sender_chat_id: int | None = None,
         photo: str | None = None,
         edited: bool = False,
+        media_group_id: str | None = None,
+        location: Location | None = None,
+        media: Media | None = None,
     ) -> Message:
         return Message(
             self._next_update(),
@@ -275,6 +288,9 @@ class CoreWorld:
             reply_to=reply_to,
             sender_chat_id=sender_chat_id,
             edited=edited,
+            media_group_id=media_group_id,
+            location=location,
+            media=media,
         )
 
     async def handle(self, event: Event) -> None:

@@ -294,7 +294,7 @@ def test_ledger_rows_in_the_unified_format() -> None:
     assert ledger.ledger_headers(ZH) == [
         "编号", "登记时间", "渠道", "楼栋", "反映人", "问题内容", "类别", "办理级别", "案件类别",
         "责任人", "答复时间", "按时答复", "承诺时限", "处理措施", "转介去向", "进展情况",
-        "办结时间", "满意度",
+        "办结时间", "满意度", "照片数", "整改照片",
     ]  # fmt: skip
     assert ledger.ledger_headers(EN)[:3] == ["Case no.", "Registered at", "Channel"]
     assert [r[0] for r in rows] == list(range(1, 10))
@@ -302,7 +302,7 @@ def test_ledger_rows_in_the_unified_format() -> None:
     assert first == [
         1, ZH.datetime(local(11, 1, 0)), "楼栋群", "林溪苑1号楼", "张阿姨", "问题1", "", "楼栋",
         "重点件", "", ZH.datetime(local(11, 1, 2)), "是", ZH.datetime(local(11, 3, 2)), "措施1",
-        "", "已办结", ZH.datetime(local(11, 3, 2)), "满意",
+        "", "已办结", ZH.datetime(local(11, 3, 2)), "满意", 0, "否",
     ]  # fmt: skip
     declined = rows[2]
     assert declined[15] == "不予受理" and declined[16] == "" and declined[11] == "是"

@@ -702,6 +702,45 @@ async def test_service_messages_and_user_photos(
     ]
 
 
+@pytest.mark.asyncio
+async def test_users_send_albums_places_and_voice_messages(
+    server: LocalBotAPI, http: aiohttp.ClientSession
+) -> None:
+    """An album is one message per photo with one media_group_id (the caption on one); a
+    venue carries its location too; a voice message has a file_id the bot may send again."""
+    first = server.user_message(GROUP, BOB, photo=True, caption="/report wall", media_group_id="7")
+    second = server.user_message(GROUP, BOB, photo=True, media_group_id="7")
+    assert first["media_group_id"] == second["media_group_id"] == "7"
+    assert "caption" not in second and second["message_id"] == first["message_id"] + 1
+    assert first["photo"][-1]["file_id"] != second["photo"][-1]["file_id"]
+    pin = server.user_message(GROUP, BOB, location=(31.23, 121.47))
+    assert pin["location"] == {"latitude": 31.23, "longitude": 121.47} and "text" not in pin
+    venue = server.user_message(GROUP, BOB, venue=(31.2, 121.4, "小区东门", "林溪路 1 号"))
+    assert venue["venue"]["title"] == "小区东门" and venue["location"]["latitude"] == 31.2
+    voice = server.user_message(GROUP, BOB, voice=True, caption="/report 听听")
+    assert voice["voice"]["mime_type"] == "audio/ogg" and voice["caption"] == "/report 听听"
+    video = server.user_message(GROUP, BOB, video=True)
+    assert video["video"]["duration"] == 3
+    updates = [u["message"] for u in await ok(http, server, "getUpdates")]
+    assert [m["message_id"] for m in updates] == [
+        m["message_id"] for m in (first, second, pin, venue, voice, video)
+    ]
+    # The bot may send a user's photo again by its file_id, as a reply.
+    again = await ok(
+        http,
+        server,
+        "sendPhoto",
+        chat_id=GROUP,
+        photo=second["photo"][-1]["file_id"],
+        caption="after",
+        reply_parameters={"message_id": first["message_id"]},
+    )
+    assert again["photo"][0]["file_id"] == second["photo"][-1]["file_id"]
+    assert again["reply_to_message"]["message_id"] == first["message_id"]
+    with pytest.raises(ValueError):
+        server.user_message(GROUP, BOB)
+
+
 # ---------------------------------------------------------------------- membership
 
 
