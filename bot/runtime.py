@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from bot.delivery import Dispatcher, Limits, ReliableMessenger
 from bot.scheduler import Scheduler
-from handlers import admin, calendar, digests, overdue
+from handlers import admin, calendar, digests, forum, overdue
 from handlers.core import BotIdentity, Services, Settings
 from handlers.courier import Courier
 from handlers.events import Event, Migration
@@ -164,6 +164,7 @@ class Runtime:
         except DeliveryError as exc:
             log.warning("command menus not registered: %s", exc)
         self.scheduler.every("overdue-sweep", self.sweep_seconds, self.sweep)
+        self.scheduler.every("forum-sweep", self.sweep_seconds, self.forums)
         times = self.report_times
         # Scheduled even before a staff chat is named (/setstaff may name one at any time):
         # a report with no staff chat to go to is not made.
@@ -317,6 +318,11 @@ class Runtime:
                 result.asked_to_rate,
             )
         return result
+
+    async def forums(self) -> forum.ForumSweep:
+        """After each residents' forum: its tally to the staff chat, and a day later the
+        minutes reminder to whoever planned it (the scheduler calls this periodically)."""
+        return self._job_now("forum-sweep", forum.sweep) or forum.ForumSweep()
 
     async def daily(self) -> list[int] | None:
         """Send the daily register that closed last; return the numbers of the cases listed."""

@@ -37,6 +37,7 @@ class Act(StrEnum):
     SAME = "same"  # a new case's acknowledgement: "me too" on the open case it looks like
     NOT_SAME = "diff"  # a new case's acknowledgement: no, it is a new problem
     MERGE = "mrg"  # the staff card: merge the case into the open case it looks like
+    ON_SPOT = "spot"  # the staff card of a forum opinion: answered on the spot
 
 
 # Each action's arguments: `i` a number, `w` a short word. Anything else is refused as forged
@@ -59,6 +60,7 @@ ARGS: dict[Act, str] = {
     Act.SAME: "ii",  # the new case's id, the id of the case it looks like
     Act.NOT_SAME: "i",  # the new case's id
     Act.MERGE: "ii",  # the duplicate's id, the id of the case to merge it into
+    Act.ON_SPOT: "i",  # case id
 }
 # The words the `w` arguments carry.
 RATING_CODES = {Rating.SATISFIED: "s", Rating.BASIC: "b", Rating.UNSATISFIED: "u"}

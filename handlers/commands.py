@@ -24,6 +24,7 @@ from handlers import (
     admission,
     announce,
     calendar,
+    forum,
     intake,
     merge,
     report,
@@ -100,6 +101,11 @@ MANAGER_NOTES = (
         "12345 and a reason; /category alone lists them and where to turn."
     ),
     N_("Send /fixed as the caption of a photo of the fix: residents see before and after."),
+    N_(
+        "At a residents' forum (#forum): /opinion <opinion> logs each opinion against it; "
+        "add “answered: <answer>” for one answered on the spot. After the forum the staff "
+        "chat gets its tally and the next agenda."
+    ),
     N_(
         "Many reports of one problem: /merge 18 17 makes #18's reporter a supporter of #17, "
         "told every step of it; /find finds a case by its words."
@@ -370,6 +376,14 @@ COMMANDS: tuple[Command, ...] = (
         changes=False,
     ),
     Command(
+        "opinion",
+        forum.cmd_opinion,
+        N_("/opinion [E<forum id>] [<building>] <opinion> [answered: <what was answered>]"),
+        N_("Log an opinion given at a residents' forum"),
+        MANAGERS,
+        label=N_("forum opinion"),
+    ),
+    Command(
         "sethead",
         admin.cmd_sethead,
         N_("/sethead (as a reply to the person)"),
@@ -542,10 +556,15 @@ BUTTONS: Mapping[Act, ButtonSpec] = {
     Act.SAME: ButtonSpec(merge.press_same),
     Act.NOT_SAME: ButtonSpec(merge.press_not_same),
     Act.MERGE: ButtonSpec(merge.press_merge, "merge"),
+    Act.ON_SPOT: ButtonSpec(forum.press_on_spot, "fixed"),
 }
 
 # Steps no command adds: a neighbour's "me too", and the sweep's overdue flag.
-OTHER_STEPS = {"supporter": N_("me too"), "overdue": N_("overdue")}
+OTHER_STEPS = {
+    "supporter": N_("me too"),
+    "overdue": N_("overdue"),
+    "onspot": N_("answered on the spot"),
+}
 STEP_LABELS: Mapping[str, str] = {
     **{c.name: c.label for c in COMMANDS if c.label is not None},
     **OTHER_STEPS,

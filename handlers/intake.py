@@ -84,6 +84,20 @@ def cmd_log(ctx: Context) -> None:
     if not report.short_enough(ctx, text):
         return
     channel = CHANNEL_WORDS[parts[1].lower()]
+    if channel is Channel.FORUM:
+        # Imported here: the forum's module uses this one's building lookup.
+        from handlers import forum
+
+        # An opinion of a forum held in the last three days is logged against it.
+        held = forum.latest(ctx.svc, ctx.svc.clock(), building_id=found.chat_id)
+        opinion = forum.log_opinion(ctx, found, text, held)
+        if opinion is not None and (opinion.on_spot or not ctx.in_staff_chat):
+            ctx.reply(
+                ctx._("Registered as case #{id} ({channel}, {building}).").format(
+                    id=opinion.id, channel=ctx._(CHANNEL_LABELS[channel]), building=esc(found.label)
+                )
+            )
+        return
     case = report.create_case(
         ctx,
         building_id=found.chat_id,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from handlers import callbacks, livewall, privacy
 from handlers.callbacks import Act
@@ -271,6 +272,20 @@ def changed(svc: Services, case: Case, *, card: bool = False) -> None:
         refresh_card(svc, case)
     refresh_staff_card(svc, case)
     livewall.changed(svc, case.building_id)
+    refresh_forum(svc, case)
+
+
+def forum_view(event_id: int, when: datetime) -> str:
+    """The view of a forum's tally: `forum:3:202612011100` (its start, UTC)."""
+    return f"forum:{event_id}:{when.astimezone(UTC).strftime('%Y%m%d%H%M')}"
+
+
+def refresh_forum(svc: Services, case: Case) -> None:
+    """An opinion of a forum changed: the forum's tally in the staff chat follows (once it
+    went out; before, the refresh finds no message and costs nothing)."""
+    staff = svc.settings.staff_chat
+    if staff is not None and case.forum_id is not None and case.forum_at is not None:
+        svc.post.refresh(staff, forum_view(case.forum_id, case.forum_at))
 
 
 # --- echoes ---------------------------------------------------------------------------------
@@ -413,6 +428,14 @@ def not_accepted_rows(
     )
 
 
+def on_spot_row(case: Case, t: Translator) -> tuple[tuple[Button, ...], ...]:
+    """A forum opinion still open: "answered on the spot" closes it in one press."""
+    if case.forum_id is None:
+        return ()
+    label = t.gettext("✅ Answered on the spot")
+    return ((Button(label, callbacks.encode(Act.ON_SPOT, case.id)),),)
+
+
 def merge_data(case: Case, other: Case) -> str:
     return callbacks.encode(Act.MERGE, case.id, other.id)
 
@@ -433,12 +456,14 @@ def staff_keyboard(
                 Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),
             )
         )
+        rows += on_spot_row(case, t)
         if other is not None:
             label = _("🔗 Merge into #{id}").format(id=other.id)
             rows.append((Button(label, merge_data(case, other)),))
         rows += category_rows(svc, case, t)
     elif case.state is State.ACCEPTED:
         rows.append((Button(_("Escalate"), callbacks.encode(Act.ESCALATE, case.id)),))
+        rows += on_spot_row(case, t)
         rows += category_rows(svc, case, t)
     elif case.state is State.FIXED:
         rows += category_rows(svc, case, t)

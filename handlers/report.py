@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from handlers import callbacks, events, notify, privacy, similar
 from handlers import evidence as evidence_module
@@ -13,7 +13,16 @@ from handlers.events import Message, Person
 from handlers.ports import Button
 from handlers.render import clip, esc
 from handlers.texts import N_
-from storage.records import Attachment, Case, Channel, Draft, Pin, Priority, Step
+from storage.records import (
+    Attachment,
+    CalendarEvent,
+    Case,
+    Channel,
+    Draft,
+    Pin,
+    Priority,
+    Step,
+)
 from storage.records import Person as PersonRecord
 
 MAX_BUILDING_BUTTONS = 24
@@ -179,9 +188,12 @@ def create_case(
     anonymous: bool = False,
     published: bool = True,
     evidence: Evidence | None = None,
+    forum: tuple[CalendarEvent, datetime] | None = None,
+    announce: bool = True,
 ) -> Case:
     """Store a new case; acknowledge it in its thread and tell the staff chat (the messages
-    are committed with the case)."""
+    are committed with the case). `forum`: the forum (and occurrence) an opinion was given
+    at; `announce=False`: neither (an opinion answered on the spot)."""
     svc = ctx.svc
     now = svc.clock()
     case = Case(
@@ -204,6 +216,8 @@ def create_case(
         case.pin, case.attachment = evidence.pin, evidence.attachment
         case.photo = case.photos[0] if case.photos else photo
     case.entrance, case.floor, case.flat = evidence_module.where(text)
+    if forum is not None:
+        case.forum_id, case.forum_at = forum[0].id, forum[1]
     # One problem, one case: a report that looks like an open case of the building is offered
     # to support that one instead (on its acknowledgement; staff see it on the card).
     lookalike = similar.lookalike(svc.repo, building_id, text)
@@ -222,7 +236,9 @@ def create_case(
     log.info("case=%s chat=%s action=report channel=%s", case.id, building_id, channel.value)
     if reporter is not None:
         _remember(ctx, reporter.id, reporter.name, building_id)
-    notify.acknowledge(svc, case)
+    if announce:
+        notify.acknowledge(svc, case)
+    notify.refresh_forum(svc, case)
     return case
 
 

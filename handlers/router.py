@@ -13,6 +13,7 @@ from handlers import (
     commands,
     courier,
     digests,
+    forum,
     livewall,
     notify,
     outbox,
@@ -45,6 +46,7 @@ def delivery_tables() -> courier.Tables:
             "staffcard": notify.view_staff_card,
             "event": calendar.view_event,
             "ledger": stats.view_ledger,
+            "forum": forum.view_forum,
         },
         jobs={
             "wall": livewall.deliver_wall,
@@ -52,7 +54,11 @@ def delivery_tables() -> courier.Tables:
             "admission": admission.deliver_card,
             "leave": admission.deliver_leave,
         },
-        binders={"card": notify.bind_card, "staff": notify.bind_staff},
+        binders={
+            "card": notify.bind_card,
+            "staff": notify.bind_staff,
+            "forum": forum.bind_forum,
+        },
     )
 
 

@@ -160,6 +160,11 @@ class Case:
     pin: Pin | None = None
     attachment: Attachment | None = None
     fix_photo: str | None = None
+    # A residents' forum opinion: the forum (event) and the occurrence it was given at, and
+    # whether it was answered on the spot (当场答复).
+    forum_id: int | None = None
+    forum_at: datetime | None = None
+    on_spot: bool = False
 
     @property
     def photo_count(self) -> int:
@@ -313,6 +318,11 @@ class CalendarEvent:
     cancelled: datetime | None = None
     # "chat:message" of the command that made it: a redelivered command makes no second one.
     origin: str | None = None
+    # A forum's occurrences (UTC `YYYYMMDDHHMM`) whose tally went to the staff chat, the
+    # message it is in, and those whose organiser was reminded of the minutes.
+    tallied: list[str] = field(default_factory=list)
+    tallies: dict[str, int] = field(default_factory=dict)
+    minuted: list[str] = field(default_factory=list)
 
     @property
     def weekly(self) -> bool:

@@ -402,7 +402,14 @@ async def test_runtime_schedules_the_three_reports(tmp_path: Path) -> None:
     finally:
         await runtime.stop()
         repo.close()
-    assert set(runs) == {"overdue-sweep", CALENDAR_JOB, DAILY_JOB, WEEKLY_JOB, MONTHLY_JOB}
+    assert set(runs) == {
+        "overdue-sweep",
+        "forum-sweep",
+        CALENDAR_JOB,
+        DAILY_JOB,
+        WEEKLY_JOB,
+        MONTHLY_JOB,
+    }
     assert (DAILY_JOB, WEEKLY_JOB, MONTHLY_JOB) == (
         "digest:daily",
         "digest:weekly",

@@ -229,6 +229,12 @@ STRUCTURED: dict[str, st.SearchStrategy[str]] = {
     "decline": spaced(CASE_TOKEN, CATEGORY_WORDS, REFERRAL_WORDS, TEXT),
     "category": spaced(CASE_TOKEN, CATEGORY_WORDS),
     "merge": spaced(CASE_TOKEN, CASE_TOKEN, TEXT),
+    "opinion": spaced(
+        st.sampled_from(["E1", "e2", "E99", "E", "E-1", ""]),
+        st.sampled_from(["1号楼", "林溪苑", "nowhere", ""]),
+        TEXT,
+        st.sampled_from(["", "当场答复：已修", "answered:", "当场答复：", "ANSWERED: done"]),
+    ),
     "find": spaced(st.sampled_from(["all", "全部", "", "ALL"]), TEXT),
     "assign": spaced(
         CASE_TOKEN,
@@ -878,6 +884,8 @@ MISTAKES = [
     ("head", "/merge 1 99", "没有诉求 #99"),
     ("head", "/find", "/find [全部] <关键词>"),
     ("resident", "/find 灯", "只有本楼栋长和社区工作人员"),
+    ("head", "/opinion E99 路灯不亮", "没有活动 E99"),
+    ("staff", "/opinion", "哪个楼栋"),
     ("stranger", "/frobnicate", "/help"),
     ("stranger", "/sethead", "building group"),
 ]

@@ -145,6 +145,7 @@ POSTED = {
     "c1:same:18:17": (Act.SAME, (18, 17)),
     "c1:diff:18": (Act.NOT_SAME, (18,)),
     "c1:mrg:18:17": (Act.MERGE, (18, 17)),
+    "c1:spot:17": (Act.ON_SPOT, (17,)),
 }
 
 

@@ -114,6 +114,8 @@ action        reporter resident other_resident other_head admin anonymous staff 
 [merge]          -        -           -            -        +       .       +        +         -
 [same]           +        -           -            -        +       .       +        +         -
 [not same]       +        -           -            -        +       .       +        +         -
+/opinion         -        -           -            -        +       +       +        +         -
+[on spot]        -        -           -            -        +       .       +        +         -
 """
 # Setting up is for the deployment's admins (ECHOWALL_ADMINS, or whoever opened the set-up
 # link), none of whom is among these roles: a group's administrator is a head, not an admin.
@@ -132,6 +134,8 @@ action        reporter resident other_resident other_head admin anonymous staff 
 # One problem, one case: /merge and the staff card's merge button are a manager's; the offer on
 # a new case's acknowledgement ("me too on #1 instead", "no, a new problem") is its reporter's
 # to answer, and a manager's; /find searches what a head or staff may act on.
+# The forum: /opinion logs an opinion against building 1's forum E1 (the staff chat's names
+# the forum, whose one building it is for); "answered on the spot" is on the opinion's card.
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,18 @@ async def lookalike(w: CoreWorld) -> None:
     """Case #1, and case #2: 张阿姨's second report, which looks like #1."""
     await reported(w)
     await w.say(B1, AUNT_ZHANG, "/report 三楼楼道灯也坏了")
+
+
+async def with_forum(w: CoreWorld) -> None:
+    """Case #1, and 王楼长's residents' forum E1 for building 1, about to begin."""
+    await reported(w)
+    await w.say(B1, HEAD_WANG, "/event 2026-11-18 10:20 小板凳座谈会 #forum @ 林溪苑广场")
+
+
+async def forum_opinion(w: CoreWorld) -> None:
+    """The forum, and case #2: an opinion given there, still open."""
+    await with_forum(w)
+    await w.say(STAFF, WORKER_LIU, "/opinion E1 健身器材坏了")
 
 
 async def with_draft(w: CoreWorld) -> None:
@@ -489,6 +505,12 @@ ROWS: dict[str, Row] = {
     "[not same]": Row(
         lookalike, lambda o: o.after.cases[2].similar_to is None, data=lambda w: "c1:diff:2"
     ),
+    "/opinion": Row(
+        with_forum,
+        lambda o: len(o.after.cases) == 2 and o.after.cases[2].forum_id == 1,
+        command="/opinion E1 楼道很脏",
+    ),
+    "[on spot]": Row(forum_opinion, lambda o: o.after.cases[2].on_spot, data=lambda w: "c1:spot:2"),
 }
 
 
@@ -527,6 +549,7 @@ BUTTON_ROWS = {
     Act.MERGE: ["[merge]"],
     Act.SAME: ["[same]"],
     Act.NOT_SAME: ["[not same]"],
+    Act.ON_SPOT: ["[on spot]"],
 }
 
 

@@ -26,12 +26,13 @@ from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
 from storage import engine, journal, table
-from storage.codec import to_doc
+from storage.codec import from_doc, to_doc
 from storage.documents import DocumentRepository
 from storage.journal import JournalStorage
 from storage.memory import MemoryRepository
 from storage.records import (
     OPEN_STATES,
+    Attachment,
     Broadcast,
     BroadcastKind,
     BroadcastState,
@@ -45,6 +46,7 @@ from storage.records import (
     Outgoing,
     OutKind,
     Person,
+    Pin,
     Priority,
     Reminder,
     State,
@@ -149,6 +151,26 @@ def test_a_merged_case_round_trips_and_is_not_open(backend: Backend) -> None:
     assert again.get_case(third.id) == third
     assert [c.id for c in again.cases(states=[State.MERGED])] == [dup.id]
     assert again.case_ids(building_id=-1, states=OPEN_STATES) == [kept.id, third.id]
+
+
+def test_evidence_and_a_forums_tallies_round_trip(backend: Backend) -> None:
+    """A case's photos, pin, attachment, fix photo and forum; an event's tallies."""
+    repo = backend.open()
+    case = make_case(repo, "路灯不亮")
+    case.photos, case.album, case.fix_photo = ["p1", "p2"], "g1", "after"
+    case.pin = Pin(31.2304, 121.4737, "东门", "林溪路1号")
+    case.attachment = Attachment("voice", "v1")
+    case.forum_id, case.forum_at, case.on_spot = 3, NOW, True
+    repo.save_case(case)
+    event = CalendarEvent(repo.next_event_id(), "座谈会", EventKind.FORUM, [-1], NOW, 7, -1)
+    event.start = NOW
+    event.tallied, event.tallies, event.minuted = ["202611181100"], {"202611181100": 42}, []
+    repo.save_event(event)
+    again = backend.reopen(repo)
+    assert again.get_case(case.id) == case and again.get_event(event.id) == event
+    old_event = to_doc(event)
+    del old_event["tallied"], old_event["tallies"], old_event["minuted"]
+    assert from_doc(CalendarEvent, old_event).tallies == {}
 
 
 def test_migrating_a_group_moves_its_cases(backend: Backend) -> None:
@@ -293,7 +315,8 @@ def test_cases_and_people_stored_before_their_new_fields_load_with_defaults(
     old_case = to_doc(case)
     for key in (
         "referral", "assignee_id", "assignee_name", "check_due", "reminded_for", "rating_asked",
-        "rating_reminded", "merged_into", "merged", "similar_to",
+        "rating_reminded", "merged_into", "merged", "similar_to", "photos", "album", "pin",
+        "attachment", "fix_photo", "forum_id", "forum_at", "on_spot",
     ):  # fmt: skip
         del old_case[key]
     repo._cases.put(case.id, old_case)
