@@ -92,11 +92,18 @@ def cmd_log(ctx: Context) -> None:
         held = forum.latest(ctx.svc, ctx.svc.clock(), building_id=found.chat_id)
         opinion = forum.log_opinion(ctx, found, text, held)
         if opinion is not None and (opinion.on_spot or not ctx.in_staff_chat):
-            ctx.reply(
+            lines = [
                 ctx._("Registered as case #{id} ({channel}, {building}).").format(
                     id=opinion.id, channel=ctx._(CHANNEL_LABELS[channel]), building=esc(found.label)
                 )
-            )
+            ]
+            if not opinion.on_spot:
+                lines.append(
+                    ctx._(
+                        "It is not shown in the building group; /publish {id} posts it there."
+                    ).format(id=opinion.id)
+                )
+            ctx.reply("\n".join(lines))
         return
     case = report.create_case(
         ctx,

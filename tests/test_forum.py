@@ -199,3 +199,14 @@ async def test_forum_opinions_count_in_the_figures_as_forum_cases(w: CoreWorld) 
     figures = ledger.tally(w.repo.all_cases(), ledger.all_time(), w.clock())
     forum_counts = figures.by_channel[Channel.FORUM]
     assert (forum_counts.received, forum_counts.closed, forum_counts.open) == (2, 1, 1)
+
+
+async def test_log_forum_links_the_opinion_and_says_where_it_is_shown(w: CoreWorld) -> None:
+    await forum_tonight(w)
+    message = await w.say(WORKER_LIU, WORKER_LIU, "/log 1号楼 座谈会 垃圾分类点太远")
+    answer = shown(w.replies_to(message)[-1])
+    assert "#1" in answer and "/publish 1" in answer
+    message = await w.say(WORKER_LIU, WORKER_LIU, "/log 1号楼 座谈会 路灯暗 当场答复：已报修")
+    answer = shown(w.replies_to(message)[-1])
+    assert "#2" in answer and "/publish" not in answer
+    assert (case(w, 1).forum_id, case(w, 2).on_spot) == (1, True)
