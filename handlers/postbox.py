@@ -172,6 +172,5 @@ class Postbox:
         self._doorbell.ring(chat_id)
 
     def waiting(self, chat_id: int) -> list[Outgoing]:
-        """The chat's waiting messages, the one to go first first."""
-        found = (self.repo.get_outgoing(i) for i in self.repo.outgoing_ids(chat_id))
-        return [m for m in found if m is not None]
+        """The chat's waiting messages, the one to go first first (to be read, not changed)."""
+        return self.repo.waiting_outgoing(chat_id)

@@ -6,7 +6,10 @@ word (楼道, 水管, 漏水) — and the lowercase words of Latin text, without
 ones. Two texts look alike when at least two grams are shared and the shared ones are at least
 half of the shorter text's (the overlap coefficient), so "水管爆了！" and "楼下水管爆裂，到处是水"
 look alike, "楼道灯坏了" and "电梯坏了" do not. No library is needed for this; it is pure
-Python, a few microseconds per pair, and a building has tens of open cases, not thousands.
+Python, a few microseconds per pair once a text's grams are known (they are kept for the
+texts seen last). A new report is compared with the newest `LOOKBACK` open cases of its
+building: duplicates come in together (a burst pipe brings its ten reports within hours), and
+a report costs the same in a building with a backlog of hundreds.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 from storage.records import OPEN_STATES, Case
 from storage.repository import Repository
@@ -21,6 +25,8 @@ from storage.repository import Repository
 # At least this share of the shorter text's grams, and this many, shared.
 THRESHOLD = 0.5
 MIN_SHARED = 2
+# How many of the building's newest open cases a new report is compared with.
+LOOKBACK = 50
 # Words too common to say anything about a problem.
 STOPWORDS = frozenset(
     [
@@ -82,6 +88,7 @@ def _runs(text: str) -> Iterable[tuple[bool, str]]:
         yield bool(latin), "".join(run)
 
 
+@lru_cache(maxsize=4096)
 def grams(text: str) -> frozenset[str]:
     """A text's grams: character pairs of its Chinese runs, its Latin words."""
     found: set[str] = set()
@@ -109,8 +116,10 @@ def lookalike(repo: Repository, building_id: int, text: str) -> Case | None:
     mine = grams(text)
     best: tuple[float, int] | None = None
     found: Case | None = None
-    for case in repo.cases(building_id=building_id, states=OPEN_STATES):
-        if not case.published:
+    newest = repo.case_ids(building_id=building_id, states=OPEN_STATES)[-LOOKBACK:]
+    for case_id in newest:
+        case = repo.get_case(case_id)
+        if case is None or not case.published:
             continue  # an offline demand its building has not been shown: never quoted there
         score = likeness(mine, grams(case.text))
         # The most alike; of equals, the most supported, then the oldest (the first report).

@@ -116,8 +116,14 @@ class DocumentRepository(CalendarTables, OutboxTables, HandledTables, PostboxTab
     def flush(self) -> None:
         self._store.flush()
 
-    def transaction(self, *, durable: bool = True) -> contextlib.AbstractContextManager[None]:
-        return self._store.transaction(durable=durable)
+    @contextlib.contextmanager
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        try:
+            with self._store.transaction(durable=durable):
+                yield
+        except BaseException:
+            self._forget_outgoing()  # undone: what was decoded may be what was undone
+            raise
 
     def get_case(self, case_id: int) -> Case | None:
         doc = self._cases.get(case_id)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from handlers import callbacks, ledger
+from handlers import callbacks, ledger, similar
 from handlers.callbacks import Act
 from handlers.similar import grams, likeness
 from localapi import parse_html
@@ -156,6 +156,22 @@ async def test_a_report_unlike_any_open_case_gets_no_offer(w: CoreWorld) -> None
     await w.say(B2, MS_CHEN, "/report 楼道灯坏了")  # another building: not offered
     await w.say(B1, UNCLE_LI, "/report 电梯坏了")
     assert case(w, 2).similar_to is None and case(w, 3).similar_to is None
+
+
+async def test_a_report_is_compared_with_the_newest_open_cases_of_its_building_only(
+    w: CoreWorld,
+) -> None:
+    await w.say(B1, AUNT_ZHANG, "/report 地下室水管爆了")
+    pipe = case(w, 1)
+    for n in range(2, similar.LOOKBACK + 1):  # the pipe is still among the newest LOOKBACK
+        w.repo.save_case(replace(pipe, id=n, text=f"电梯按钮失灵{n}", origin_message_id=None))
+    found = similar.lookalike(w.repo, B1, "地下室水管爆裂")
+    assert found is not None and found.id == 1
+    # One more open case after it, and a backlog no longer costs every new report a scan.
+    w.repo.save_case(
+        replace(pipe, id=similar.LOOKBACK + 1, text="电梯按钮失灵", origin_message_id=None)
+    )
+    assert similar.lookalike(w.repo, B1, "地下室水管爆裂") is None
 
 
 # --- /merge ---------------------------------------------------------------------------------------

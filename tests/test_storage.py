@@ -450,6 +450,34 @@ def test_calendar_outbox_postbox_and_handled_updates_round_trip(backend: Backend
     assert again.unfinished_broadcasts() == [] and again.outgoing_chats() == set()
 
 
+def test_a_waiting_message_read_is_what_is_stored_even_after_an_undone_transaction(
+    backend: Backend,
+) -> None:
+    repo = backend.open()
+    message = Outgoing(repo.next_outgoing_id(), -1, OutKind.SEND, Priority.REFRESH, NOW, "旧")
+    repo.save_outgoing(message)
+    read = repo.get_outgoing(message.id)
+    assert read == message
+    assert read is not None
+    read.priority = Priority.REPLY  # a reader changing what it read changes nothing stored
+    assert repo.get_outgoing(message.id) == message
+    with pytest.raises(RuntimeError), repo.transaction():
+        changed = repo.get_outgoing(message.id)
+        assert changed is not None
+        changed.text, changed.priority = "新", Priority.REPLY
+        repo.save_outgoing(changed)
+        assert repo.get_outgoing(message.id) == changed
+        raise RuntimeError("the handler failed")
+    assert repo.get_outgoing(message.id) == message
+    with pytest.raises(RuntimeError), repo.transaction():
+        repo.delete_outgoing(message.id)
+        assert repo.get_outgoing(message.id) is None
+        raise RuntimeError("the handler failed")
+    assert repo.get_outgoing(message.id) == message
+    assert repo.waiting_outgoing(-1) == [message] and repo.waiting_outgoing(-2) == []
+    assert backend.reopen(repo).get_outgoing(message.id) == message
+
+
 # -- the journal's files: durability, torn tails, compaction, the table of contents ---------
 
 
