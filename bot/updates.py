@@ -265,6 +265,10 @@ class Intake:
                 task.cancel()
 
 
+# How long a poll that brought new updates waits for one of them to be handled before polling
+# again (seconds).
+SETTLE = 0.05
+
 Fetch = Callable[[int | None, int], Awaitable[Sequence[Any]]]
 
 
@@ -301,8 +305,11 @@ async def poll(
                 continue
             delay = 0.5
             fresh = sum(intake.take(u.update_id, translate(u)) for u in updates)
-            if intake.busy and not fresh:
-                await intake.progress(0.2)
+            if intake.busy:
+                # The next poll brings the unconfirmed updates back: give them a moment to
+                # be handled first (a report takes a few milliseconds), so a quiet bot makes
+                # one poll per update, not two; updates arriving meanwhile wait at most that.
+                await intake.progress(SETTLE if fresh else 0.2)
         await intake.drain(STOP_DRAIN)
         offset = intake.offset()
         if offset is not None:

@@ -26,7 +26,7 @@ from storage.repository import Repository
 THRESHOLD = 0.5
 MIN_SHARED = 2
 # How many of the building's newest open cases a new report is compared with.
-LOOKBACK = 50
+LOOKBACK = 20
 # Words too common to say anything about a problem.
 STOPWORDS = frozenset(
     [
@@ -115,18 +115,17 @@ def lookalike(repo: Repository, building_id: int, text: str) -> Case | None:
     looks most like."""
     mine = grams(text)
     best: tuple[float, int] | None = None
-    found: Case | None = None
+    found: int | None = None
     newest = repo.case_ids(building_id=building_id, states=OPEN_STATES)[-LOOKBACK:]
-    for case_id in newest:
-        case = repo.get_case(case_id)
-        if case is None or not case.published:
+    for case_id, case_text, published, supporters in repo.case_texts(newest):
+        if not published:
             continue  # an offline demand its building has not been shown: never quoted there
-        score = likeness(mine, grams(case.text))
+        score = likeness(mine, grams(case_text))
         # The most alike; of equals, the most supported, then the oldest (the first report).
-        key = (score, len(case.supporters))
+        key = (score, supporters)
         if score >= THRESHOLD and (best is None or key > best):
-            best, found = key, case
-    return found
+            best, found = key, case_id
+    return repo.get_case(found) if found is not None else None
 
 
 def matches(case: Case, words: list[str], query: frozenset[str]) -> float:

@@ -129,6 +129,12 @@ class DocumentRepository(CalendarTables, OutboxTables, HandledTables, PostboxTab
         doc = self._cases.get(case_id)
         return from_doc(Case, doc) if doc is not None else None
 
+    def case_texts(self, case_ids: Iterable[int]) -> list[tuple[int, str, bool, int]]:
+        return [
+            (case_id, doc["text"], doc.get("published", True), len(doc.get("supporters") or ()))
+            for case_id, doc in self._cases.many(case_ids)
+        ]
+
     def case_by_origin(self, chat_id: int, message_id: int) -> Case | None:
         # One report makes one case; should two ever share an origin, the newest wins.
         found = self._by_origin.ids((chat_id, message_id))

@@ -66,6 +66,11 @@ class Repository(Protocol):
         """The numbers of the cases of a building (in some states), in order; none is read."""
         ...
 
+    def case_texts(self, case_ids: Iterable[int]) -> list[tuple[int, str, bool, int]]:
+        """(number, text, shown in its group, supporters) of these cases, without reading
+        the rest of them (a report compares itself with its building's open cases)."""
+        ...
+
     def all_cases(self) -> Iterator[Case]: ...
     def cases_received(self, start: datetime | None, end: datetime | None) -> list[Case]:
         """The cases created in `[start, end)` (None: unbounded), by number."""

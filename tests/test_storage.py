@@ -450,6 +450,19 @@ def test_calendar_outbox_postbox_and_handled_updates_round_trip(backend: Backend
     assert again.unfinished_broadcasts() == [] and again.outgoing_chats() == set()
 
 
+def test_case_texts_give_text_shown_and_supporters_without_the_rest(backend: Backend) -> None:
+    repo = backend.open()
+    lamp = make_case(repo, "楼道灯坏了")
+    make_case(repo, "邻居噪音", message=2)
+    lamp.supporters = [3, 4]
+    repo.save_case(lamp)
+    hidden = make_case(repo, "热线来电", message=3)
+    hidden.published = False
+    repo.save_case(hidden)
+    assert repo.case_texts([3, 1, 99]) == [(3, "热线来电", False, 0), (1, "楼道灯坏了", True, 2)]
+    assert backend.reopen(repo).case_texts([2]) == [(2, "邻居噪音", True, 0)]
+
+
 def test_a_waiting_message_read_is_what_is_stored_even_after_an_undone_transaction(
     backend: Backend,
 ) -> None:
