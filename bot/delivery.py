@@ -176,6 +176,10 @@ class Pacer:
         window.append(self._clock())
 
     async def _global(self, priority: Priority) -> None:
+        now = self._clock()
+        if not self._waiters and max(self._next, self._blocked_until) <= now:
+            self._next = now + self._interval  # nobody waits and the pace allows it: go now
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (int(priority), next(self._order), future))
         self._schedule()
@@ -561,9 +565,18 @@ class Dispatcher:
 
     async def _work(self, lane: _Lane) -> None:
         chat = lane.chat_id
+        fresh = True
         while not self._stopping:
             lane.wake.clear()
             batch = self._courier.next(chat)
+            if fresh and batch is not None and batch.priority > Priority.REPLY:
+                # A lane woken by an update lets the answers that update decided (in lanes
+                # woken with it) make their calls first: the person who typed is answered
+                # before the staff card or the wall go out.
+                fresh = False
+                await asyncio.sleep(0)
+                continue
+            fresh = False
             job = lane.jobs[0] if lane.jobs else None
             if batch is None and job is None:
                 later = self._courier.ready_at(chat)
