@@ -1,4 +1,4 @@
-"""The `echowall` console program: run, demo, stats, export."""
+"""The `echowall` console program: run, demo, stats, export, backup, restore."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def _store_copy(data_dir: Path) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _report(command: str, period_text: str | None, out: str | None) -> None:
+def _report(
+    command: str, period_text: str | None, out: str | None, form: str | None = None
+) -> None:
     """Print the statistics, or write the ledger file, from the configured data directory."""
     from bot.i18n import Catalogs
     from handlers import ledger, stats
@@ -92,9 +94,13 @@ def _report(command: str, period_text: str | None, out: str | None) -> None:
     if command == "stats":
         print(stats.stats_text(cases, labels, t, period, now, settings.categories))
         return
-    target = Path(out or stats.export_filename(period))
-    data = stats.export_workbook(cases, labels, t, period, now, settings.categories)
-    target.write_bytes(data)
+    # The format asked for, else the one the file's name says, else the workbook.
+    suffix = Path(out).suffix.lower().lstrip(".") if out else ""
+    chosen = stats.Format(form or (suffix if suffix in ("csv", "xlsx") else "xlsx"))
+    target = Path(out or stats.export_filename(period, chosen))
+    exporter = stats.EXPORTERS[chosen]
+    categories = settings.categories
+    target.write_bytes(exporter(cases, labels, t, period, now, categories, tz=settings.timezone))
     print(target)
 
 
@@ -179,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--month", help="YYYY-MM (default: this month)")
     export.add_argument("--out", help="file to write (default: echowall-ledger-YYYY-MM.xlsx)")
     sub.add_parser("setup", help="check the bot with Telegram and print the admins' set-up link")
+    export.add_argument(
+        "--format",
+        choices=["xlsx", "csv"],
+        help="xlsx (the workbook, for people) or csv (the ledger sheet, for other systems); "
+        "default: by the --out file's suffix, else xlsx",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -190,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "stats":
             _report("stats", args.period, None)
         elif args.command == "export":
-            _report("export", args.month, args.out)
+            _report("export", args.month, args.out, args.format)
         elif args.command == "setup":
             return _setup()
     except ConfigError as exc:

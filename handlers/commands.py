@@ -453,7 +453,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "export",
         stats.cmd_export,
-        N_("/export [YYYY-MM]"),
+        N_("/export [YYYY-MM] [csv]"),
         N_("The monthly ledger as a spreadsheet"),
         STAFF,
         changes=False,

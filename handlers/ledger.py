@@ -25,26 +25,34 @@ their figures ("36 received, 29 closed, 7 in progress"):
 
 A case merged into another (one problem, one case) is in none of the counts: the case it was
 merged into counts once, its reporter among that case's supporters. The ledger keeps its row,
-its progress reading "merged into #17".
+its state "merged" and its progress reading "merged into #17".
 
 A rate whose denominator is zero has no value ("no data"), never 0 %.
 
 The same figures are given overall, per building, per channel and per category (the
 deployment's accepted and not-accepted categories, and the cases not categorised yet).
+The unified ledger format (`LEDGER_COLUMNS`) is one row per case: the columns communities
+file upward, each with what it holds (text, a number, a local date and time), so that every
+file format writes a date as a date and a duration as a number; `timeline_rows` is every
+step of every case. `handlers.stats` writes both as files.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
+from enum import StrEnum
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from handlers.categories import DEFAULTS, Categories
 from handlers.render import CHANNEL_LABELS, CLASS_LABELS, LEVEL_LABELS, RATING_LABELS, STATE_LABELS
 from handlers.texts import N_, Translator
-from storage.records import OPEN_STATES, Case, Channel, Rating, State
+from storage.records import OPEN_STATES, Case, Channel, Rating, State, Step
+
+K = TypeVar("K")
 
 PERIOD_KINDS = ("week", "month", "all")
 # The periods as typed: the kind, or the words /help shows for it.
@@ -283,70 +291,167 @@ def tally(
 
 # --- the unified ledger format -----------------------------------------------------------
 
-LEDGER_HEADERS = (
-    N_("Case no."),
-    N_("Registered at"),
-    N_("Channel"),
-    N_("Building"),
-    N_("Reporter"),
-    N_("Problem"),
-    N_("Category"),
-    N_("Handling level"),
-    N_("Case class"),
-    N_("Responsible"),
-    N_("Answered at"),
-    N_("Answered in time"),
-    N_("Promised by"),
-    N_("Measure"),
-    N_("Referred to"),
-    N_("Progress"),
-    N_("Closed at"),
-    N_("Satisfaction"),
-    N_("Photos"),
-    N_("Fix photo"),
-)
+# A ledger cell: text, a number (a case number, hours, days), a local date and time, or blank.
+Cell = str | int | float | datetime | None
+
+
+class Kind(StrEnum):
+    """What a column holds, so that each file format writes it as what it is."""
+
+    TEXT = "text"
+    NUMBER = "number"  # a case number, or a duration in hours or days
+    WHEN = "when"  # a date and time, local, with the year
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a row is written with besides its case: the reader's language, the building's
+    name, the time of counting and the deployment's time zone."""
+
+    t: Translator
+    building: str
+    now: datetime
+    tz: tzinfo
+    categories: Categories = DEFAULTS
+
+    def local(self, when: datetime | None) -> datetime | None:
+        return when.astimezone(self.tz) if when is not None else None
+
+    def word(self, msgid: str) -> str:
+        return self.t.gettext(msgid)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the ledger: its header (a msgid), what it holds, and its value."""
+
+    header: str
+    kind: Kind
+    value: Callable[[Case, Facts], Cell]
+
+
 YES, NO = N_("yes"), N_("no")
+ANONYMISED = N_("(anonymised)")
+
+
+def _reporter(case: Case, facts: Facts) -> str:
+    """Who made the demand: the Telegram name, or the name staff took down offline."""
+    if case.reporter_name:
+        return case.reporter_name
+    if case.contact is not None and case.contact.name:
+        return case.contact.name
+    return facts.word(ANONYMISED) if case.anonymised is not None else ""
+
+
+def _hours(start: datetime, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds() / 3600, 2) if end is not None else None
+
+
+def _days(start: datetime, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds() / 86400, 2) if end is not None else None
+
+
+def _closed_at(case: Case) -> datetime | None:
+    # A declined case also carries a closing time, but it was never handled to the end.
+    return case.closed_at if case.state is State.CLOSED else None
+
+
+def stamp(when: datetime, tz: tzinfo) -> str:
+    """A time inside a text cell, the same in every language: 2026-11-20 14:00."""
+    return f"{when.astimezone(tz):%Y-%m-%d %H:%M}"
+
+
+def progress_notes(case: Case, tz: tzinfo) -> str:
+    """What `/progress` told the resident, one dated line per note, oldest first."""
+    return "\n".join(
+        f"{stamp(step.at, tz)} {step.note}" for step in case.timeline if step.action == "progress"
+    )
+
+
+def _progress(case: Case, facts: Facts) -> str:
+    """The progress notes; a case merged into another says so first (its row stays)."""
+    notes = progress_notes(case, facts.tz)
+    if case.state is not State.MERGED:
+        return notes
+    merged = facts.word(N_("merged into #{id}")).format(id=case.merged_into)
+    return f"{merged}\n{notes}" if notes else merged
+
+
+def _fix_photo(case: Case, facts: Facts) -> str:
+    """Whether the fix was reported with a photo (blank while there is no fix)."""
+    if case.fix_photo is not None:
+        return facts.word(YES)
+    return facts.word(NO) if case.fixed_at is not None else ""
+
+
+def _answered_in_time(case: Case, facts: Facts) -> str:
+    if case.answered_at is None:
+        return ""
+    return facts.word(YES if answered_in_time(case) else NO)
+
+
+def _label(labels: Mapping[K, str], key: K | None, facts: Facts) -> str:
+    return facts.word(labels[key]) if key is not None else ""
+
+
+def _category(case: Case, facts: Facts) -> str:
+    if case.category is None:
+        return ""
+    return facts.categories.name(case.category, facts.t)
+
+
+def _referral(case: Case, facts: Facts) -> str:
+    if case.referral is None:
+        return ""
+    return facts.categories.referral_name(case.referral, facts.t)
+
+
+def _contact(field_name: str) -> Callable[[Case, Facts], Cell]:
+    return lambda case, facts: getattr(case.contact, field_name) if case.contact else ""
+
+
+# The unified ledger format (日登记、周汇总、月上报 share it): the columns communities
+# file upward, in their order, with the resident's flat and phone next to their name (offline
+# demands; the ledger goes to staff only), the state next to the progress notes, the times it
+# took as numbers, and whether the case is overdue now.
+LEDGER_COLUMNS: tuple[Column, ...] = (
+    Column(N_("Case no."), Kind.NUMBER, lambda c, f: c.id),
+    Column(N_("Registered at"), Kind.WHEN, lambda c, f: f.local(c.created)),
+    Column(N_("Channel"), Kind.TEXT, lambda c, f: f.word(CHANNEL_LABELS[c.channel])),
+    Column(N_("Building"), Kind.TEXT, lambda c, f: f.building),
+    Column(N_("Reporter"), Kind.TEXT, _reporter),
+    Column(N_("Flat"), Kind.TEXT, _contact("flat")),
+    Column(N_("Phone"), Kind.TEXT, _contact("phone")),
+    Column(N_("Problem"), Kind.TEXT, lambda c, f: c.text),
+    Column(N_("Category"), Kind.TEXT, _category),
+    Column(N_("Handling level"), Kind.TEXT, lambda c, f: f.word(LEVEL_LABELS[c.level])),
+    Column(N_("Case class"), Kind.TEXT, lambda c, f: _label(CLASS_LABELS, c.klass, f)),
+    Column(N_("Responsible"), Kind.TEXT, lambda c, f: c.assignee_name),
+    Column(N_("Answered at"), Kind.WHEN, lambda c, f: f.local(c.answered_at)),
+    Column(N_("Answered in time"), Kind.TEXT, _answered_in_time),
+    Column(N_("Hours to answer"), Kind.NUMBER, lambda c, f: _hours(c.created, c.answered_at)),
+    Column(N_("Promised by"), Kind.WHEN, lambda c, f: f.local(c.due)),
+    Column(N_("Measure"), Kind.TEXT, lambda c, f: c.measure or ""),
+    Column(N_("Referred to"), Kind.TEXT, _referral),
+    Column(N_("State"), Kind.TEXT, lambda c, f: f.word(STATE_LABELS[c.state])),
+    Column(N_("Progress"), Kind.TEXT, _progress),
+    Column(N_("Closed at"), Kind.WHEN, lambda c, f: f.local(_closed_at(c))),
+    Column(N_("Days to close"), Kind.NUMBER, lambda c, f: _days(c.created, _closed_at(c))),
+    Column(N_("Overdue now"), Kind.TEXT, lambda c, f: f.word(YES if is_overdue(c, f.now) else NO)),
+    Column(N_("Satisfaction"), Kind.TEXT, lambda c, f: _label(RATING_LABELS, c.rating, f)),
+    Column(N_("Photos"), Kind.NUMBER, lambda c, f: c.photo_count),
+    Column(N_("Fix photo"), Kind.TEXT, _fix_photo),
+)
+LEDGER_HEADERS = tuple(column.header for column in LEDGER_COLUMNS)
 
 
 def ledger_headers(t: Translator) -> list[str]:
     return [t.gettext(h) for h in LEDGER_HEADERS]
 
 
-def ledger_row(
-    case: Case, t: Translator, building: str, categories: Categories = DEFAULTS
-) -> list[str | int]:
-    """One case in the unified ledger format (日登记、周汇总、月上报 share it)."""
-    _ = t.gettext
-
-    def when(value: datetime | None) -> str:
-        return t.datetime(value) if value is not None else ""
-
-    answered = case.answered_at is not None
-    return [
-        case.id,
-        when(case.created),
-        _(CHANNEL_LABELS[case.channel]),
-        building,
-        case.reporter_name,
-        case.text,
-        categories.name(case.category, t) if case.category is not None else "",
-        _(LEVEL_LABELS[case.level]),
-        _(CLASS_LABELS[case.klass]) if case.klass is not None else "",
-        case.assignee_name,
-        when(case.answered_at),
-        (_(YES) if answered_in_time(case) else _(NO)) if answered else "",
-        when(case.due),
-        case.measure or "",
-        categories.referral_name(case.referral, t) if case.referral is not None else "",
-        _("merged into #{id}").format(id=case.merged_into)
-        if case.state is State.MERGED
-        else _(STATE_LABELS[case.state]),
-        # A declined case also carries a closing time, but it was never handled to the end.
-        when(case.closed_at) if case.state is State.CLOSED else "",
-        _(RATING_LABELS[case.rating]) if case.rating is not None else "",
-        case.photo_count,
-        _(YES) if case.fix_photo is not None else (_(NO) if case.fixed_at is not None else ""),
-    ]
+def ledger_row(case: Case, facts: Facts) -> list[Cell]:
+    """One case in the unified ledger format."""
+    return [column.value(case, facts) for column in LEDGER_COLUMNS]
 
 
 def ledger_rows(
@@ -355,9 +460,45 @@ def ledger_rows(
     labels: Mapping[int, str],
     period: Period | None = None,
     categories: Categories = DEFAULTS,
-) -> list[list[str | int]]:
+    *,
+    now: datetime,
+    tz: tzinfo,
+) -> list[list[Cell]]:
     """The ledger rows of the cases received in `period` (all when None), by case number."""
     chosen = received_in(cases, period or all_time())
     return [
-        ledger_row(c, t, labels.get(c.building_id, str(c.building_id)), categories) for c in chosen
+        ledger_row(c, Facts(t, labels.get(c.building_id, str(c.building_id)), now, tz, categories))
+        for c in chosen
     ]
+
+
+# --- the timeline of every case ----------------------------------------------------------
+
+TIMELINE_COLUMNS: tuple[tuple[str, Kind], ...] = (
+    (N_("Case no."), Kind.NUMBER),
+    (N_("Time"), Kind.WHEN),
+    (N_("Step"), Kind.TEXT),
+    (N_("By"), Kind.TEXT),
+    (N_("Note"), Kind.TEXT),
+)
+
+
+def timeline_rows(
+    cases: Iterable[Case],
+    t: Translator,
+    tz: tzinfo,
+    *,
+    steps: Mapping[str, str],
+    note: Callable[[Step, Translator], str],
+) -> list[list[Cell]]:
+    """Every step of every case, in order: who did what when, with its note.
+
+    `steps` names each kind of step (msgids, `handlers.commands.STEP_LABELS`); `note(step,
+    t)` words a step's note as plain text in the reader's language.
+    """
+    rows: list[list[Cell]] = []
+    for case in cases:
+        for step in case.timeline:
+            label = t.gettext(steps[step.action]) if step.action in steps else step.action
+            rows.append([case.id, step.at.astimezone(tz), label, step.actor_name, note(step, t)])
+    return rows

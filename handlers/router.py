@@ -47,6 +47,7 @@ def delivery_tables() -> courier.Tables:
             "event": calendar.view_event,
             "ledger": stats.view_ledger,
             "forum": forum.view_forum,
+            "ledgercsv": stats.view_ledger_csv,
         },
         jobs={
             "wall": livewall.deliver_wall,

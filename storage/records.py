@@ -90,6 +90,16 @@ class Attachment:
 
 
 @dataclass(slots=True)
+class Contact:
+    """How staff reach a resident who made a demand offline (`/log`): for staff only, never
+    shown in a group. Kept until the case is anonymised (`handlers.erasure`)."""
+
+    name: str = ""
+    flat: str = ""
+    phone: str = ""
+
+
+@dataclass(slots=True)
 class Case:
     """A resident's demand, from report to rating."""
 
@@ -170,6 +180,12 @@ class Case:
     def photo_count(self) -> int:
         """How many photos the report came with (cases stored before albums had one)."""
         return len(self.photos) or (1 if self.photo else 0)
+
+    # An offline demand's resident (name, flat, phone), given with /log; staff only.
+    contact: Contact | None = None
+    # When the residents' names and contact details were removed (retention, `/forgetme`):
+    # the anonymous record and its figures stay.
+    anonymised: datetime | None = None
 
     def deadline(self) -> datetime | None:
         """The time the next answer, fix or check is owed by, for a case still waiting on one."""

@@ -86,15 +86,16 @@ async def test_export_sends_the_ledger_file_to_staff(h: Harness) -> None:
     assert sent.document_name is not None and sent.document_name.endswith(".xlsx")
     assert "3" in (sent.text or "")
     rows = rows_of(sent.document_bytes or b"")
-    assert rows[0][:6] == ("编号", "登记时间", "渠道", "楼栋", "反映人", "问题内容")
+    assert rows[0][:5] == ("编号", "登记时间", "渠道", "楼栋", "反映人")
     body = {r[0]: r for r in rows[1:]}
     assert sorted(body) == [1, 2, 3]
-    assert (body[1][3], body[1][4], body[1][5]) == ("林溪苑1号楼", "张阿姨", "楼道灯坏了")
-    assert (body[1][13], body[1][15], body[1][17]) == ("换了灯泡", "已办结", "满意")
-    assert (body[1][6], body[1][9]) == ("公共设施", "王楼长")  # category, responsible
-    assert body[2][15] == "待受理" and body[2][10] is None
-    assert (body[3][3], body[3][15], body[3][11]) == ("林溪苑2号楼", "不予受理", "是")
-    assert (body[3][6], body[3][14]) == ("不属本社区辖区", "12345 政务服务便民热线")
+    assert (body[1][3], body[1][4], body[1][7]) == ("林溪苑1号楼", "张阿姨", "楼道灯坏了")
+    assert (body[1][16], body[1][18], body[1][23]) == ("换了灯泡", "已办结", "满意")
+    assert (body[1][8], body[1][11]) == ("公共设施", "王楼长")  # category, responsible
+    assert isinstance(body[1][1], datetime) and isinstance(body[1][20], datetime)
+    assert body[2][18] == "待受理" and body[2][12] is None
+    assert (body[3][3], body[3][18], body[3][13]) == ("林溪苑2号楼", "不予受理", "是")
+    assert (body[3][8], body[3][17]) == ("不属本社区辖区", "12345 政务服务便民热线")
     # The same from a private chat with the bot; a bad month gets the usage line.
     h.say(WORKER_LIU, WORKER_LIU, "/export 2020-13")
     await h.reply(WORKER_LIU, "/export [YYYY-MM]")
@@ -173,7 +174,7 @@ def test_cli_stats_and_export_read_the_store_without_touching_it(tmp_path: Path)
         assert result.returncode == 0, result.stderr
         rows = rows_of(target.read_bytes())
         assert rows[0][0] == "Case no."
-        state = rows[0].index("Progress")
+        state = rows[0].index("State")
         assert [(r[0], r[3], r[state]) for r in rows[1:]] == [
             (1, "林溪苑1号楼", "closed"),
             (2, "林溪苑1号楼", "accepted"),

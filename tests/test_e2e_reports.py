@@ -47,7 +47,7 @@ async def test_register_summary_and_report_reach_the_staff_chat(
     ledger = await h.reply(STAFF, "民情台账", method="sendDocument")
     assert ledger.document_name == "echowall-ledger-2026-11.xlsx"
     rows = rows_of(ledger.document_bytes or b"")
-    assert [(r[0], r[3], r[15]) for r in rows[1:]] == [
+    assert [(r[0], r[3], r[18]) for r in rows[1:]] == [
         (1, "林溪苑1号楼", "已办结"),
         (2, "林溪苑1号楼", "待受理"),
         (3, "林溪苑2号楼", "不予受理"),

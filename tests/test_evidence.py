@@ -190,7 +190,9 @@ async def test_the_ledger_records_photos_and_whether_the_fix_has_one(w: CoreWorl
     await w.say(B1, HEAD_WANG, "/fixed 2 修好了")
     await w.say(B1, UNCLE_LI, "/report 路灯坏了")
     t = w.svc.texts("zh")
-    rows = ledger.ledger_rows(w.repo.all_cases(), t, {B1: "1号楼"})
+    rows = ledger.ledger_rows(
+        w.repo.all_cases(), t, {B1: "1号楼"}, now=w.clock(), tz=w.settings.timezone
+    )
     headers = ledger.ledger_headers(t)
     photos, fix = headers.index("照片数"), headers.index("整改照片")
     assert [(r[photos], r[fix]) for r in rows] == [(3, "是"), (0, "否"), (0, "")]

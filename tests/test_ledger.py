@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,8 @@ from handlers.events import ChatRef, Person
 from handlers.ledger import Rate, Tally
 from handlers.render import RATING_LABELS, STATE_LABELS, chunk, utf16_len
 from handlers.stats import (
+    Format,
+    export_csv,
     export_filename,
     export_workbook,
     period_label,
@@ -27,7 +30,8 @@ from handlers.stats import (
     stats_text,
 )
 from handlers.texts import Translator
-from storage.records import Case, CaseClass, Channel, Group, Rating, State, Step
+from storage.records import Case, CaseClass, Channel, Contact, Group, Rating, State, Step
+from tests.ledgerfile import COUNTS, rate_matches, recount, sheets, summary_rows
 from tests.test_core import GROUP, HEAD, RESIDENT, STAFF, World
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -290,26 +294,57 @@ def test_period_labels() -> None:
 
 
 def test_ledger_rows_in_the_unified_format() -> None:
-    rows = ledger.ledger_rows(known_cases(), ZH, LABELS, NOVEMBER)
+    rows = ledger.ledger_rows(known_cases(), ZH, LABELS, NOVEMBER, now=NOW, tz=TZ)
     assert ledger.ledger_headers(ZH) == [
-        "编号", "登记时间", "渠道", "楼栋", "反映人", "问题内容", "类别", "办理级别", "案件类别",
-        "责任人", "答复时间", "按时答复", "承诺时限", "处理措施", "转介去向", "进展情况",
-        "办结时间", "满意度", "照片数", "整改照片",
+        "编号", "登记时间", "渠道", "楼栋", "反映人", "房号", "联系电话", "问题内容", "类别",
+        "办理级别", "案件类别", "责任人", "答复时间", "按时答复", "答复用时（小时）", "承诺时限",
+        "处理措施", "转介去向", "办理状态", "进展情况", "办结时间", "办结用时（天）", "是否超期",
+        "满意度", "照片数", "整改照片",
     ]  # fmt: skip
     assert ledger.ledger_headers(EN)[:3] == ["Case no.", "Registered at", "Channel"]
     assert [r[0] for r in rows] == list(range(1, 10))
     first = rows[0]
+    # Times are local times with their year, durations numbers: 2 h to answer, 2 d 2 h to close.
     assert first == [
-        1, ZH.datetime(local(11, 1, 0)), "楼栋群", "林溪苑1号楼", "张阿姨", "问题1", "", "楼栋",
-        "重点件", "", ZH.datetime(local(11, 1, 2)), "是", ZH.datetime(local(11, 3, 2)), "措施1",
-        "", "已办结", ZH.datetime(local(11, 3, 2)), "满意", 0, "否",
+        1, local(11, 1, 0), "楼栋群", "林溪苑1号楼", "张阿姨", "", "", "问题1", "", "楼栋",
+        "重点件", "", local(11, 1, 2), "是", 2.0, local(11, 3, 2), "措施1", "", "已办结", "",
+        local(11, 3, 2), 2.08, "否", "满意", 0, "否",
     ]  # fmt: skip
+    registered = first[1]
+    assert isinstance(registered, datetime) and registered.utcoffset() == 8 * HOUR
     declined = rows[2]
-    assert declined[15] == "不予受理" and declined[16] == "" and declined[11] == "是"
-    assert rows[1][11] == "否" and rows[8][11] == "否"  # answered late, also after reopening
-    assert rows[6][10] == rows[6][11] == ""  # never answered
-    unknown = ledger.ledger_rows([case(5, -77, Channel.VISIT, local(11, 2))], EN, LABELS)
+    assert declined[18] == "不予受理" and declined[20] is None and declined[13] == "是"
+    assert declined[21] is None  # declined: never handled to the end, so no time to close
+    assert rows[1][13] == "否" and rows[8][13] == "否"  # answered late, also after reopening
+    assert rows[6][12] is None and rows[6][13] == "" and rows[6][14] is None  # never answered
+    assert [r[22] for r in rows] == ["否"] * 5 + ["是", "是", "否", "否"]  # 6 and 7 overdue
+    unknown = ledger.ledger_rows(
+        [case(5, -77, Channel.VISIT, local(11, 2))], EN, LABELS, now=NOW, tz=TZ
+    )
     assert unknown[0][3] == "-77" and unknown[0][2] == "home visit"
+
+
+def test_progress_notes_and_an_offline_residents_contact_are_in_the_ledger() -> None:
+    """进展情况 holds what /progress told the resident, dated; an offline demand names the
+    resident staff took it from, with flat and phone (the ledger goes to staff only)."""
+    handled = case(1, B1, Channel.GROUP, local(11, 2), State.ACCEPTED, answered_after=HOUR)
+    handled.timeline += [
+        Step(local(11, 2, 14).astimezone(UTC), "progress", 3, "王楼长", "已联系电工"),
+        Step(local(11, 3, 9, 30).astimezone(UTC), "progress", 3, "王楼长", "明天上午换线"),
+    ]
+    offline = case(2, B2, Channel.VISIT, local(11, 4), reporter="")
+    offline.contact = Contact("王阿姨", "3-502", "13800000000")
+    erased = case(3, B2, Channel.GROUP, local(11, 4), State.CLOSED, answered_after=HOUR)
+    erased.reporter_name, erased.anonymised = "", NOW
+    rows = ledger.ledger_rows([handled, offline, erased], ZH, LABELS, now=NOW, tz=TZ)
+    headers = ledger.ledger_headers(ZH)
+    first, second, third = (dict(zip(headers, row, strict=True)) for row in rows)
+    assert first["进展情况"] == "2026-11-02 14:00 已联系电工\n2026-11-03 09:30 明天上午换线"
+    assert first["办理状态"] == "已受理" and first["房号"] == first["联系电话"] == ""
+    assert (second["反映人"], second["房号"], second["联系电话"]) == (
+        "王阿姨", "3-502", "13800000000",
+    )  # fmt: skip
+    assert third["反映人"] == "（已匿名）"
 
 
 def test_stats_text_shows_every_scope() -> None:
@@ -331,20 +366,27 @@ def test_html_escapes_building_names() -> None:
 
 
 def read_book(data: bytes) -> tuple[list[tuple], list[tuple]]:
-    book = load_workbook(io.BytesIO(data))
-    sheet, summary = book.worksheets
-    return list(sheet.iter_rows(values_only=True)), list(summary.iter_rows(values_only=True))
+    """The ledger sheet and the summary sheet of a workbook, as rows of values."""
+    book = sheets(data)
+    ledger_sheet, _timeline, summary = book.values()
+    return ledger_sheet, summary
 
 
 def test_workbook_layout_and_summary() -> None:
-    data = export_workbook(known_cases(), LABELS, ZH, NOVEMBER, NOW)
+    data = export_workbook(known_cases(), LABELS, ZH, NOVEMBER, NOW, tz=TZ)
     book = load_workbook(io.BytesIO(data))
-    assert book.sheetnames == ["民情台账", "汇总"]
+    assert book.sheetnames == ["民情台账", "办理过程", "汇总"]
     sheet = book["民情台账"]
-    assert sheet.freeze_panes == "A2"
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:Z10"
     assert all(cell.font.bold for cell in sheet[1])
-    assert sheet.column_dimensions["F"].width >= 8  # the problem column is not squeezed
+    assert sheet.column_dimensions["H"].width >= 8  # the problem column is not squeezed
     assert sheet.max_row == 10
+    # Real date cells with the year, local time; durations numbers with one decimal shown.
+    registered, answered_hours = sheet["B2"], sheet["O2"]
+    assert registered.value == datetime(2026, 11, 1, 0, 0) and registered.is_date
+    assert registered.number_format == "yyyy-mm-dd hh:mm"
+    assert answered_hours.value == 2.0 and answered_hours.number_format == "0.0"
+    assert sheet["V2"].value == 2.08  # days to close
     summary = book["汇总"]
     header = [c.value for c in summary[1]]
     overall = dict(zip(header, (c.value for c in summary[2]), strict=True))
@@ -360,18 +402,77 @@ def test_workbook_layout_and_summary() -> None:
     rows = {(r[0], r[1]): r for r in summary.iter_rows(min_row=3, values_only=True) if r[0]}
     assert rows[("渠道", "小板凳座谈会")][header.index("解决率")] == "暂无数据"
     assert ("楼栋", "林溪苑2号楼") in rows
+    assert rows[("统计时间", datetime(2026, 11, 21, 10, 0))] is not None
+    assert rows[("时区", "Asia/Shanghai")] is not None
+
+
+def test_the_timeline_sheet_has_every_step_of_every_case() -> None:
+    first = case(1, B1, Channel.GROUP, local(11, 2, 9), State.CLOSED, answered_after=HOUR)
+    first.timeline = [
+        Step(local(11, 2, 9).astimezone(UTC), "report", 101, "张阿姨"),
+        Step(local(11, 2, 10).astimezone(UTC), "accept", 201, "王楼长", code="key"),
+        Step(local(11, 2, 15).astimezone(UTC), "progress", 201, "王楼长", "已联系电工"),
+        Step(local(11, 3, 9).astimezone(UTC), "supporter", 102, "李大爷"),
+        Step(local(11, 3, 11).astimezone(UTC), "rate", 101, "张阿姨", code="satisfied"),
+    ]
+    second = case(2, B2, Channel.MAILBOX, local(11, 4), reporter="")
+    second.timeline = [
+        Step(local(11, 4).astimezone(UTC), "log", 301, "刘社工", "刘社工", code="logged-by"),
+    ]
+    old = case(3, B2, Channel.GROUP, local(10, 30))  # another month: not in November's file
+    old.timeline = [Step(local(10, 30).astimezone(UTC), "report", 103, "陈女士")]
+    book = sheets(export_workbook([first, second, old], LABELS, ZH, NOVEMBER, NOW, tz=TZ))
+    assert book["办理过程"] == [
+        ("编号", "时间", "步骤", "操作人", "备注"),
+        (1, datetime(2026, 11, 2, 9, 0), "反映", "张阿姨", None),
+        (1, datetime(2026, 11, 2, 10, 0), "已受理", "王楼长", "重点件"),
+        (1, datetime(2026, 11, 2, 15, 0), "进展", "王楼长", "已联系电工"),
+        (1, datetime(2026, 11, 3, 9, 0), "同感", "李大爷", None),
+        (1, datetime(2026, 11, 3, 11, 0), "评价", "张阿姨", "满意"),
+        (2, datetime(2026, 11, 4, 9, 0), "线下登记", "刘社工", "由刘社工代为登记"),
+    ]
+    english = sheets(export_workbook([first], LABELS, EN, NOVEMBER, NOW, tz=TZ))
+    assert english["Timeline"][0] == ("Case no.", "Time", "Step", "By", "Note")
+    assert english["Timeline"][2][2:] == ("accepted", "王楼长", "key case")
 
 
 def test_workbook_keeps_resident_text_as_text() -> None:
     evil = case(1, B1, Channel.GROUP, local(11, 2), reporter="=cmd|' /C calc'!A0")
     evil.text = '=HYPERLINK("http://x","点我")\x00\x07 灯坏了'
-    data = export_workbook([evil], {B1: "=1+1"}, ZH, NOVEMBER, NOW)
+    evil.timeline = [Step(evil.created, "progress", 1, "=1+2", "@SUM(A1:A9)")]
+    data = export_workbook([evil], {B1: "=1+1"}, ZH, NOVEMBER, NOW, tz=TZ)
     book = load_workbook(io.BytesIO(data))
     row = [c for c in book.worksheets[0][2]]
     assert all(c.data_type != "f" for c in row)
-    assert row[5].value == '=HYPERLINK("http://x","点我") 灯坏了'
+    assert row[7].value == '=HYPERLINK("http://x","点我") 灯坏了'
     assert row[4].value == "=cmd|' /C calc'!A0" and row[3].value == "=1+1"
-    assert all(c.data_type != "f" for r in book.worksheets[1].iter_rows() for c in r)
+    for sheet in book.worksheets[1:]:
+        assert all(c.data_type != "f" for r in sheet.iter_rows() for c in r)
+
+
+def test_the_csv_is_the_ledger_sheet_for_other_systems() -> None:
+    cases = known_cases()
+    cases[3].contact = Contact("王阿姨", "3-502", "+86 138 0000 0000")
+    cases[4].text = "=1+1 is not a formula; -3 °C neither"
+    data = export_csv(cases, LABELS, ZH, NOVEMBER, NOW, tz=TZ)
+    assert data.startswith("\ufeff".encode()) and b"\r\n" in data and b"\n\n" not in data
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert rows[0] == ledger.ledger_headers(ZH)
+    assert rows[1][:3] == ["1", "2026-11-01T00:00+08:00", "楼栋群"]
+    assert rows[1][14] == "2.0" and rows[1][21] == "2.08"
+    assert rows[4][5:7] == ["3-502", "+86 138 0000 0000"]  # a phone number stays as it is
+    assert rows[5][7] == "'=1+1 is not a formula; -3 °C neither"  # a formula does not
+    xlsx, _summary = read_book(export_workbook(cases, LABELS, ZH, NOVEMBER, NOW, tz=TZ))
+    assert len(rows) == len(xlsx)
+    for written, cells in zip(rows[1:], xlsx[1:], strict=True):
+        for field, cell in zip(written, cells, strict=True):
+            if isinstance(cell, datetime):
+                assert datetime.fromisoformat(field).replace(tzinfo=None) == cell
+            elif isinstance(cell, (int, float)):
+                assert float(field) == cell
+            else:
+                assert field.removeprefix("'") == (cell or "")
+    assert export_filename(NOVEMBER, Format.CSV) == "echowall-ledger-2026-11.csv"
 
 
 # --- the xlsx rows and /stats agree, for any set of cases ----------------------------------
@@ -409,20 +510,20 @@ def case_sets(draw: st.DrawFn) -> list[Case]:
     return cases
 
 
-def counted(body: list[list[object]], progress: int, t: Translator) -> list[list[object]]:
+def counted(body: list[list[object]], state: int, t: Translator) -> list[list[object]]:
     """The ledger's rows the figures count: not those of cases merged into another."""
-    merged = t.gettext("merged into #{id}").split("{", 1)[0]
-    return [r for r in body if not str(r[progress]).startswith(merged)]
+    merged = t.gettext(STATE_LABELS[State.MERGED])
+    return [r for r in body if r[state] != merged]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases=case_sets(), language=st.sampled_from(["zh", "en"]))
 def test_rates_from_the_exported_rows_equal_the_stats(cases: list[Case], language: str) -> None:
     t = CATALOGS.get(language)
-    rows, summary = read_book(export_workbook(cases, LABELS, t, NOVEMBER, NOW))
+    rows, summary = read_book(export_workbook(cases, LABELS, t, NOVEMBER, NOW, tz=TZ))
     header, body = rows[0], [[v if v is not None else "" for v in r] for r in rows[1:]]
     col = {name: header.index(t.gettext(name)) for name in ledger.LEDGER_HEADERS}
-    state = col["Progress"]
+    state = col["State"]
     # A merged case keeps its row, and counts in no figure.
     assert len(body) == len(ledger.received_in(cases, NOVEMBER))
     body = counted(body, state, t)
@@ -453,6 +554,25 @@ def test_rates_from_the_exported_rows_equal_the_stats(cases: list[Case], languag
     if body:
         for rate in from_rows:
             assert rate_text(rate, t) in text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases=case_sets(), language=st.sampled_from(["zh", "en"]))
+def test_every_figure_of_the_summary_sheet_is_a_recount_of_the_ledger_rows(
+    cases: list[Case], language: str
+) -> None:
+    """Overall, per building and per channel: each count and each rate of the summary sheet
+    is what counting the ledger sheet's rows gives."""
+    t = CATALOGS.get(language)
+    rows, summary = read_book(export_workbook(cases, LABELS, t, NOVEMBER, NOW, tz=TZ))
+    counted, written = recount(rows, t), summary_rows(summary)
+    overall = (t.gettext("Overall"), "")
+    assert set(written) == set(counted) or (not counted and set(written) == {overall})
+    n = len(COUNTS)
+    for scope, figures in counted.items():
+        assert written[scope][:n] == figures[:n], scope
+        for value, (part, whole) in zip(written[scope][n:], figures[n:], strict=True):
+            assert rate_matches(value, part, whole, t), (scope, value, part, whole)
 
 
 # --- the commands, against the recording messenger -----------------------------------------
@@ -506,18 +626,34 @@ async def test_export_sends_the_month_to_staff_only_in_private(world: World) -> 
     assert "私聊" in world.messenger.sent[-1].text
     await world.say(WORKER, "/export 2020-13", chat=PRIVATE)
     assert world.messenger.sent[-1].text == (
-        "“2020-13”不是月份：请写成 YYYY-MM，例如 2026-11。\n用法：/export [YYYY-MM]（默认本月）"
+        "“2020-13”不是月份：请写成 YYYY-MM，例如 2026-11。\n"
+        "用法：/export [YYYY-MM] [csv]（默认本月，Excel 表格；加 csv 导出 CSV 文件）"
     )
     await world.say(WORKER, "/export", chat=PRIVATE)
     ((chat_id, name, data),) = world.messenger.documents
     assert chat_id == WORKER.id and name == "echowall-ledger-2026-11.xlsx"
     rows, _ = read_book(data)
-    assert [(r[0], r[4], r[5]) for r in rows[1:]] == [(1, "张阿姨", "楼道灯坏了")]
+    assert [(r[0], r[4], r[7]) for r in rows[1:]] == [(1, "张阿姨", "楼道灯坏了")]
     # A real month without cases: said so, without an empty workbook.
     for month, label in (("2026-10", "2026年10月"), ("1999-01", "1999年1月")):
         await world.say(WORKER, f"/export {month}", chat=PRIVATE)
         assert len(world.messenger.documents) == 1
         assert world.messenger.sent[-1].text == f"📒 {label}没有收到诉求，没有台账可导出。"
+    # The same ledger as CSV, the month and the format in either order.
+    for words in ("csv", "2026-11 CSV", "csv 2026-11"):
+        await world.say(WORKER, f"/export {words}", chat=PRIVATE)
+        chat_id, name, data = world.messenger.documents[-1]
+        assert name == "echowall-ledger-2026-11.csv" and data.startswith("\ufeff编号,".encode())
+    assert len(world.messenger.documents) == 4
+    for words, problem in (
+        ("csv xlsx", "“csv xlsx”：请只写一个月份和一种格式。"),
+        ("2026-11 2026-10", "“2026-11 2026-10”：请只写一个月份和一种格式。"),
+        ("pdf", "“pdf”既不是月份（YYYY-MM），也不是文件格式（xlsx、csv）。"),
+        ("csv 2026-13", "“2026-13”不是月份：请写成 YYYY-MM，例如 2026-11。"),
+    ):
+        await world.say(WORKER, f"/export {words}", chat=PRIVATE)
+        assert world.messenger.sent[-1].text.split("\n")[0] == problem
+    assert len(world.messenger.documents) == 4
 
 
 def test_stats_of_many_buildings_fit_in_telegram_messages() -> None:

@@ -215,8 +215,14 @@ async def test_staff_merge_ten_reports_of_a_burst_pipe_into_one_case(w: CoreWorl
     # The figures count the problem once; the ledger shows the duplicates as merged.
     figures = ledger.tally(w.repo.all_cases(), ledger.all_time(), w.clock())
     assert figures.overall.received == 1 and figures.overall.accepted == 1
-    rows = ledger.ledger_rows(w.repo.all_cases(), w.svc.texts("zh"), {B1: "1号楼"})
-    assert [r[15] for r in rows] == ["已受理", *["已并入 #1"] * 5]
+    t = w.svc.texts("zh")
+    rows = ledger.ledger_rows(
+        w.repo.all_cases(), t, {B1: "1号楼"}, now=w.clock(), tz=w.settings.timezone
+    )
+    headers = ledger.ledger_headers(t)
+    state, progress = headers.index("办理状态"), headers.index("进展情况")
+    assert [r[state] for r in rows] == ["已受理", *["已合并"] * 5]
+    assert [r[progress] for r in rows] == ["", *["已并入 #1"] * 5]
 
 
 async def test_merge_refuses_what_cannot_be_merged_and_changes_nothing(w: CoreWorld) -> None:
@@ -326,11 +332,18 @@ async def test_merged_cases_count_once_per_category_as_a_recount_of_the_exported
     figures = ledger.tally(w.repo.all_cases(), period, w.clock(), w.settings.categories)
     t = w.svc.texts("zh")
     data = export_workbook(
-        list(w.repo.all_cases()), {B1: "1号楼"}, t, period, w.clock(), w.settings.categories
+        list(w.repo.all_cases()),
+        {B1: "1号楼"},
+        t,
+        period,
+        w.clock(),
+        w.settings.categories,
+        tz=w.settings.timezone,
     )
     rows = list(load_workbook(io.BytesIO(data)).worksheets[0].values)
     header = rows[0]
-    counted = [r for r in rows[1:] if not str(r[header.index("进展情况")]).startswith("已并入")]
+    counted = [r for r in rows[1:] if r[header.index("办理状态")] != "已合并"]
+    assert [r[header.index("进展情况")] for r in rows[1:]] == [None, "已并入 #1", None]
     recount: dict[str, int] = {}
     for row in counted:
         recount[str(row[header.index("类别")])] = recount.get(str(row[header.index("类别")]), 0) + 1
