@@ -461,7 +461,10 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "log",
         intake.cmd_log,
-        N_("/log <building> <forum|mailbox|visit|hotline> <what the resident asks>"),
+        N_(
+            "/log <building> <forum|mailbox|visit|hotline> [name=… flat=… phone=…] "
+            "<what the resident asks>"
+        ),
         N_("Register an offline demand"),
         STAFF,
         label=N_("registered"),

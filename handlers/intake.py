@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from handlers import actions, callbacks, notify, report, rights
 from handlers.core import Context, log
 from handlers.parsing import parse_int, quoted
-from handlers.render import CHANNEL_LABELS, RATING_LABELS, clip, esc
-from handlers.texts import N_
-from storage.records import Case, Channel, Group, Priority, Rating, Step
+from handlers.render import CHANNEL_LABELS, LABELLED, RATING_LABELS, clip, esc
+from handlers.texts import N_, Translator
+from storage.records import Case, Channel, Contact, Group, Priority, Rating, Step
 
 # What staff type: the channel's code, the words /help shows, and those communities use.
 CHANNEL_WORDS = {
@@ -38,6 +40,87 @@ RATING_WORDS = {
 }
 
 
+# The resident's contact details, given with /log as `name=… flat=… phone=…` (or 姓名=…
+# 房号=… 电话=…), anywhere on the first line: the key, `=` (or `＝`), and the value up to the
+# next space, or quoted ("Wang Li", “王 丽”) when it has spaces. Words in the text that only
+# look like `a=b` stay in the text.
+CONTACT_WORDS = {
+    "name": "name",
+    "姓名": "name",
+    "联系人": "name",
+    "flat": "flat",
+    "room": "flat",
+    "房号": "flat",
+    "门牌号": "flat",
+    "phone": "phone",
+    "tel": "phone",
+    "电话": "phone",
+    "手机": "phone",
+    "联系电话": "phone",
+}
+CONTACT_LIMITS = {"name": 30, "flat": 30, "phone": 30}
+_OPTION = re.compile(
+    r"(?:^|(?<=\s))(?P<key>[^\s=＝]+)[=＝](?P<value>“[^”]*”|\"[^\"]*\"|'[^']*'|\S*)"
+)
+_PHONE = re.compile(r"\+?[\d()\- ]+")
+_QUOTES = (("“", "”"), ('"', '"'), ("'", "'"))
+
+
+def _unquoted(value: str) -> str:
+    for opening, closing in _QUOTES:
+        if len(value) >= 2 and value[0] == opening and value[-1] == closing:
+            return value[1:-1].strip()
+    return value
+
+
+def contact_options(t: Translator, args: str) -> tuple[str, Contact | None] | str:
+    """Take the contact details out of /log's arguments: (the rest, the contact or None),
+    or what is wrong with them (already worded)."""
+    first, newline, more = args.partition("\n")
+    found: dict[str, str] = {}
+    problem: str | None = None
+
+    def take(match: re.Match[str]) -> str:
+        nonlocal problem
+        key = CONTACT_WORDS.get(match["key"].lower())
+        if key is None or problem is not None:
+            return match[0]
+        typed, value = match["key"], _unquoted(match["value"])
+        digits = sum(ch.isdigit() for ch in value)
+        if key in found:
+            problem = t.gettext("“{word}” is given twice.").format(word=quoted(typed))
+        elif not value:
+            problem = t.gettext("“{word}” has nothing after the equals sign.").format(
+                word=quoted(match[0])
+            )
+        elif len(value) > CONTACT_LIMITS[key]:
+            problem = t.gettext("“{word}” is too long: {limit} characters at most.").format(
+                word=quoted(value), limit=t.number(CONTACT_LIMITS[key])
+            )
+        elif key == "phone" and not (_PHONE.fullmatch(value) and 5 <= digits <= 20):
+            problem = t.gettext(
+                "“{word}” is not a phone number: write its digits, e.g. 13800000000 or "
+                "0371-12345678."
+            ).format(word=quoted(value))
+        found[key] = value
+        return ""
+
+    rest = _OPTION.sub(take, first)
+    if problem is not None:
+        return problem
+    rest = " ".join(rest.split()) + newline + more
+    if not found:
+        return rest, None
+    return rest, Contact(found.get("name", ""), found.get("flat", ""), found.get("phone", ""))
+
+
+def contact_text(t: Translator, contact: Contact) -> str:
+    """The contact details for staff, as HTML: 居民：王阿姨 · 3-502 · 13800000000."""
+    parts = [p for p in (contact.name, contact.flat, contact.phone) if p]
+    text = esc(" · ".join(parts))
+    return t.gettext(LABELLED).format(label=t.gettext("Resident"), text=text)
+
+
 def find_building(ctx: Context, token: str) -> Group | list[Group] | None:
     """A building by chat id, exact name, or a unique part of its name (spaces ignored)."""
     buildings = ctx.svc.buildings()
@@ -54,7 +137,22 @@ def find_building(ctx: Context, token: str) -> Group | list[Group] | None:
 
 def cmd_log(ctx: Context) -> None:
     """Register a demand made offline, for a resident without Telegram."""
-    parts = ctx.args.split(maxsplit=2)
+    taken = contact_options(ctx.t, ctx.args)
+    if isinstance(taken, str):
+        ctx.usage(taken)
+        return
+    args, contact = taken
+    if contact is not None and not (ctx.chat.is_private or ctx.in_staff_chat):
+        # A building group must never read a resident's phone: not from the bot either.
+        ctx.reply(
+            ctx._(
+                "A resident's contact details are for staff only: register them in the staff "
+                "chat or in a private chat with me. Nothing was registered; please delete "
+                "your message here."
+            )
+        )
+        return
+    parts = args.split(maxsplit=2)
     if len(parts) > 1 and parts[1].lower() not in CHANNEL_WORDS:
         ctx.usage(ctx._("“{word}” is not a channel.").format(word=quoted(parts[1])))
         return
@@ -116,17 +214,18 @@ def cmd_log(ctx: Context) -> None:
         logged_by=ctx.sender.name if ctx.sender else None,
         # What a resident said offline may tell the building who said it: staff decide.
         published=False,
+        contact=contact,
     )
     if not ctx.in_staff_chat:  # there, the staff card is the answer
-        ctx.reply(
-            ctx._("Registered as case #{id} ({channel}, {building}).").format(
-                id=case.id, channel=ctx._(CHANNEL_LABELS[channel]), building=esc(found.label)
-            )
-            + "\n"
-            + ctx._("It is not shown in the building group; /publish {id} posts it there.").format(
-                id=case.id
-            )
+        text = ctx._("Registered as case #{id} ({channel}, {building}).").format(
+            id=case.id, channel=ctx._(CHANNEL_LABELS[channel]), building=esc(found.label)
         )
+        text += "\n" + ctx._(
+            "It is not shown in the building group; /publish {id} posts it there."
+        ).format(id=case.id)
+        if contact is not None:  # only here: in a private chat with staff
+            text += "\n" + contact_text(ctx.t, contact)
+        ctx.reply(text)
 
 
 def _publish(ctx: Context, case: Case) -> None:

@@ -512,8 +512,11 @@ def staff_card_text(svc: Services, case: Case, t: Translator, *, declining: bool
     hint = t.gettext(DECLINE_HINT).format(id=case.id) if declining else ""
     note = unpublished_note(t, case)
     link = case_link(svc, case, t)
+    # An offline resident's contact details are never shown in a group, the staff chat
+    # included: the card says where staff find them.
+    contact = "\n" + t.gettext(CONTACT_HINT) if case.contact is not None else ""
     for limit in limits:
-        text = _card(svc, case, t, limit=limit)
+        text = _card(svc, case, t, limit=limit) + contact
         if note is not None:
             text += "\n" + note
         if hint:
@@ -528,6 +531,9 @@ DECLINE_HINT = N_(
     "🚫 Why is case #{id} not accepted? Pick the category below: the resident is told, "
     "with where to turn instead. Or send /decline {id} with the category, where to turn "
     "and a reason."
+)
+CONTACT_HINT = N_(
+    "📇 The resident's contact details are in the ledger and in /case in a private chat."
 )
 
 

@@ -18,6 +18,7 @@ from storage.records import (
     CalendarEvent,
     Case,
     Channel,
+    Contact,
     Draft,
     Pin,
     Priority,
@@ -190,6 +191,7 @@ def create_case(
     evidence: Evidence | None = None,
     forum: tuple[CalendarEvent, datetime] | None = None,
     announce: bool = True,
+    contact: Contact | None = None,
 ) -> Case:
     """Store a new case; acknowledge it in its thread and tell the staff chat (the messages
     are committed with the case). `forum`: the forum (and occurrence) an opinion was given
@@ -210,6 +212,7 @@ def create_case(
         origin_message_id=origin[1] if origin else None,
         anonymous=anonymous,
         published=published,
+        contact=contact,
     )
     if evidence is not None:
         case.photos, case.album = list(evidence.photos), evidence.album

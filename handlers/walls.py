@@ -8,6 +8,7 @@ from handlers import notify, privacy, rights
 from handlers.actions import MAX_CASE_DIGITS, echo_entry
 from handlers.admin import LANGUAGES
 from handlers.core import Context
+from handlers.intake import contact_text
 from handlers.ledger import is_overdue
 from handlers.livewall import wall_line, wall_title
 from handlers.parsing import case_digits, quoted
@@ -178,6 +179,9 @@ def cmd_case(ctx: Context) -> None:
         or (ctx.chat.is_private and rights.may_manage(ctx, case.building_id))
     )
     card = notify.card_context_text(ctx, case)
+    if case.contact is not None and ctx.chat.is_private and rights.is_staff(ctx):
+        # An offline resident's contact details: to staff, in a private chat only.
+        card += "\n" + contact_text(ctx.t, case.contact)
     notes = Notes((ctx.svc.texts(language) for language in LANGUAGES), ctx.svc.settings.categories)
     # In a group that may not read the reporter, the steps they took are shown unnamed.
     hidden = {case.reporter_id} if not show_reporter and case.reporter_id is not None else set()
