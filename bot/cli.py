@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import signal
 import sys
 import tempfile
@@ -15,6 +14,8 @@ from pathlib import Path
 
 from bot.config import ConfigError, load_config
 from bot.logs import configure
+from storage.backup import CopyError
+from storage.lock import StoreBusy
 
 
 async def _until_signal(main: asyncio.Event) -> None:
@@ -36,19 +37,42 @@ async def _run(framework: str | None) -> None:
 
 @contextmanager
 def _store_copy(data_dir: Path) -> Iterator[Path]:
-    """A private copy of the data directory to read from while the bot may be running.
+    """A private, consistent copy of the store to read from while the bot may be running.
 
     Opening and closing the store folds its journal into a snapshot; doing that under a
-    running bot could lose the bot's newest writes. The journal is copied before the snapshot,
-    so a snapshot written in between already holds everything the copied journal has.
+    running bot could lose the bot's newest writes, so the files are copied as
+    `storage.backup.copy_store` does for a backup (see there and docs/storage.md).
     """
+    from storage.backup import copy_store
+
     with tempfile.TemporaryDirectory(prefix="echowall-") as tmp:
-        files = sorted(
-            (p for p in data_dir.iterdir() if p.is_file()), key=lambda p: p.suffix != ".journal"
-        )
-        for path in files:
-            shutil.copy2(path, Path(tmp) / path.name)
+        copy_store(data_dir, Path(tmp))
         yield Path(tmp)
+
+
+def _backup(out: str | None, pace: float) -> None:
+    """Write a backup of the configured data directory, next to a running bot or not."""
+    from storage.backup import write_backup
+
+    config = load_config()
+    now = datetime.now(config.settings().timezone)
+    if not config.data_dir.is_dir():
+        raise ConfigError(f"there is no data directory at {config.data_dir}")
+    target = Path(out or f"echowall-backup-{now:%Y%m%d-%H%M%S}.tar.gz")
+    info = write_backup(config.data_dir, target, now=now, pace=pace * 1e6 or None)
+    print(f"{info.path} ({info.size:,} bytes; every write up to no. {info.seq})")
+
+
+def _restore(archive: str) -> None:
+    """Put a backup in place of the configured data directory's store (the bot stopped)."""
+    from storage.backup import restore
+
+    config = load_config()
+    now = datetime.now(config.settings().timezone)
+    info = restore(Path(archive), config.data_dir, now=now)
+    print(f"restored {archive} into {config.data_dir}: {info.cases:,} cases, as on {info.created}")
+    if info.replaced is not None:
+        print(f"the files it replaced are in {info.replaced}")
 
 
 def _report(
@@ -185,6 +209,19 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--month", help="YYYY-MM (default: this month)")
     export.add_argument("--out", help="file to write (default: echowall-ledger-YYYY-MM.xlsx)")
     sub.add_parser("setup", help="check the bot with Telegram and print the admins' set-up link")
+    backup = sub.add_parser(
+        "backup", help="write a consistent copy of the store while the bot runs (.tar.gz)"
+    )
+    backup.add_argument("--out", help="file to write (default: echowall-backup-<time>.tar.gz)")
+    backup.add_argument(
+        "--pace",
+        type=float,
+        default=32,
+        help="copy at most this many MB a second, so the bot's writes keep their speed "
+        "(default 32; 0: as fast as the disk goes)",
+    )
+    restore = sub.add_parser("restore", help="bring a backup back (stop the bot first)")
+    restore.add_argument("archive", help="a file written by echowall backup")
     export.add_argument(
         "--format",
         choices=["xlsx", "csv"],
@@ -205,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
             _report("export", args.month, args.out, args.format)
         elif args.command == "setup":
             return _setup()
-    except ConfigError as exc:
+        elif args.command == "backup":
+            _backup(args.out, args.pace)
+        elif args.command == "restore":
+            _restore(args.archive)
+    except (ConfigError, StoreBusy, CopyError) as exc:
         print(f"echowall: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -85,6 +85,7 @@ from typing import Any, BinaryIO
 import orjson
 from tinydb.storages import Storage
 
+from storage.lock import DirectoryLock
 from storage.snapshot import (
     CHUNK,
     CONTENTS_LAYOUT,
@@ -366,9 +367,19 @@ class JournalStorage(Storage):
         self._job: _Compaction | None = None
         self._freeing: list[threading.Thread] = []
         self._closed = False
-        shutil.rmtree(self._work, ignore_errors=True)  # an interrupted compaction's files
-        legacy = self._load()
-        self._fd = os.open(self._journal_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        # Asked for a compaction while one was under way: another follows it (`compact`).
+        self._again = False
+        # One process owns the files: taken before anything is read, or truncated.
+        self._lock = DirectoryLock(base)
+        self._lock.acquire()
+        try:
+            shutil.rmtree(self._work, ignore_errors=True)  # an interrupted compaction's files
+            legacy = self._load()
+            self._fd = os.open(self._journal_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        except BaseException:
+            self._file.close()
+            self._lock.release()
+            raise
         if legacy:
             self._start_compaction()
 
@@ -676,10 +687,15 @@ class JournalStorage(Storage):
             self._sync = before
 
     def flush(self) -> None:
-        """fsync what `deferred()` writes left unsynced (cheap when there is nothing)."""
-        if self._unsynced and not self._closed:
+        """fsync what `deferred()` writes left unsynced (cheap when there is nothing), and
+        switch in a background compaction that has finished (else the next write does)."""
+        if self._closed:
+            return
+        if self._unsynced:
             os.fsync(self._fd)
             self._unsynced = False
+        if self._job is not None and not self._job.running and self._tx is None:
+            self._after_write()
 
     def subscribe(self, name: str, listener: Listener) -> None:
         """Call `listener` for every document of table `name` changed from now on."""
@@ -800,7 +816,8 @@ class JournalStorage(Storage):
                 if self._job.running:
                     return
                 self._finish_compaction()
-            if self._due():
+            if self._due() or self._again:
+                self._again = False
                 self._start_compaction()
         except OSError as error:
             log.warning("journal compaction failed, will retry later: %r", error)
@@ -956,8 +973,10 @@ class JournalStorage(Storage):
     def compact(self, *, wait: bool = True) -> None:
         """Fold the journal into a fresh snapshot; safe to interrupt at any point.
 
-        `wait=True`: now, on this thread (after finishing one under way). `wait=False`: start
-        one in the background unless one is under way; a later write switches it in.
+        `wait=True`: now, on this thread (after finishing one under way). `wait=False`: in
+        the background; if one is under way already, another starts when it is done, so that
+        everything written before this call is in the snapshot once the second one is. A
+        finished one is switched in by the next write or `flush()`.
         """
         if self._closed:
             raise ValueError("storage is closed")
@@ -966,11 +985,16 @@ class JournalStorage(Storage):
         if not wait:
             if self._job is None:
                 self._start_compaction()
+            else:
+                # The one under way froze the tables before this call: what was written since
+                # (an erasure, say) reaches the snapshot only with the next one.
+                self._again = True
             return
         if self._job is not None:
             self._job.pace = None
             self._job.wait()
             self._finish_compaction()
+        self._again = False
         if self._records:
             self._start_compaction(background=False)
 
@@ -1004,3 +1028,4 @@ class JournalStorage(Storage):
             self._file.close()
             for helper in self._freeing:
                 helper.join()
+            self._lock.release()
