@@ -99,6 +99,11 @@ class Config(BaseSettings):
     quiet_hours: str = "22:00-07:00"
     event_reminders: str = "1d,1h"
     reminder_grace_minutes: float = Field(120, ge=0)
+    # Personal data: months after closing that a case keeps its residents' names (0: always),
+    # and days that broadcasts and their delivery records are kept (past the calendar's
+    # catch-up, which looks eight days back).
+    retention_months: int = Field(24, ge=0)
+    outbox_retention_days: float = Field(90, ge=14)
     report_limit: int = Field(5, ge=0)
     report_window_minutes: float = Field(10, gt=0)
     http_timeout: float = Field(10, gt=0)
@@ -250,6 +255,8 @@ class Config(BaseSettings):
                 timedelta(hours=self.rating_reminder_hours) if self.rating_reminder_hours else None
             ),
             setup_code=self.setup_code(),
+            retention_months=self.retention_months,
+            outbox_retention=timedelta(days=self.outbox_retention_days),
         )
 
     def setup_code(self) -> str | None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time as monotonic
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -19,7 +20,7 @@ from typing import TypeVar
 
 from bot.delivery import Dispatcher, Limits, ReliableMessenger
 from bot.scheduler import Scheduler
-from handlers import admin, calendar, digests, forum, overdue
+from handlers import admin, calendar, digests, erasure, forum, overdue
 from handlers.core import BotIdentity, Services, Settings
 from handlers.courier import Courier
 from handlers.events import Event, Migration
@@ -46,6 +47,13 @@ CATCH_UP_LOOKBACK = timedelta(days=8)
 STOP_GRACE = 3.0
 # Bookkeeping saved without its own fsync (message ids after a send) is fsync'd this often.
 FLUSH_SECONDS = 1.0
+# Personal data past its retention is anonymised, and old outbox records pruned, this often;
+# a run that filled its batch runs again a minute later.
+RETENTION_JOB = "retention-sweep"
+RETENTION_SECONDS = 3600.0
+# After a sweep erased something, the store's journal is folded at most this often (its old
+# versions of what was erased go with it); /forgetme has it folded at once.
+FOLD_SECONDS = 24 * 3600.0
 
 
 def utc_now() -> datetime:
@@ -108,6 +116,9 @@ class Runtime:
         self._flush_task: asyncio.Task[None] | None = None
         # Where the bot's clock was moved on purpose: what fell due there is not late.
         self.jumps = calendar.Jumps()
+        # Personal data was erased by the update being handled: fold the journal after it.
+        self._erased = False
+        self._folded_at: float | None = None
 
     @property
     def live(self) -> Live:
@@ -142,6 +153,7 @@ class Runtime:
             post=Postbox(self.repo, self.clock, doorbell),
             calendar_changed=self._calendar_changed,
             broadcast_queued=self._wake.set,
+            data_erased=self._data_erased,
         )
         reliable = ReliableMessenger(
             messenger,
@@ -165,6 +177,7 @@ class Runtime:
             log.warning("command menus not registered: %s", exc)
         self.scheduler.every("overdue-sweep", self.sweep_seconds, self.sweep)
         self.scheduler.every("forum-sweep", self.sweep_seconds, self.forums)
+        self.scheduler.every(RETENTION_JOB, RETENTION_SECONDS, self.retention)
         times = self.report_times
         # Scheduled even before a staff chat is named (/setstaff may name one at any time):
         # a report with no staff chat to go to is not made.
@@ -201,6 +214,24 @@ class Runtime:
         await self.live.core.handle(event)
         if self._replan:
             self.plan()
+        if self._erased:
+            self._erased = False
+            self._fold(urgent=True)
+
+    def _data_erased(self) -> None:
+        self._erased = True
+
+    def _fold(self, *, urgent: bool) -> None:
+        """Have the store fold its journal in the background, so that what was erased no
+        longer lies in its files (at once after /forgetme, at most daily after sweeps)."""
+        now = monotonic.monotonic()
+        if not urgent and self._folded_at is not None and now - self._folded_at < FOLD_SECONDS:
+            return
+        self._folded_at = now
+        try:
+            self.repo.compact(wait=False)
+        except (OSError, ValueError):
+            log.exception("action=compact failed")
 
     def _migrated(self, old: int, new: int) -> None:
         """A send found the group upgraded: its cases, settings and waiting messages move."""
@@ -323,6 +354,23 @@ class Runtime:
         """After each residents' forum: its tally to the staff chat, and a day later the
         minutes reminder to whoever planned it (the scheduler calls this periodically)."""
         return self._job_now("forum-sweep", forum.sweep) or forum.ForumSweep()
+    async def retention(self) -> erasure.RetentionResult:
+        """Run the retention sweep now: anonymise what is past its retention, prune the
+        outbox (the scheduler calls this every hour)."""
+        result = self._job_now("retention", erasure.sweep) or erasure.RetentionResult()
+        if result.changed:
+            log.info(
+                "action=retention anonymised=%s events=%s broadcasts=%s deliveries=%s",
+                result.anonymised,
+                result.events,
+                result.broadcasts,
+                result.deliveries,
+            )
+            self._fold(urgent=False)
+        if result.more:
+            again = datetime.now(UTC) + timedelta(minutes=1)
+            self.scheduler.at(RETENTION_JOB + ":more", again, self.retention)
+        return result
 
     async def daily(self) -> list[int] | None:
         """Send the daily register that closed last; return the numbers of the cases listed."""

@@ -21,7 +21,7 @@ from handlers.intake import find_building
 from handlers.outbox import Post
 from handlers.parsing import BadTime, parse_when, quoted, time_problems
 from handlers.ports import Button, Keyboard
-from handlers.render import chunk, clip, esc
+from handlers.render import ANONYMISED, chunk, clip, esc
 from handlers.rights import MANAGERS_ONLY
 from handlers.texts import N_, Translator
 from storage.records import (
@@ -846,10 +846,12 @@ def _event_detail(ctx: Context, event_id: int) -> None:
         return
     text = event_card(svc, ctx.t, event)
     if _may_see_names(ctx, event):
-        names = ", ".join(esc(a.name) for a in event.going) or "—"
+        # A sign-up kept without its name (the person asked to be forgotten) still counts.
+        unnamed = ctx._(ANONYMISED)
+        names = ", ".join(esc(a.name) or unnamed for a in event.going) or "—"
         text += "\n\n" + ctx._("<b>Signed up</b>: {names}").format(names=names)
         if event.waitlist:
-            waiting = ", ".join(esc(a.name) for a in event.waitlist)
+            waiting = ", ".join(esc(a.name) or unnamed for a in event.waitlist)
             text += "\n" + ctx._("<b>Waitlist</b>: {names}").format(names=waiting)
     for part in chunk(text.split("\n")):
         ctx.reply(part)
@@ -1102,11 +1104,26 @@ def press_rsvp(ctx: Context, cb: callbacks.Callback) -> None:
         # The counts on the post: a burst of presses folds into one edit with the newest.
         svc.post.refresh(ctx.chat.id, f"event:{event.id}", message_id=ctx.press.message_id)
     if promoted is not None:
-        t = svc.texts_for(promoted.chat_id)
-        svc.post.send(
-            promoted.chat_id,
-            t.gettext(
-                "🎉 {name}: a place came free, you are now signed up for E{id} · {title}."
-            ).format(name=esc(promoted.name), id=event.id, title=esc(event.title)),
-            priority=Priority.ECHO,
-        )
+        tell_promoted(svc, event, promoted)
+
+
+def tell_promoted(svc: Services, event: CalendarEvent, promoted: Attendee) -> None:
+    """Tell who moved up from the waitlist, in the chat they signed up from."""
+    if not promoted.chat_id:
+        return  # a sign-up kept without its person (they asked to be forgotten)
+    t = svc.texts_for(promoted.chat_id)
+    svc.post.send(
+        promoted.chat_id,
+        t.gettext(
+            "🎉 {name}: a place came free, you are now signed up for E{id} · {title}."
+        ).format(name=esc(promoted.name), id=event.id, title=esc(event.title)),
+        priority=Priority.ECHO,
+    )
+
+
+def refresh_posts(svc: Services, event: CalendarEvent) -> None:
+    """Bring the counts on the event's posts up to date, in every group it was posted in."""
+    for chat_id in event.groups:
+        message_id = _post_in(svc, event, chat_id)
+        if message_id is not None:
+            svc.post.refresh(chat_id, f"event:{event.id}", message_id=message_id)

@@ -38,6 +38,7 @@ class Act(StrEnum):
     NOT_SAME = "diff"  # a new case's acknowledgement: no, it is a new problem
     MERGE = "mrg"  # the staff card: merge the case into the open case it looks like
     ON_SPOT = "spot"  # the staff card of a forum opinion: answered on the spot
+    FORGET = "fgt"  # the /forgetme question: erase, or keep
 
 
 # Each action's arguments: `i` a number, `w` a short word. Anything else is refused as forged
@@ -61,6 +62,7 @@ ARGS: dict[Act, str] = {
     Act.NOT_SAME: "i",  # the new case's id
     Act.MERGE: "ii",  # the duplicate's id, the id of the case to merge it into
     Act.ON_SPOT: "i",  # case id
+    Act.FORGET: "iw",  # the minute it was asked (it expires), "y" or "n"
 }
 # The words the `w` arguments carry.
 RATING_CODES = {Rating.SATISFIED: "s", Rating.BASIC: "b", Rating.UNSATISFIED: "u"}

@@ -24,6 +24,7 @@ from handlers import (
     admission,
     announce,
     calendar,
+    erasure,
     forum,
     intake,
     merge,
@@ -276,6 +277,17 @@ COMMANDS: tuple[Command, ...] = (
         changes=False,
     ),
     Command("lang", admin.cmd_lang, N_("/lang zh|en"), N_("Language: zh or en"), EVERYONE),
+    Command(
+        "forgetme",
+        erasure.cmd_forgetme,
+        N_("/forgetme (in a private chat with me)"),
+        N_("Erase what the bot keeps about you"),
+        EVERYONE,
+        # Asked in a private chat; listed in /help, not in the menus of every group.
+        menu=False,
+        # It only asks: the answer's button erases.
+        changes=False,
+    ),
     # --- building heads and staff ---------------------------------------------------------
     Command(
         "accept",
@@ -560,6 +572,7 @@ BUTTONS: Mapping[Act, ButtonSpec] = {
     Act.NOT_SAME: ButtonSpec(merge.press_not_same),
     Act.MERGE: ButtonSpec(merge.press_merge, "merge"),
     Act.ON_SPOT: ButtonSpec(forum.press_on_spot, "fixed"),
+    Act.FORGET: ButtonSpec(erasure.press_forget, "forgetme"),
 }
 
 # Steps no command adds: a neighbour's "me too", and the sweep's overdue flag.

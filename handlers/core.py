@@ -93,6 +93,11 @@ class Settings:
     remind_before: timedelta | None = timedelta(hours=2)
     # A reporter who has not rated a fix is asked once more this long after it; None: never.
     rating_reminder: timedelta | None = timedelta(hours=24)
+    # Closed and declined cases lose their residents' names and contact details this many
+    # months after closing (0: never); broadcasts and their delivery records are pruned this
+    # long after they ended (`handlers.erasure`).
+    retention_months: int = 24
+    outbox_retention: timedelta = timedelta(days=90)
 
     def class_due(self, klass: CaseClass, start: datetime) -> datetime:
         """The due time of a case class, in calendar or working days as configured."""
@@ -175,6 +180,9 @@ class Services:
     # when a broadcast was queued (no-ops in core tests, which pump the outbox themselves).
     calendar_changed: Callable[[], None] = lambda: None
     broadcast_queued: Callable[[], None] = lambda: None
+    # Someone's personal data was erased: the runtime folds the store's journal, so that the
+    # erased versions no longer lie in its files.
+    data_erased: Callable[[], None] = lambda: None
     statuses: StatusCache = field(init=False)
     report_gate: FloodGate = field(init=False)
     albums: AlbumBuffer = field(init=False)

@@ -48,7 +48,14 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from handlers.categories import DEFAULTS, Categories
-from handlers.render import CHANNEL_LABELS, CLASS_LABELS, LEVEL_LABELS, RATING_LABELS, STATE_LABELS
+from handlers.render import (
+    ANONYMISED,
+    CHANNEL_LABELS,
+    CLASS_LABELS,
+    LEVEL_LABELS,
+    RATING_LABELS,
+    STATE_LABELS,
+)
 from handlers.texts import N_, Translator
 from storage.records import OPEN_STATES, Case, Channel, Rating, State, Step
 
@@ -331,16 +338,17 @@ class Column:
 
 
 YES, NO = N_("yes"), N_("no")
-ANONYMISED = N_("(anonymised)")
 
 
 def _reporter(case: Case, facts: Facts) -> str:
-    """Who made the demand: the Telegram name, or the name staff took down offline."""
+    """Who made the demand: the Telegram name, or the name staff took down offline; for a
+    reporter removed (retention, /forgetme), that they were."""
     if case.reporter_name:
         return case.reporter_name
     if case.contact is not None and case.contact.name:
         return case.contact.name
-    return facts.word(ANONYMISED) if case.anonymised is not None else ""
+    online = case.channel in (Channel.GROUP, Channel.PRIVATE)  # always had a reporter
+    return facts.word(ANONYMISED) if case.anonymised is not None or online else ""
 
 
 def _hours(start: datetime, end: datetime | None) -> float | None:

@@ -84,6 +84,8 @@ LEGACY_NOTES = {
 }
 # A label and its text; Chinese puts a full-width colon between them.
 LABELLED = N_("{label}: {text}")
+# Where a resident's name was, once it was removed (retention, /forgetme).
+ANONYMISED = N_("(anonymised)")
 
 
 _TAG = re.compile(r"<[^>]*>")

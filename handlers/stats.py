@@ -25,6 +25,7 @@ from handlers.courier import Rendered
 from handlers.ledger import (
     LEDGER_COLUMNS,
     MONTH_LIKE,
+    PERIOD_WORDS,
     TIMELINE_COLUMNS,
     Cell,
     Kind,
@@ -534,7 +535,7 @@ def parse_export(
     period = parse_month(months[0], tz) if months else month_of(now, tz)
     if period is None:
         word = months[0]
-        if MONTH_LIKE.fullmatch(word):
+        if MONTH_LIKE.fullmatch(word) or word.lower() in PERIOD_WORDS:
             return t.gettext(NOT_A_MONTH).format(word=quoted(word))
         return t.gettext("“{word}” is neither a month (YYYY-MM) nor a format (xlsx, csv).").format(
             word=quoted(word)

@@ -77,6 +77,32 @@ def _origin(doc: Mapping[str, Any]) -> list[Hashable]:
     return [] if chat is None or message is None else [(chat, message)]
 
 
+def _named(doc: Mapping[str, Any]) -> list[Hashable]:
+    """Everyone a case names by Telegram id: its reporter, the neighbours who pressed "me
+    too", whoever took a step (what `/forgetme` asks about)."""
+    ids: list[Hashable] = []
+    if doc.get("reporter_id") is not None:
+        ids.append(doc["reporter_id"])
+    ids += [supporter for supporter in doc.get("supporters", ()) if supporter]
+    ids += [step["actor_id"] for step in doc.get("timeline", ()) if step.get("actor_id")]
+    return ids
+
+
+_FINISHED = (State.CLOSED.value, State.DECLINED.value)
+
+
+def _personal(doc: Mapping[str, Any]) -> list[Hashable]:
+    """A closed or declined case not anonymised since it was closed, by its day of closing
+    ("YYYY-MM-DD" in its own offset): what the retention sweep asks about."""
+    closed = doc.get("closed_at")
+    if doc.get("state") not in _FINISHED or not isinstance(closed, str):
+        return []
+    done = doc.get("anonymised")
+    if isinstance(done, str) and datetime.fromisoformat(done) >= datetime.fromisoformat(closed):
+        return []
+    return [closed[:10]]
+
+
 class DocumentRepository(CalendarTables, OutboxTables, HandledTables, PostboxTables):
     """Cases, groups, people, drafts, the calendar, the outbox, handled updates and the
     postbox, in the tables of one store engine."""
@@ -87,9 +113,11 @@ class DocumentRepository(CalendarTables, OutboxTables, HandledTables, PostboxTab
         self._groups = store.table("groups")
         self._people = store.table("people")
         self._drafts = store.table("drafts")
-        indexes = self._cases.index(_place, _reporter, _origin, _month, _assignee)
+        indexes = self._cases.index(
+            _place, _reporter, _origin, _month, _assignee, _named, _personal
+        )
         self._by_place, self._by_reporter, self._by_origin, self._by_month = indexes[:4]
-        self._by_assignee = indexes[4]
+        self._by_assignee, self._by_person, self._holding = indexes[4:]
         (self._by_username,) = self._people.index(_username)
         self._last_case_id = self._cases.last_id()
         self._last_draft_id = self._drafts.last_id()
@@ -197,6 +225,26 @@ class DocumentRepository(CalendarTables, OutboxTables, HandledTables, PostboxTab
             ids |= self._by_month.ids(month)
         return (from_doc(Case, doc) for _, doc in self._cases.many(sorted(ids)))
 
+    def cases_naming(self, user_id: int) -> list[Case]:
+        ids = sorted(self._by_person.ids(user_id))
+        return [from_doc(Case, doc) for _, doc in self._cases.many(ids)]
+
+    def cases_to_anonymise(self, closed_before: datetime, limit: int) -> list[Case]:
+        # Days as stored, each in its own offset: a day of slack, then the exact test.
+        last = (closed_before + timedelta(days=1)).astimezone(UTC).date().isoformat()
+        ids: set[int] = set()
+        for day in self._holding:
+            if str(day) <= last:
+                ids |= self._holding.ids(day)
+        found: list[Case] = []
+        for _, doc in self._cases.many(sorted(ids)):
+            case = from_doc(Case, doc)
+            if case.closed_at is not None and case.closed_at < closed_before:
+                found.append(case)
+                if len(found) >= limit:
+                    break
+        return found
+
     def all_cases(self) -> Iterator[Case]:
         # Decoded one by one as the caller goes: a full export never holds every case at once.
         return (from_doc(Case, doc) for _, doc in self._cases.items())
@@ -263,6 +311,13 @@ class DocumentRepository(CalendarTables, OutboxTables, HandledTables, PostboxTab
                 return person
         return None
 
+    def forget_person(self, user_id: int) -> None:
+        # Drafts are few (each waits for one press), so a scan finds a person's.
+        drafts = [doc_id for doc_id, doc in self._drafts.items() if doc.get("user_id") == user_id]
+        if drafts:
+            self._drafts.delete(*drafts)
+        self._people.delete(user_id)
+
     def next_draft_id(self) -> int:
         # Drafts are removed when used, so the stored ones cannot tell which ids were given
         # out before a restart; the clock in milliseconds keeps ids from coming back, so an
@@ -279,6 +334,9 @@ class DocumentRepository(CalendarTables, OutboxTables, HandledTables, PostboxTab
 
     def save_draft(self, draft: Draft) -> None:
         self._drafts.put(draft.id, to_doc(draft))
+
+    def compact(self, *, wait: bool = True) -> None:
+        self._store.compact(wait=wait)
 
     def close(self) -> None:
         self._store.close()

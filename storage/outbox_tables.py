@@ -8,7 +8,8 @@ none of them: broadcasts by key and by whether they are unfinished, deliveries b
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from storage.codec import from_doc, to_doc
@@ -30,6 +31,15 @@ def _of_broadcast(doc: Mapping[str, Any]) -> list[Hashable]:
     return [doc["broadcast_id"]]
 
 
+def _finished_on(doc: Mapping[str, Any]) -> list[Hashable]:
+    """Broadcasts done with (delivered or skipped, and reported) by the day they ended
+    ("YYYY-MM-DD" in its own offset): what the outbox's retention asks about."""
+    if doc.get("state") == BroadcastState.ACTIVE.value or not doc.get("reported", True):
+        return []
+    ended = doc.get("done_at") or doc.get("created")
+    return [str(ended)[:10]] if ended else []
+
+
 class OutboxTables:
     """Broadcasts, and what happened to each of their recipients."""
 
@@ -38,7 +48,9 @@ class OutboxTables:
     def _open_outbox(self) -> None:
         self._broadcasts = self._store.table("broadcasts")
         self._deliveries = self._store.table("deliveries")
-        self._broadcast_keys, self._unfinished = self._broadcasts.index(_broadcast_key, _unfinished)
+        self._broadcast_keys, self._unfinished, self._finished = self._broadcasts.index(
+            _broadcast_key, _unfinished, _finished_on
+        )
         (self._deliveries_of,) = self._deliveries.index(_of_broadcast)
         self._last_broadcast_id = self._broadcasts.last_id()
         self._last_delivery_id = self._deliveries.last_id()
@@ -70,6 +82,30 @@ class OutboxTables:
         """Broadcasts still delivering, or finished without their report sent."""
         docs = self._broadcasts.many(sorted(self._unfinished.ids(True)))
         return [from_doc(Broadcast, doc) for _, doc in docs]
+
+    def finished_broadcasts(self, before: datetime) -> Iterator[Broadcast]:
+        """Broadcasts that ended before `before`, oldest first, read one at a time as the
+        caller goes; the newest broadcast is never among them, so that no id is given out
+        twice after a restart."""
+        last = (before + timedelta(days=1)).astimezone(UTC).date().isoformat()
+        ids: set[int] = set()
+        for day in self._finished:
+            if str(day) <= last:
+                ids |= self._finished.ids(day)
+        ids.discard(self._broadcasts.last_id())
+        for _, doc in self._broadcasts.many(sorted(ids)):
+            broadcast = from_doc(Broadcast, doc)
+            if (broadcast.done_at or broadcast.created) < before:
+                yield broadcast
+
+    def delete_broadcast(self, broadcast_id: int) -> int:
+        """Delete a broadcast and its delivery records; returns how many deliveries went."""
+        deliveries = sorted(self._deliveries_of.ids(broadcast_id))
+        if deliveries:
+            self._deliveries.delete(*deliveries)
+        self._broadcasts.delete(broadcast_id)
+        self._by_recipient.pop(broadcast_id, None)
+        return len(deliveries)
 
     def save_delivery(self, delivery: Delivery) -> None:
         if delivery.id == 0:

@@ -146,6 +146,8 @@ POSTED = {
     "c1:diff:18": (Act.NOT_SAME, (18,)),
     "c1:mrg:18:17": (Act.MERGE, (18, 17)),
     "c1:spot:17": (Act.ON_SPOT, (17,)),
+    "c1:fgt:29403120:y": (Act.FORGET, (29403120, "y")),
+    "c1:fgt:29403120:n": (Act.FORGET, (29403120, "n")),
 }
 
 

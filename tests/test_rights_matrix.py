@@ -116,6 +116,8 @@ action        reporter resident other_resident other_head admin anonymous staff 
 [not same]       +        -           -            -        +       .       +        +         -
 /opinion         -        -           -            -        +       +       +        +         -
 [on spot]        -        -           -            -        +       .       +        +         -
+/forgetme        -        -           -            -        -       -       -        -         +
+[forget]         -        -           -            -        -       .       -        -         +
 """
 # Setting up is for the deployment's admins (ECHOWALL_ADMINS, or whoever opened the set-up
 # link), none of whom is among these roles: a group's administrator is a head, not an admin.
@@ -136,6 +138,8 @@ action        reporter resident other_resident other_head admin anonymous staff 
 # to answer, and a manager's; /find searches what a head or staff may act on.
 # The forum: /opinion logs an opinion against building 1's forum E1 (the staff chat's names
 # the forum, whose one building it is for); "answered on the spot" is on the opinion's card.
+# Erasure: /forgetme is anyone's, about themselves, asked in a private chat (in a group it
+# says where to ask); its button erases only the one who presses it, in that private chat.
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,17 @@ async def with_draft(w: CoreWorld) -> None:
     """Case #1, and the stranger's private report waiting for a building."""
     await reported(w)
     await w.say(STRANGER, STRANGER, "/report the bins are full")
+
+
+async def forgetful(w: CoreWorld) -> None:
+    """Case #1, and the stranger's language set in a private chat: a record of them."""
+    await reported(w)
+    await w.say(STRANGER, STRANGER, "/lang en")
+
+
+def forget_button(w: CoreWorld) -> str:
+    """The /forgetme question's "erase" button, asked now."""
+    return callbacks.encode(Act.FORGET, int(w.clock().timestamp() // 60), "y")
 
 
 def draft_button(w: CoreWorld) -> str:
@@ -511,6 +526,18 @@ ROWS: dict[str, Row] = {
         command="/opinion E1 楼道很脏",
     ),
     "[on spot]": Row(forum_opinion, lambda o: o.after.cases[2].on_spot, data=lambda w: "c1:spot:2"),
+    "/forgetme": Row(
+        reported,
+        lambda o: any(
+            b.data.startswith("c1:fgt:") for s in o.sent for row in s.keyboard or () for b in row
+        ),
+        command="/forgetme",
+    ),
+    "[forget]": Row(
+        forgetful,
+        lambda o: o.before.languages[STRANGER] == "en" and o.after.languages[STRANGER] is None,
+        data=forget_button,
+    ),
 }
 
 
@@ -550,6 +577,7 @@ BUTTON_ROWS = {
     Act.SAME: ["[same]"],
     Act.NOT_SAME: ["[not same]"],
     Act.ON_SPOT: ["[on spot]"],
+    Act.FORGET: ["[forget]"],
 }
 
 
