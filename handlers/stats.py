@@ -43,7 +43,15 @@ from handlers.ledger import (
     timeline_rows,
 )
 from handlers.parsing import quoted
-from handlers.render import CHANNEL_LABELS, LABELLED, NOTE_LABELS, Notes, chunk, esc
+from handlers.render import (
+    CATEGORY_CODE,
+    CHANNEL_LABELS,
+    LABELLED,
+    NOTE_LABELS,
+    Notes,
+    chunk,
+    esc,
+)
 from handlers.texts import N_, Translator
 from storage.records import Case, OutKind, Priority, Step
 from storage.repository import Repository
@@ -404,12 +412,20 @@ def _summary_sheet(
     sheet.append([_("Time zone"), str(tz)])
 
 
-def _step_note(notes: Notes) -> Callable[[Step, Translator], str]:
-    """A step's note as plain text in the reader's language: the bot's code worded, or what
-    the person typed, whole."""
+def _step_note(notes: Notes, categories: Categories) -> Callable[[Step, Translator], str]:
+    """A step's note as plain text in the reader's language: the bot's code worded (a
+    category with its referral), or what the person typed, whole."""
 
     def note(step: Step, t: Translator) -> str:
         code, text = notes.code_of(step)
+        if code.startswith(CATEGORY_CODE):
+            category, _sep, referral = code.removeprefix(CATEGORY_CODE).partition(":")
+            worded = categories.name(category, t)
+            if referral:
+                worded = t.gettext("{category}; referred to {referral}").format(
+                    category=worded, referral=categories.referral_name(referral, t)
+                )
+            return t.gettext("{text}; {note}").format(text=worded, note=text) if text else worded
         label = NOTE_LABELS.get(code) if code else None
         return t.gettext(label).format(name=text) if label is not None else text
 
@@ -441,7 +457,9 @@ def export_workbook(
     columns = [(c.header, c.kind) for c in LEDGER_COLUMNS]
     rows = ledger_rows(chosen, t, labels, None, categories, now=now, tz=tz)
     _table(sheet, t, columns, rows)
-    steps = timeline_rows(chosen, t, tz, steps=STEP_LABELS, note=_step_note(Notes([t])))
+    steps = timeline_rows(
+        chosen, t, tz, steps=STEP_LABELS, note=_step_note(Notes([t], categories), categories)
+    )
     _table(book.create_sheet(t.gettext("Timeline")[:31]), t, TIMELINE_COLUMNS, steps)
     summary = book.create_sheet(t.gettext("Summary")[:31])
     _summary_sheet(summary, tally(chosen, period, now, categories), t, labels, categories, tz)

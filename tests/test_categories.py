@@ -24,13 +24,13 @@ from handlers import ledger
 from handlers.categories import DEFAULTS, Categories, Category, CategoryError, Referral
 from handlers.digests import daily_register
 from handlers.ledger import Rate
-from handlers.render import RATING_LABELS, STATE_LABELS
+from handlers.render import RATING_LABELS, STATE_LABELS, category_code
 from handlers.stats import category_label, export_workbook, stats_text
 from localapi import parse_html
-from storage.records import Case, Channel, Rating, State
+from storage.records import Case, Channel, Rating, State, Step
 from tests.conftest import AUNT_ZHANG, B1, B2, HEAD_WANG, MS_CHEN, STAFF, UNCLE_LI, WORKER_LIU
 from tests.coreworld import CATALOGS, CoreWorld
-from tests.test_ledger import LABELS, NOVEMBER, NOW, case, case_sets, counted
+from tests.test_ledger import LABELS, NOVEMBER, NOW, TZ, case, case_sets, counted
 
 ZH, EN = CATALOGS.get("zh"), CATALOGS.get("en")
 
@@ -323,7 +323,17 @@ def test_the_workbook_names_categories_and_sums_them() -> None:
     cases[0].category = "env"
     cases[0].assignee_name = "王楼长"
     cases[1].category, cases[1].referral = "outside", "hotline"
-    data = export_workbook(cases, LABELS, ZH, NOVEMBER, NOW)
+    cases[1].timeline = [
+        Step(
+            NOW - 47 * hour,
+            "decline",
+            201,
+            "王楼长",
+            "请拨打热线",
+            category_code("outside", "hotline"),
+        )
+    ]
+    data = export_workbook(cases, LABELS, ZH, NOVEMBER, NOW, tz=TZ)
     book = load_workbook(io.BytesIO(data))
     rows = list(book.worksheets[0].iter_rows(values_only=True))
     header = rows[0]
@@ -331,11 +341,14 @@ def test_the_workbook_names_categories_and_sums_them() -> None:
     assert [r[col["类别"]] for r in rows[1:]] == ["环境卫生", "不属本社区辖区", None]
     assert rows[1][col["责任人"]] == "王楼长"
     assert rows[2][col["转介去向"]] == "12345 政务服务便民热线"
-    summary = list(book.worksheets[1].iter_rows(values_only=True))
+    summary = list(book.worksheets[2].iter_rows(values_only=True))
     scopes = {(r[0], r[1]): r for r in summary[1:] if r and r[0]}
     assert scopes[("类别", "环境卫生")][2] == 1
     assert scopes[("类别", "未分类")][2] == 1
     assert summary[0][summary[0].index("待评价")] == "待评价"
+    # The timeline words the category step as /case does, in plain text.
+    (step,) = book.worksheets[1].iter_rows(min_row=2, values_only=True)
+    assert step[3:] == ("王楼长", "不属本社区辖区；转介至12345 政务服务便民热线；请拨打热线")
 
 
 @st.composite
@@ -360,14 +373,14 @@ def test_figures_per_category_equal_a_recount_from_the_exported_ledger(
     rated, awaiting a rating and the three rates, recounted from the ledger's rows, are the
     figures /stats and the summary sheet give."""
     t = CATALOGS.get(language)
-    book = load_workbook(io.BytesIO(export_workbook(cases, LABELS, t, NOVEMBER, NOW)))
+    book = load_workbook(io.BytesIO(export_workbook(cases, LABELS, t, NOVEMBER, NOW, tz=TZ)))
     rows = list(book.worksheets[0].iter_rows(values_only=True))
     header, body = rows[0], [[v if v is not None else "" for v in r] for r in rows[1:]]
     col = {name: header.index(t.gettext(name)) for name in ledger.LEDGER_HEADERS}
-    body = counted(body, col["Progress"], t)  # a merged case counts in no figure
+    body = counted(body, col["State"], t)  # a merged case counts in no figure
     state_of = {t.gettext(label): state for state, label in STATE_LABELS.items()}
     pleased = {t.gettext(RATING_LABELS[Rating.SATISFIED]), t.gettext(RATING_LABELS[Rating.BASIC])}
-    summary = list(book.worksheets[1].iter_rows(values_only=True))
+    summary = list(book.worksheets[2].iter_rows(values_only=True))
     sheet_header = summary[0]
     sheet = {r[1]: r for r in summary[1:] if r and r[0] == t.gettext("Category")}
 
@@ -380,9 +393,9 @@ def test_figures_per_category_equal_a_recount_from_the_exported_ledger(
         recounted.setdefault(str(row[col["Category"]] or uncategorised), []).append(row)
     assert set(recounted) == set(names) == set(sheet)
     for name, mine in recounted.items():
-        states = [state_of[r[col["Progress"]]] for r in mine]
+        states = [state_of[r[col["State"]]] for r in mine]
         answered = [r for r in mine if r[col["Answered at"]] != ""]
-        accepted = [r for r in answered if state_of[r[col["Progress"]]] is not State.DECLINED]
+        accepted = [r for r in answered if state_of[r[col["State"]]] is not State.DECLINED]
         rated = [r for r in mine if r[col["Satisfaction"]] != ""]
         closed = sum(s is State.CLOSED for s in states)
         counts = names[name]
