@@ -240,6 +240,32 @@ def copy_store(
 # --- backups ---------------------------------------------------------------------------------
 
 
+WORK_PREFIX = ".echowall-backup-"
+_WORK = re.compile(re.escape(WORK_PREFIX) + r"(\d+)-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_abandoned(directory: Path) -> list[Path]:
+    """Delete the work directories of backups into `directory` whose process is gone (killed
+    in the middle); they hold a copy of the store. Returns what was deleted."""
+    removed = []
+    for path in directory.glob(WORK_PREFIX + "*"):
+        found = _WORK.match(path.name)
+        if found is not None and path.is_dir() and not _alive(int(found.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 @dataclass(frozen=True)
 class BackupInfo:
     path: Path
@@ -260,13 +286,16 @@ def write_backup(
 ) -> BackupInfo:
     """Write a consistent copy of the store in `data_dir` as one .tar.gz file at `out`.
 
-    The copy is made next to `out` and archived under `<out>.partial`, which is renamed to
-    `out` only when it is whole and on disk: a backup cut short leaves no file at `out`.
+    The copy is made and archived in a work directory next to `out` (`.echowall-backup-<pid>-…`),
+    and the archive renamed to `out` only when it is whole and on disk: a backup cut short
+    (killed, the disk full) leaves no file at `out`, only its work directory, which the next
+    backup into the same directory deletes once its process is gone.
     """
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".echowall-backup-", dir=out.parent))
-    partial = out.with_name(out.name + ".partial")
+    remove_abandoned(out.parent)
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=out.parent))
+    partial = work / (out.name + ".partial")
     try:
         info = copy_store(data_dir, work, name=name, pace=pace)
         files = [path for path in store_files(work, name) if path.exists()]
