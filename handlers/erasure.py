@@ -20,10 +20,14 @@ forgotten. Two things remove them, with the same effect on a case:
   language, the buildings the bot saw them in) and their reports still waiting for a building.
 
 What stays: the cases, their texts, measures, steps and figures (the anonymous record); steps
-someone took as a building head or staff member (the community's record of who handled what;
-a head stays a head until removed with /unsethead); messages in Telegram itself, which the bot
+someone took as a building head or staff member, and the person responsible for a case (named
+with /assign, who must be a head or staff: the community's record of who handled what; a head
+stays a head until removed with /unsethead); messages in Telegram itself, which the bot
 cannot delete (it edits its own acknowledgement and staff card so they name nobody). If the
 person writes in a building group again, the bot notes that building again, as for everyone.
+The person's record goes whole, @username and whether they may be written to privately
+included: a head or staff member who asks is still found by @username for /assign once the
+bot sees them again.
 """
 
 from __future__ import annotations
@@ -293,8 +297,9 @@ def question(t: Translator, found: Held) -> str:
     lines.append(
         t.gettext(
             "What stays: the cases and the figures, without your name; steps you took as a "
-            "building head or staff member, as the community's record; and what you wrote in "
-            "groups, which is Telegram's, not mine. This cannot be undone."
+            "building head or staff member, and the cases you were made responsible for, as "
+            "the community's record; and what you wrote in groups, which is Telegram's, not "
+            "mine. This cannot be undone."
         )
     )
     return "\n".join(lines)
@@ -309,6 +314,15 @@ def cmd_forgetme(ctx: Context) -> None:
     sender = ctx.sender
     if not ctx.chat.is_private or sender is None or sender.is_bot:
         ctx.reply(ctx._("To erase what I keep about you, send /forgetme to me in a private chat."))
+        return
+    if ctx.args.strip():
+        # Only ever the sender's own data: a name, an id or an @username after it is refused.
+        ctx.reply(
+            ctx._(
+                "/forgetme erases what I keep about you, whoever sends it, and nobody else: "
+                "send it without anything after it."
+            )
+        )
         return
     asked = _minute(ctx.svc.clock())
     keyboard = (

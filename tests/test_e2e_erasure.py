@@ -123,6 +123,38 @@ async def test_forgetme_confirmed_with_its_button_unnames_the_resident(
         repo.close()
 
 
+async def test_forgetme_answered_no_keeps_everything_and_takes_no_name(
+    api: LocalBotAPI, tmp_path: Path, framework: str, start_bot: Callable[..., Any]
+) -> None:
+    await start_bot(clock=FakeClock(FRIDAY))
+    h = Harness(api, tmp_path / "data", framework)
+    h.say(B1, AUNT_ZHANG, "/report 楼道灯坏了")
+    ack = await h.reply(B1, "#1", "张阿姨")
+    # Only ever the sender's own data: a neighbour named after it is refused.
+    h.say(AUNT_ZHANG, AUNT_ZHANG, f"/forgetme {UNCLE_LI}")
+    refused = await h.reply(AUNT_ZHANG, "后面不要加任何内容")
+    assert not refused.reply_markup
+    h.say(AUNT_ZHANG, AUNT_ZHANG, "/forgetme")
+    question = await h.reply(AUNT_ZHANG, "删除我保存的您的个人信息", "您反映的 1 件诉求")
+    answer = await h.answer_to(h.press(question, AUNT_ZHANG, "不删除"))
+    assert answer["text"] == "已完成。"
+    await edited(api, AUNT_ZHANG, question.message_id, lambda text: text == "没有删除任何信息。")
+    answered = api.message(AUNT_ZHANG, question.message_id)
+    assert answered is not None and not answered.get("reply_markup")
+    await h.settle()
+    shown = api.message(B1, ack.message_id)
+    assert shown is not None and "张阿姨" in shown["text"]
+    await start_bot.stop_all()
+    repo = TinyRepository(h.data_dir)
+    try:
+        first = repo.get_case(1)
+        assert first is not None and first.reporter_name == "张阿姨"
+        assert first.reporter_id == AUNT_ZHANG and repo.get_person(AUNT_ZHANG) is not None
+        assert repo.get_person(UNCLE_LI) is None  # named, never seen: nothing of him was made
+    finally:
+        repo.close()
+
+
 async def test_the_runtime_sweeps_for_retention_and_names_nobody_afterwards(
     api: LocalBotAPI, tmp_path: Path, framework: str, start_bot: Callable[..., Any]
 ) -> None:

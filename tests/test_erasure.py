@@ -408,6 +408,51 @@ async def test_forgetme_erases_the_person_and_keeps_the_record(w: CoreWorld) -> 
     assert again is not None and again.buildings == [B1] and again.language is None
 
 
+async def test_help_names_forgetme_in_both_languages(w: CoreWorld) -> None:
+    message = await w.say(AUNT_ZHANG, AUNT_ZHANG, "/help")
+    assert (
+        "/forgetme（请在与我的私聊中发送） — 删除机器人保存的您的个人信息"
+        in w.replies_to(message)[0].splitlines()
+    )
+    await w.say(STRANGER, STRANGER, "/lang en")
+    message = await w.say(STRANGER, STRANGER, "/help")
+    assert (
+        "/forgetme (in a private chat with me) — Erase what the bot keeps about you"
+        in (w.replies_to(message)[0])
+    )
+
+
+async def test_bad_input_to_forgetme_is_answered_and_changes_nothing(w: CoreWorld) -> None:
+    await a_known_resident(w)
+    await w.say(AUNT_ZHANG, AUNT_ZHANG, "/lang zh")
+    before = ([w.repo.get_case(i) for i in (1, 2, 3)], w.repo.get_person(AUNT_ZHANG))
+    # Someone else's data, by id, @username or name: only ever the sender's own.
+    for typed in (f"/forgetme {UNCLE_LI}", "/forgetme @lidaye", "/forgetme 李大爷"):
+        message = await w.say(AUNT_ZHANG, AUNT_ZHANG, typed)
+        assert w.replies_to(message) == [
+            "/forgetme 只删除我保存的发送者本人的信息，不能删除其他人的："
+            "请直接发送 /forgetme，后面不要加任何内容。"
+        ]
+        assert w.messenger.sent[-1].keyboard is None
+    now = int(w.clock().timestamp() // 60)
+    pressed = [
+        (f"c1:fgt:{now}:x", "这个按钮已失效。", False),  # neither yes nor no
+        (f"c1:fgt:{now + 5}:y", "此确认已过期，请重新发送 /forgetme。", True),  # from the future
+        (f"c1:fgt:{now - 61}:y", "此确认已过期，请重新发送 /forgetme。", True),  # an hour old
+    ]
+    for data, answer, alert in pressed:
+        press = await w.press(AUNT_ZHANG, AUNT_ZHANG, data)
+        assert w.answer_to(press) == (answer, alert), data
+    # Forged data (not a number where one belongs) is refused before any handler.
+    press = await w.press(AUNT_ZHANG, AUNT_ZHANG, "c1:fgt:soon:y")
+    assert w.answer_to(press) is not None
+    # Pressed by someone else, in a group: erases nobody.
+    press = await w.press(B1, UNCLE_LI, f"c1:fgt:{now}:y")
+    assert w.answer_to(press) == ("这个按钮已失效。", False)
+    assert ([w.repo.get_case(i) for i in (1, 2, 3)], w.repo.get_person(AUNT_ZHANG)) == before
+    assert w.repo.get_person(UNCLE_LI) is not None
+
+
 async def test_forgetme_of_someone_with_a_waiting_report(w: CoreWorld) -> None:
     await meet(w)
     await w.say(STRANGER, STRANGER, "/report the bins are full")

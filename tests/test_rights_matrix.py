@@ -118,6 +118,7 @@ action        reporter resident other_resident other_head admin anonymous staff 
 [on spot]        -        -           -            -        +       .       +        +         -
 /forgetme        -        -           -            -        -       -       -        -         +
 [forget]         -        -           -            -        -       .       -        -         +
+[keep]           -        -           -            -        -       .       -        -         +
 """
 # Setting up is for the deployment's admins (ECHOWALL_ADMINS, or whoever opened the set-up
 # link), none of whom is among these roles: a group's administrator is a head, not an admin.
@@ -280,6 +281,11 @@ async def forgetful(w: CoreWorld) -> None:
 def forget_button(w: CoreWorld) -> str:
     """The /forgetme question's "erase" button, asked now."""
     return callbacks.encode(Act.FORGET, int(w.clock().timestamp() // 60), "y")
+
+
+def keep_button(w: CoreWorld) -> str:
+    """The /forgetme question's "keep it" button, asked now."""
+    return callbacks.encode(Act.FORGET, int(w.clock().timestamp() // 60), "n")
 
 
 def draft_button(w: CoreWorld) -> str:
@@ -538,6 +544,12 @@ ROWS: dict[str, Row] = {
         lambda o: o.before.languages[STRANGER] == "en" and o.after.languages[STRANGER] is None,
         data=forget_button,
     ),
+    # "Keep it" changes nothing: the question becomes its answer, the record stays.
+    "[keep]": Row(
+        forgetful,
+        lambda o: STRANGER in o.edited and o.after.languages[STRANGER] == "en",
+        data=keep_button,
+    ),
 }
 
 
@@ -577,7 +589,7 @@ BUTTON_ROWS = {
     Act.SAME: ["[same]"],
     Act.NOT_SAME: ["[not same]"],
     Act.ON_SPOT: ["[on spot]"],
-    Act.FORGET: ["[forget]"],
+    Act.FORGET: ["[forget]", "[keep]"],
 }
 
 
