@@ -16,7 +16,15 @@ from openpyxl import load_workbook
 from bot.config import ConfigError, load_config
 from bot.delivery import Limits
 from bot.i18n import Catalogs
-from bot.runtime import CALENDAR_JOB, DAILY_JOB, MONTHLY_JOB, WEEKLY_JOB, ReportTimes, Runtime
+from bot.runtime import (
+    CALENDAR_JOB,
+    DAILY_JOB,
+    MONTHLY_JOB,
+    RETENTION_JOB,
+    WEEKLY_JOB,
+    ReportTimes,
+    Runtime,
+)
 from bot.scheduler import Scheduler
 from handlers import chart, digests
 from handlers.core import Settings
@@ -405,6 +413,7 @@ async def test_runtime_schedules_the_three_reports(tmp_path: Path) -> None:
     assert set(runs) == {
         "overdue-sweep",
         "forum-sweep",
+        RETENTION_JOB,
         CALENDAR_JOB,
         DAILY_JOB,
         WEEKLY_JOB,
