@@ -132,8 +132,8 @@ def test_libreoffice_opens_the_ledger_with_dates_numbers_and_a_summary_that_reco
     }
     assert set(shown) == set(written)
     rows = shown[t.gettext("Ledger")]
-    assert rows[1][1] == "2026-11-01 00:00" and rows[1][11] == "2026-11-01 02:00"
-    assert rows[1][13] == "2.0" and rows[1][19] == "2.1"  # 2 h to answer, 2.08 days to close
+    assert rows[1][1] == "2026-11-01 00:00" and rows[1][12] == "2026-11-01 02:00"
+    assert rows[1][14] == "2.0" and rows[1][21] == "2.1"  # 2 h to answer, 2.08 days to close
     overall = shown[t.gettext("Summary")][1]
     assert overall[-3:] == ["50.0%", "33.3%", "66.7%"]  # 5 of 10 answered in time
     assert shown[t.gettext("Timeline")][2][1] == "2026-11-01 02:00"
