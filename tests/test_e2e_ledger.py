@@ -136,8 +136,12 @@ def seed(repo: TinyRepository) -> None:
 
 def cli(data_dir: Path, *args: str, language: str = "en") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECHOWALL_")}
+    # This checkout's code, whichever checkout the interpreter's own install points at.
     env.update(
-        ECHOWALL_DATA_DIR=str(data_dir), ECHOWALL_LANGUAGE=language, PYTHONIOENCODING="utf-8"
+        ECHOWALL_DATA_DIR=str(data_dir),
+        ECHOWALL_LANGUAGE=language,
+        PYTHONIOENCODING="utf-8",
+        PYTHONPATH=str(ROOT),
     )
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
