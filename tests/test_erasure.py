@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pytest
@@ -62,6 +62,10 @@ def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentRep
         opened = TinyRepository(tmp_path, compact_every=every)
     yield opened
     opened.close()
+
+
+def calendar_tz(w: CoreWorld) -> tzinfo:
+    return w.settings.timezone
 
 
 def a_case(
@@ -300,6 +304,44 @@ async def test_old_broadcasts_are_pruned_but_a_weekly_events_post_stays(w: CoreW
         calendar.catch_up(w.svc)
     assert w.repo.broadcast_by_key("post:1") == made[1]
     assert calendar._post_in(w.svc, w.repo.get_event(1), B1) is not None  # type: ignore[arg-type]
+
+
+async def test_a_year_of_weekly_reminders_leaves_the_outbox_no_bigger_than_its_window(
+    w: CoreWorld,
+) -> None:
+    """Each reminder is a broadcast with a delivery record per group: without pruning the
+    outbox grows every week; with it, it holds the window's worth and the event's post."""
+    await meet(w)
+    await w.say(
+        STAFF, WORKER_LIU, "/event every wed 19:00 小板凳座谈会"
+    )  # reminded 1d and 1h before
+    await w.outbox.pump()
+    wednesday = datetime(2026, 11, 18, 19, 0, tzinfo=calendar_tz(w))
+    start = w.clock()
+    held: list[tuple[int, int]] = []
+    for week in range(52):
+        meeting = wednesday + timedelta(weeks=week)
+        for before in (timedelta(days=1), timedelta(hours=1)):
+            due = (meeting - before + timedelta(minutes=5)).astimezone(UTC)
+            if due < start:
+                continue  # the first week's day-before reminder was due before the event was made
+            w.clock.now = due
+            with w.repo.transaction():
+                calendar.catch_up(w.svc)
+            await w.outbox.pump()
+        w.clock.now = (meeting + timedelta(hours=8)).astimezone(UTC)
+        with w.repo.transaction():
+            erasure.sweep(w.svc)
+        ids = [i for i in range(1, 200) if w.repo.get_broadcast(i) is not None]
+        held.append((len(ids), sum(len(w.repo.deliveries(i)) for i in ids)))
+    sent = [s for s in w.messenger.sent if "小板凳座谈会" in s.text and s.chat_id == B1]
+    assert len(sent) >= 2 * 51  # every week's two reminders went out
+    # 90 days hold 13 weeks of two reminders each, and the post: never more.
+    window = 2 * 13 + 1
+    assert max(n for n, _ in held) <= window + 2
+    assert held[-1][0] == held[20][0] and held[-1][1] == 2 * held[-1][0]  # steady, two groups
+    # The post is still there: the reminders of next week reply to it.
+    assert w.repo.broadcast_by_key("post:1") is not None
 
 
 # --- /forgetme --------------------------------------------------------------------------------
