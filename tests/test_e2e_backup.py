@@ -103,6 +103,7 @@ class Residents:
         self.api = api
         self.acknowledged: list[int] = []
         self.sent = 0
+        self.stop = False
 
     async def report(self) -> int:
         self.sent += 1
@@ -117,7 +118,9 @@ class Residents:
         return number
 
     async def keep_reporting(self) -> None:
-        while True:
+        # A flag as well as the cancellation: asyncio.wait_for (Python 3.11) may swallow a
+        # cancellation that meets the wait's end, and the bot answers all the time.
+        while not self.stop:
             await self.report()
 
 
@@ -183,8 +186,9 @@ async def test_a_process_killed_in_the_middle_of_a_backup_and_the_store_restored
                 victim.wait(timeout=10)
                 assert victim.returncode == -signal.SIGKILL
             finally:
+                residents.stop = True
                 writer.cancel()
-                await asyncio.gather(writer, return_exceptions=True)
+                await asyncio.wait_for(asyncio.gather(writer, return_exceptions=True), 45)
             assert residents.acknowledged[len(before_second) :], "the bot wrote nothing meanwhile"
             if killed == "bot":
                 code, err = await asyncio.to_thread(finish, backup, 120)
