@@ -27,7 +27,12 @@ cannot delete (it edits its own acknowledgement and staff card so they name nobo
 person writes in a building group again, the bot notes that building again, as for everyone.
 The person's record goes whole, @username and whether they may be written to privately
 included: a head or staff member who asks is still found by @username for /assign once the
-bot sees them again.
+bot sees them again. Stored roles stay, as a head's does: an admin by the set-up link keeps a
+record of their id and that role alone; a staff or escalation chat is a group's role, not a
+person's. A case's flag that its reporter asked not to be named stays with it (a fact about
+how it was reported, not about who: with the reporter gone it names nobody anyway), and so do
+the names on a group's admission (who added the bot, who admitted it): the community's record
+of an official act, like steps taken as staff.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from handlers.callbacks import Act
 from handlers.core import Context, Services, log
 from handlers.ports import Button
 from handlers.texts import Translator
-from storage.records import Attendee, CalendarEvent, Case, Channel, Priority, Step
+from storage.records import Attendee, CalendarEvent, Case, Channel, Person, Priority, Step
 
 # Cases anonymised and broadcasts pruned per run at most: a run is one transaction.
 CASE_BATCH = 500
@@ -211,6 +216,7 @@ class Held:
     supported: int = 0
     events: int = 0
     reminders: int = 0
+    admin: bool = False  # an admin by the set-up link: a role, which stays
 
 
 def held(svc: Services, user_id: int) -> Held:
@@ -223,6 +229,8 @@ def held(svc: Services, user_id: int) -> Held:
             found.supported += 1
     found.events = len(_events_of(svc, user_id))
     found.reminders = len(_reminders_of(svc, user_id))
+    person = svc.repo.get_person(user_id)
+    found.admin = person is not None and person.admin
     return found
 
 
@@ -302,6 +310,13 @@ def question(t: Translator, found: Held) -> str:
             "mine. This cannot be undone."
         )
     )
+    if found.admin:
+        lines.append(
+            t.gettext(
+                "You stay an admin of this bot: that is a role in the community, not a record "
+                "about you."
+            )
+        )
     return "\n".join(lines)
 
 
@@ -398,7 +413,11 @@ def forget(svc: Services, user_id: int) -> dict[str, int]:
         svc.repo.save_reminder(reminder)
     if reminders:
         svc.calendar_changed()
+    person = svc.repo.get_person(user_id)
     svc.repo.forget_person(user_id)
+    if person is not None and person.admin:
+        # A stored role, like a head's: an admin by the set-up link stays one, by id alone.
+        svc.repo.save_person(Person(user_id, "", admin=True))
     svc.data_erased()
     log.info(
         "action=forgetme reported=%s supported=%s steps=%s events=%s reminders=%s",

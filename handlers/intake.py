@@ -220,11 +220,11 @@ def cmd_log(ctx: Context) -> None:
         text = ctx._("Registered as case #{id} ({channel}, {building}).").format(
             id=case.id, channel=ctx._(CHANNEL_LABELS[channel]), building=esc(found.label)
         )
+        if contact is not None:  # only here: in a private chat with staff
+            text += "\n" + contact_text(ctx.t, contact)
         text += "\n" + ctx._(
             "It is not shown in the building group; /publish {id} posts it there."
         ).format(id=case.id)
-        if contact is not None:  # only here: in a private chat with staff
-            text += "\n" + contact_text(ctx.t, contact)
         ctx.reply(text)
 
 

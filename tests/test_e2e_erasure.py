@@ -62,8 +62,10 @@ async def test_contact_details_reach_staff_files_and_no_group(
     h.say(B2, HEAD_ZHAO, "大家好")
     await h.settle()
     h.say(STAFF, WORKER_LIU, "/log 1号楼 走访 姓名=王阿姨 房号=3-502 电话=13800000000 楼道堆物")
-    await h.reply(B1, "#1", "楼道堆物")
     card = await h.reply(STAFF, "#1", "居民联系方式已登记")
+    # Staff post it into its building group: the demand, never the resident's details.
+    h.say(STAFF, WORKER_LIU, "/publish 1")
+    await h.reply(B1, "#1", "楼道堆物")
     h.say(B1, WORKER_LIU, "/log 1号楼 热线 电话=13900000000 噪音扰民")
     await h.reply(B1, "仅限工作人员查看")
     h.say(STAFF, WORKER_LIU, "/export csv")

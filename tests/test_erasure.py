@@ -495,6 +495,44 @@ async def test_bad_input_to_forgetme_is_answered_and_changes_nothing(w: CoreWorl
     assert w.repo.get_person(UNCLE_LI) is not None
 
 
+async def test_an_admin_who_is_forgotten_stays_an_admin_by_id_alone(w: CoreWorld) -> None:
+    """A stored role stays, as a head's does: the admin's record keeps the id and the role."""
+    await meet(w)
+    await w.say(STRANGER, STRANGER, "/lang en")
+    person = w.repo.get_person(STRANGER)
+    assert person is not None
+    person.admin, person.username = True, "stranger"
+    w.repo.save_person(person)
+    message = await w.say(STRANGER, STRANGER, "/forgetme")
+    assert "You stay an admin of this bot" in w.replies_to(message)[0]
+    erase, _keep = forget_buttons(w)
+    await w.press(STRANGER, STRANGER, erase)
+    assert w.repo.get_person(STRANGER) == Person(STRANGER, "", admin=True)
+    assert w.repo.person_by_username("stranger") is None
+    # Still an admin: staff commands work for them.
+    message = await w.say(STRANGER, STRANGER, "/stats")
+    assert "📊" in w.replies_to(message)[0]
+
+
+async def test_forgetme_after_an_anonymous_report_leaves_its_flag_and_names_nobody(
+    w: CoreWorld,
+) -> None:
+    await meet(w)
+    await w.say(B1, AUNT_ZHANG, "/report anon 楼上漏水")
+    case = w.repo.get_case(1)
+    assert case is not None and case.anonymous and case.staff_message_id is not None
+    staff_card = [s.text for s in w.messenger.sent if s.chat_id == STAFF and "#1" in s.text][-1]
+    assert "张阿姨" in staff_card  # staff read the name where they act
+    await w.say(AUNT_ZHANG, AUNT_ZHANG, "/forgetme")
+    erase, _keep = forget_buttons(w)
+    await w.press(AUNT_ZHANG, AUNT_ZHANG, erase)
+    case = w.repo.get_case(1)
+    assert case is not None and case.anonymous and case.reporter_id is None
+    edited = [text for chat, _m, text, _k in w.messenger.edits if chat == STAFF and "#1" in text]
+    assert edited and "张阿姨" not in edited[-1] and "楼上漏水" in edited[-1]
+    assert "张阿姨" not in groups_text(w).replace(staff_card, "")
+
+
 async def test_forgetme_of_someone_with_a_waiting_report(w: CoreWorld) -> None:
     await meet(w)
     await w.say(STRANGER, STRANGER, "/report the bins are full")

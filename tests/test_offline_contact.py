@@ -86,7 +86,8 @@ async def test_contact_words_in_either_language_anywhere_on_the_first_line(w: Co
     assert case.text == "the stairs are blocked\nsince Monday, tel=5 boxes"
     # In a private chat the answer repeats them, so staff can check what they typed.
     assert w.replies_to(message) == [
-        "已登记为诉求 #1（入户走访，林溪苑1号楼）。\n居民：Wang Li · 3-502 · +86-138-0000-0000"
+        "已登记为诉求 #1（入户走访，林溪苑1号楼）。\n居民：Wang Li · 3-502 · +86-138-0000-0000\n"
+        "该诉求暂不在楼栋群公开；发送 /publish 1 可公开到楼栋群。"
     ]
     await w.say(
         STAFF, WORKER_LIU, "/log 电话＝0371-12345678 2号楼 热线 联系人=“李 师傅” 下水道堵了"
