@@ -33,7 +33,7 @@ from localapi import LocalBotAPI
 from storage.backup import WORK_PREFIX
 from storage.records import Case, Channel
 from storage.tinydb_store import TinyRepository
-from tests.conftest import AUNT_ZHANG, B1, MS_CHEN, STAFF, UNCLE_LI, build_world
+from tests.conftest import AUNT_ZHANG, B1, MS_CHEN, STAFF, UNCLE_LI, admit_world, build_world
 
 ROOT = Path(__file__).resolve().parent.parent
 # The history: cases 1 … HISTORY, about 1.4 MB on disk (3.5 s of a backup at PACE_MB).
@@ -159,6 +159,7 @@ async def test_a_process_killed_in_the_middle_of_a_backup_and_the_store_restored
     data, backups = tmp_path / "data", tmp_path / "backups"
     backups.mkdir()
     write_history(data)
+    admit_world(data)
     async with LocalBotAPI() as api:
         build_world(api)
         bot = cli(api, data, "run", "--framework", framework)
