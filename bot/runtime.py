@@ -354,6 +354,7 @@ class Runtime:
         """After each residents' forum: its tally to the staff chat, and a day later the
         minutes reminder to whoever planned it (the scheduler calls this periodically)."""
         return self._job_now("forum-sweep", forum.sweep) or forum.ForumSweep()
+
     async def retention(self) -> erasure.RetentionResult:
         """Run the retention sweep now: anonymise what is past its retention, prune the
         outbox (the scheduler calls this every hour)."""
