@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from handlers import actions, calendar, callbacks, notify, report, rights
+from handlers import actions, calendar, callbacks, intake, notify, report, rights
 from handlers.core import Context, Services, log
 from handlers.courier import Rendered
 from handlers.intake import find_building
@@ -36,6 +36,7 @@ from storage.records import (
     Case,
     CaseClass,
     Channel,
+    Contact,
     EventKind,
     Group,
     Priority,
@@ -94,10 +95,13 @@ def log_opinion(
     building: Group,
     text: str,
     forum: tuple[CalendarEvent, datetime] | None,
+    *,
+    contact: Contact | None = None,
 ) -> Case | None:
     """Register a forum opinion (linked to the forum when one is given); with an answer after
     `当场答复：` (or `answered:`) it is closed at once as answered on the spot. None when the
-    text is wrong (answered with what is wrong)."""
+    text is wrong (answered with what is wrong). `contact`: the resident's name, flat and
+    phone, as `/log` takes them (staff only)."""
     opinion, answer = split_answer(text)
     if not opinion:
         ctx.usage(ctx._("The opinion is missing."))
@@ -121,6 +125,7 @@ def log_opinion(
             origin=None,
             logged_by=logged_by,
             forum=forum,
+            contact=contact,
             # Like any offline demand: staff decide when the building is shown it.
             published=False,
         )
@@ -136,6 +141,7 @@ def log_opinion(
         origin=None,
         logged_by=logged_by,
         forum=forum,
+        contact=contact,
         announce=False,
         published=False,
     )
@@ -167,8 +173,12 @@ def cmd_opinion(ctx: Context) -> None:
     if not rights.could_manage(ctx):
         ctx.reply(ctx._(MANAGERS_ONLY))
         return
+    taken = intake.take_contact(ctx)  # the resident's contact details, as /log takes them
+    if taken is None:
+        return
+    args, contact = taken
     svc = ctx.svc
-    words = ctx.args.split(maxsplit=1)
+    words = args.split(maxsplit=1)
     event: CalendarEvent | None = None
     if words:
         found = _event_ref(svc, words[0])
@@ -212,20 +222,24 @@ def cmd_opinion(ctx: Context) -> None:
             ).format(building=esc(building.label))
         )
         return
-    case = log_opinion(ctx, building, rest.strip(), forum)
+    case = log_opinion(ctx, building, rest.strip(), forum, contact=contact)
     if case is None:
         return
+    # The contact details only in a private chat with staff (never in a group).
+    details = "\n" + intake.contact_text(ctx.t, contact) if contact and ctx.chat.is_private else ""
     if case.on_spot:
         ctx.reply(
             ctx._("🪑 Opinion #{id} of forum E{event}: answered on the spot.").format(
                 id=case.id, event=forum[0].id
             )
+            + details
         )
     elif not ctx.in_staff_chat:  # there, its staff card is the answer
         ctx.reply(
             ctx._("🪑 Opinion #{id} of forum E{event} is logged for {building}.").format(
                 id=case.id, event=forum[0].id, building=esc(building.label)
             )
+            + details
         )
 
 

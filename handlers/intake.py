@@ -135,12 +135,14 @@ def find_building(ctx: Context, token: str) -> Group | list[Group] | None:
     return partial[0] if len(partial) == 1 else (partial or None)
 
 
-def cmd_log(ctx: Context) -> None:
-    """Register a demand made offline, for a resident without Telegram."""
+def take_contact(ctx: Context) -> tuple[str, Contact | None] | None:
+    """The command's arguments without the resident's contact details, and those details
+    (`/log` and `/opinion`); None when they are wrong or typed where a group reads them
+    (answered)."""
     taken = contact_options(ctx.t, ctx.args)
     if isinstance(taken, str):
         ctx.usage(taken)
-        return
+        return None
     args, contact = taken
     if contact is not None and not (ctx.chat.is_private or ctx.in_staff_chat):
         # A building group must never read a resident's phone: not from the bot either.
@@ -151,7 +153,16 @@ def cmd_log(ctx: Context) -> None:
                 "your message here."
             )
         )
+        return None
+    return args, contact
+
+
+def cmd_log(ctx: Context) -> None:
+    """Register a demand made offline, for a resident without Telegram."""
+    taken = take_contact(ctx)
+    if taken is None:
         return
+    args, contact = taken
     parts = args.split(maxsplit=2)
     if len(parts) > 1 and parts[1].lower() not in CHANNEL_WORDS:
         ctx.usage(ctx._("“{word}” is not a channel.").format(word=quoted(parts[1])))
@@ -188,13 +199,15 @@ def cmd_log(ctx: Context) -> None:
 
         # An opinion of a forum held in the last three days is logged against it.
         held = forum.latest(ctx.svc, ctx.svc.clock(), building_id=found.chat_id)
-        opinion = forum.log_opinion(ctx, found, text, held)
+        opinion = forum.log_opinion(ctx, found, text, held, contact=contact)
         if opinion is not None and (opinion.on_spot or not ctx.in_staff_chat):
             lines = [
                 ctx._("Registered as case #{id} ({channel}, {building}).").format(
                     id=opinion.id, channel=ctx._(CHANNEL_LABELS[channel]), building=esc(found.label)
                 )
             ]
+            if contact is not None and not ctx.in_staff_chat:  # in a private chat with staff
+                lines.append(contact_text(ctx.t, contact))
             if not opinion.on_spot:
                 lines.append(
                     ctx._(
