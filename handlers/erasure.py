@@ -4,20 +4,31 @@ A case is the community's record and its figures; the people in it are residents
 forgotten. Two things remove them, with the same effect on a case:
 
 - **Retention.** `ECHOWALL_RETENTION_MONTHS` (24) after a case was closed or declined, the
-  sweep (a job of the runtime, one transaction per run, `sweep`) removes every resident's
-  name, Telegram id and contact details from it: the reporter, the name, flat and phone staff
-  took down offline, the neighbours who pressed "me too" (still counted), and who took the
-  residents' steps (reporting it, "me too", rating the fix). One-off events that long past keep
-  their sign-up counts without the names. The same sweep prunes the outbox: broadcasts that
-  ended more than `ECHOWALL_OUTBOX_RETENTION_DAYS` (90) ago go with their delivery records,
-  except an event's post while the event is still ahead or weekly (its reminders reply to it).
+  sweep (a job of the runtime, one transaction per run, `sweep`) removes every resident's name,
+  Telegram id and contact details from it: the reporter, the name, flat and phone staff took
+  down offline, the neighbours who pressed "me too" (still counted), and who took the
+  residents' steps (reporting it, "me too", rating the fix). What came with the report goes
+  with its reporter: the photos' Telegram file_ids (their number stays for the ledger), a voice
+  message or video, the map pin and the flat; the entrance and floor stay (where in the
+  building the problem is, like the text), and so does the fix's photo (staff's). One-off
+  events that long past keep their sign-up counts without the names. The same sweep prunes the
+  outbox: broadcasts that ended more than `ECHOWALL_OUTBOX_RETENTION_DAYS` (90) ago go with
+  their delivery records, except an event's post while the event is still ahead or weekly (its
+  reminders reply to it).
 - **`/forgetme`.** A resident asks, in a private chat, and confirms with a button. Everything
   the bot keeps of that person goes: their name and id on the cases they reported (and the
-  contact details staff took for them; a private report's thread moves to its building, so
-  they hear no more of it), on their "me too"s and on the steps they took as a resident; their
-  sign-ups (withdrawn from events still ahead, where the waitlist moves up; kept as anonymous
-  counts on past ones); the reminders they set in their private chat; their record (name,
-  language, the buildings the bot saw them in) and their reports still waiting for a building.
+  contact details staff took for them, and what came with the report as under retention; a
+  private report's thread moves to its building, so they hear no more of it; a report merged
+  into another case is one they reported, and they are among that case's supporters), on their
+  "me too"s and on the steps they took as a resident; their sign-ups (withdrawn from events
+  still ahead, where the waitlist moves up; kept as anonymous counts on past ones); the
+  reminders they set in their private chat; their record (name, language, the buildings the bot
+  saw them in) and their reports still waiting for a building.
+
+An opinion staff log for a resident at a residents' forum (`/opinion`, `/log … forum`) is an
+offline demand like any other `/log`: it has no reporter, the resident's name, flat and phone
+only as staff took them down (for staff only), which the retention sweep removes as for
+`/log`; who logged it stays, a step taken as staff.
 
 What stays: the cases, their texts, measures, steps and figures (the anonymous record); steps
 someone took as a building head or staff member, and the person responsible for a case (named
@@ -72,8 +83,25 @@ def _unnamed(step: Step) -> None:
         step.code, step.note = "", ""
 
 
+def _without_evidence(case: Case) -> None:
+    """What came with the report goes with its reporter: the photos' Telegram file_ids (their
+    number stays, for the ledger), a voice message or video, the map pin and the flat. The
+    entrance and floor stay (where in the building the problem is), as the text does; the
+    fix's photo is staff's and stays."""
+    case.erased_photos = case.photo_count
+    case.photo, case.photos, case.album = None, [], None
+    case.attachment, case.pin, case.flat = None, None, None
+
+
+def has_evidence(case: Case) -> bool:
+    """Whether the report came with anything that goes with its reporter."""
+    return bool(case.photo or case.photos or case.attachment or case.pin or case.flat)
+
+
 def _without_reporter(case: Case) -> None:
-    """The reporter goes; a private report's thread moves to its building's group."""
+    """The reporter goes, with what came with the report; a private report's thread moves to
+    its building's group."""
+    _without_evidence(case)
     if case.channel is Channel.PRIVATE and case.origin_chat_id == case.reporter_id:
         case.origin_chat_id = case.building_id
         case.origin_message_id = None
@@ -213,6 +241,7 @@ class Held:
 
     reported: int = 0
     still_open: int = 0
+    evidence: int = 0  # reported cases with photos, a voice message or video, a pin or a flat
     supported: int = 0
     events: int = 0
     reminders: int = 0
@@ -225,6 +254,7 @@ def held(svc: Services, user_id: int) -> Held:
         if case.reporter_id == user_id:
             found.reported += 1
             found.still_open += case.is_open
+            found.evidence += has_evidence(case)
         elif user_id in case.supporters:
             found.supported += 1
     found.events = len(_events_of(svc, user_id))
@@ -268,6 +298,13 @@ def question(t: Translator, found: Held) -> str:
                 "them.",
                 found.still_open,
             ).format(n=n(found.still_open))
+        )
+    if found.evidence:
+        lines.append(
+            t.gettext(
+                "• What came with your reports — photos, a voice message or video, a map pin, "
+                "your flat number: it goes (the number of photos stays)."
+            )
         )
     if found.supported:
         lines.append(

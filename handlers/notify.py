@@ -508,7 +508,8 @@ def _card(svc: Services, case: Case, t: Translator, *, limit: int) -> str:
 
 
 def staff_card_text(svc: Services, case: Case, t: Translator, *, declining: bool = False) -> str:
-    limits = (600, 200, 50) if case.photo else (1500,)
+    # A card posted with a photo is a caption, also once the photo's file_id was erased.
+    limits = (600, 200, 50) if case.photo_count else (1500,)
     hint = t.gettext(DECLINE_HINT).format(id=case.id) if declining else ""
     note = unpublished_note(t, case)
     link = case_link(svc, case, t)

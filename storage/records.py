@@ -170,6 +170,9 @@ class Case:
     pin: Pin | None = None
     attachment: Attachment | None = None
     fix_photo: str | None = None
+    # How many photos the report came with once their file_ids were erased with the reporter
+    # (retention, /forgetme): the ledger still counts them.
+    erased_photos: int = 0
     # A residents' forum opinion: the forum (event) and the occurrence it was given at, and
     # whether it was answered on the spot (当场答复).
     forum_id: int | None = None
@@ -179,7 +182,7 @@ class Case:
     @property
     def photo_count(self) -> int:
         """How many photos the report came with (cases stored before albums had one)."""
-        return len(self.photos) or (1 if self.photo else 0)
+        return len(self.photos) or (1 if self.photo else 0) or self.erased_photos
 
     # An offline demand's resident (name, flat, phone), given with /log; staff only.
     contact: Contact | None = None

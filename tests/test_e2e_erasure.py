@@ -1,6 +1,7 @@
 """End to end, on both frameworks: an offline resident's contact details kept from every group
-and given to staff in the ledger and its CSV; /forgetme confirmed with its button; and the
-runtime's retention sweep, with time under the test's control."""
+and given to staff in the ledger and its CSV; /forgetme confirmed with its button (her photos,
+pin and voice message go with her, the number of photos stays); and the runtime's retention
+sweep, with time under the test's control."""
 
 from __future__ import annotations
 
@@ -95,14 +96,29 @@ async def test_forgetme_confirmed_with_its_button_unnames_the_resident(
 ) -> None:
     await start_bot(clock=FakeClock(FRIDAY))
     h = Harness(api, tmp_path / "data", framework)
-    h.say(B1, AUNT_ZHANG, "/report 楼道灯坏了")
+    # Her report is an album of two photos that says where, and she reports a pin and a voice
+    # message too: what came with them goes with her, the number of photos stays.
+    caption = "/report 3单元5楼502室 楼道灯坏了"
+    h.say(B1, AUNT_ZHANG, photo=True, caption=caption, media_group_id="z1")
+    h.say(B1, AUNT_ZHANG, photo=True, media_group_id="z1")
     ack = await h.reply(B1, "#1", "张阿姨")
+    card = await h.reply(STAFF, "#1", method="sendPhoto")
     h.say(B1, UNCLE_LI, "/report 电梯异响")
     await h.reply(B1, "#2")
+    pin = h.say(B1, AUNT_ZHANG, venue=(31.2304, 121.4737, "小区东门", "林溪路1号"))
+    h.say(B1, AUNT_ZHANG, "/report 东门路灯不亮", reply_to=pin["message_id"])
+    await h.reply(B1, "#3")
+    h.say(B1, AUNT_ZHANG, voice=True, caption="/report 听听这个噪音")
+    await h.reply(B1, "#4")
+    await h.settle()
+    photos = api.message(STAFF, card.message_id)
+    assert photos is not None and "📷 2 张照片" in photos["caption"]
     h.say(B1, AUNT_ZHANG, "/forgetme")
     await h.reply(B1, "私聊")
     h.say(AUNT_ZHANG, AUNT_ZHANG, "/forgetme")
-    question = await h.reply(AUNT_ZHANG, "删除我保存的您的个人信息", "您反映的 1 件诉求")
+    question = await h.reply(
+        AUNT_ZHANG, "删除我保存的您的个人信息", "您反映的 3 件诉求", "照片、语音或视频、位置"
+    )
     answer = await h.answer_to(h.press(question, AUNT_ZHANG, "删除我的信息"))
     assert answer["text"] == "已完成。"
     await h.settle()
@@ -111,15 +127,32 @@ async def test_forgetme_confirmed_with_its_button_unnames_the_resident(
     assert not answered.get("reply_markup")
     shown = await edited(api, B1, ack.message_id, lambda text: "张阿姨" not in text)
     assert "楼道灯坏了" in shown
+    # The staff card is still the photo it was posted as: its caption still counts them.
+    await h.settle()
+    photos = api.message(STAFF, card.message_id)
+    assert photos is not None and "📷 2 张照片" in photos["caption"]
+    assert "张阿姨" not in photos["caption"]
     h.say(STAFF, WORKER_LIU, "/export")
     ledger = await h.reply(STAFF, "民情台账", method="sendDocument")
     rows = list(load_workbook(io.BytesIO(ledger.document_bytes or b"")).worksheets[0].values)
-    assert [(r[0], r[4]) for r in rows[1:]] == [(1, "（已匿名）"), (2, "李大爷")]
+    header = rows[0]
+    reporter, counted = header.index("反映人"), header.index("照片数")
+    assert [(r[0], r[reporter], r[counted]) for r in rows[1:]] == [
+        (1, "（已匿名）", 2),
+        (2, "李大爷", 0),
+        (3, "（已匿名）", 0),
+        (4, "（已匿名）", 0),
+    ]
     await start_bot.stop_all()
     repo = TinyRepository(h.data_dir)
     try:
         first = repo.get_case(1)
         assert first is not None and first.reporter_id is None and first.reporter_name == ""
+        assert (first.photo, first.photos, first.photo_count) == (None, [], 2)
+        assert (first.entrance, first.floor, first.flat) == ("3", "5", None)
+        pinned, voiced = repo.get_case(3), repo.get_case(4)
+        assert pinned is not None and pinned.pin is None
+        assert voiced is not None and voiced.attachment is None
         assert repo.get_person(AUNT_ZHANG) is None and repo.cases_naming(AUNT_ZHANG) == []
     finally:
         repo.close()

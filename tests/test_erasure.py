@@ -13,6 +13,7 @@ import pytest
 from handlers import calendar, erasure, ledger
 from handlers.callbacks import Act, encode
 from handlers.erasure import months_before
+from handlers.events import Location, Media, Quoted
 from handlers.stats import export_workbook, stats_text
 from storage.documents import DocumentRepository
 from storage.memory import MemoryRepository
@@ -42,7 +43,7 @@ from tests.conftest import (
     UNCLE_LI,
     WORKER_LIU,
 )
-from tests.coreworld import CATALOGS, STRANGER, CoreWorld
+from tests.coreworld import CATALOGS, PEOPLE, STRANGER, CoreWorld
 from tests.ledgerfile import sheets
 
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -558,3 +559,124 @@ def test_a_case_without_its_reporter_is_anonymised_on_the_ledger() -> None:
     named = replace(offline, id=3, contact=Contact("王", "", ""))
     rows = ledger.ledger_rows([erased, offline, named], t, {}, now=T0, tz=UTC)
     assert [r[4] for r in rows] == ["(anonymised)", "", "王"]
+
+
+# --- evidence: what came with a report goes with its reporter ---------------------------------
+
+
+def the_case(w: CoreWorld, case_id: int) -> Case:
+    found = w.repo.get_case(case_id)
+    assert found is not None
+    return found
+
+
+def evidence_columns(w: CoreWorld) -> list[tuple[object, object]]:
+    """Each ledger row's 照片数 and 整改照片, found by their headers."""
+    book = sheets(
+        export_workbook(
+            w.repo.all_cases(), {}, TZ, ledger.all_time(), w.clock(), tz=w.settings.timezone
+        )
+    )
+    header, *rows = book["民情台账"]
+    photos, fix = header.index("照片数"), header.index("整改照片")
+    return [(r[photos], r[fix]) for r in rows]
+
+
+async def evidence_of_zhang(w: CoreWorld) -> None:
+    """张阿姨: #1 an album of three photos, where in the building, fixed with a photo; #2 a
+    voice message; #3 a pin; 李大爷's #4 with a photo, and her #5 merged into it."""
+    await meet(w)
+    for index in range(3):
+        text = "/report 3单元5楼502室 墙皮脱落" if index == 0 else ""
+        await w.say(B1, AUNT_ZHANG, text, photo=f"zhang{index}", media_group_id="g1")
+    await w.say(B1, HEAD_WANG, "/fixed 1 重新粉刷", photo="after")
+    await w.say(B1, AUNT_ZHANG, "/report 听听这个噪音", media=Media("voice", "zhang-voice"))
+    pin = await w.say(B1, AUNT_ZHANG, "", location=Location(31.2304, 121.4737, "小区东门", ""))
+    await w.say(
+        B1,
+        AUNT_ZHANG,
+        "/report 路灯不亮",
+        reply_to=Quoted(pin.message_id, PEOPLE[AUNT_ZHANG], "", location=pin.location),
+    )
+    await w.say(B1, UNCLE_LI, "/report 电梯坏了", photo="li-photo")
+    await w.say(B1, AUNT_ZHANG, "/report 电梯又停了", photo="zhang-lift")
+    await w.say(STAFF, WORKER_LIU, "/merge 5 4")
+    first = the_case(w, 1)
+    assert (first.photos, first.entrance, first.floor, first.flat) == (
+        ["zhang0", "zhang1", "zhang2"],
+        "3",
+        "5",
+        "502",
+    )
+    assert the_case(w, 2).attachment is not None and the_case(w, 3).pin is not None
+    merged = the_case(w, 5)
+    assert merged.state is State.MERGED and AUNT_ZHANG in the_case(w, 4).supporters
+
+
+async def test_forgetme_drops_the_evidence_of_her_reports_and_keeps_its_counts(
+    w: CoreWorld,
+) -> None:
+    await evidence_of_zhang(w)
+    await w.say(AUNT_ZHANG, AUNT_ZHANG, "/lang zh")
+    message = await w.say(AUNT_ZHANG, AUNT_ZHANG, "/forgetme")
+    (question,) = w.replies_to(message)
+    assert "照片、语音或视频、位置和门牌号" in question
+    erase, _keep = forget_buttons(w)
+    await w.press(AUNT_ZHANG, AUNT_ZHANG, erase)
+
+    first, voice, pinned, lis, merged = (the_case(w, i) for i in range(1, 6))
+    # Her photos' file_ids go, their number stays; where in the building stays, not the flat.
+    assert (first.photo, first.photos, first.album, first.photo_count) == (None, [], None, 3)
+    assert (first.entrance, first.floor, first.flat) == ("3", "5", None)
+    assert first.fix_photo == "after"  # the fix's photo is staff's
+    assert voice.attachment is None and pinned.pin is None
+    # Her report merged into 李大爷's: unnamed there, and her "me too" on his counts unnamed.
+    assert (merged.reporter_id, merged.photo, merged.photo_count) == (None, None, 1)
+    assert merged.state is State.MERGED and merged.merged_into == 4
+    assert lis.photo == "li-photo" and lis.reporter_id == UNCLE_LI
+    assert AUNT_ZHANG not in lis.supporters and len(lis.supporters) == 1
+    stored = "\n".join(str(c) for c in w.repo.all_cases())
+    for gone in ("zhang0", "zhang1", "zhang2", "zhang-voice", "zhang-lift", "小区东门", "张阿姨"):
+        assert gone not in stored
+    assert w.repo.cases_naming(AUNT_ZHANG) == []
+    assert evidence_columns(w) == [(3, "是"), (0, None), (0, None), (1, None), (1, None)]
+    # The staff card still counts the photos, and names no pin.
+    await w.parts.deliver()
+    card = [t for chat, _m, t, _k in w.messenger.edits if chat == STAFF and "#1" in t][-1]
+    assert "3 张照片" in card and "张阿姨" not in card
+
+
+async def test_retention_drops_a_closed_reports_evidence_and_a_forum_opinions_contact(
+    w: CoreWorld,
+) -> None:
+    await meet(w)
+    for index in range(2):
+        text = "/report 3单元5楼502室 墙皮脱落" if index == 0 else ""
+        await w.say(B1, AUNT_ZHANG, text, photo=f"zhang{index}", media_group_id="g1")
+    await w.say(B1, HEAD_WANG, "/accept 1")
+    await w.say(B1, HEAD_WANG, "/fixed 1 重新粉刷", photo="after")
+    await w.say(B1, HEAD_WANG, "/confirm 1")
+    # A forum opinion logged for a resident follows /log's rules: never in a group...
+    refused = await w.say(B1, HEAD_WANG, "/opinion 姓名=王阿姨 电话=13800000000 加扶手")
+    assert "居民的联系方式仅限工作人员查看" in w.replies_to(refused)[0]
+    assert len(list(w.repo.all_cases())) == 1
+    # ... kept for staff from the staff chat, and answered on the spot it is closed at once.
+    await w.say(
+        STAFF,
+        WORKER_LIU,
+        "/log 1号楼 座谈会 姓名=王阿姨 房号=3-502 电话=13800000000 希望加装扶手 当场答复：已安排",
+    )
+    opinion = the_case(w, 2)
+    assert opinion.channel is Channel.FORUM and opinion.state is State.CLOSED
+    assert opinion.contact is not None and opinion.contact.phone == "13800000000"
+    assert "13800000000" not in groups_text(w)
+    w.clock.advance(days=732)
+    with w.repo.transaction():
+        assert erasure.sweep(w.svc).anonymised == 2
+    first, opinion = the_case(w, 1), the_case(w, 2)
+    assert (first.photos, first.photo, first.photo_count, first.flat) == ([], None, 2, None)
+    assert (first.entrance, first.fix_photo) == ("3", "after")
+    assert opinion.contact is None
+    # Who logged it stays, as for any /log: a step taken as staff.
+    assert [s.actor_id for s in opinion.timeline if s.action == "log"] == [WORKER_LIU]
+    assert evidence_columns(w) == [(2, "是"), (0, "否")]  # answered there: a fix, no photo
