@@ -454,14 +454,27 @@ def test_the_csv_is_the_ledger_sheet_for_other_systems() -> None:
     cases = known_cases()
     cases[3].contact = Contact("王阿姨", "3-502", "+86 138 0000 0000")
     cases[4].text = "=1+1 is not a formula; -3 °C neither"
+    cases[0].photo, cases[0].photos, cases[0].fix_photo = "p1", ["p1", "p2"], "after"
+    duplicate = case(10, B1, Channel.GROUP, local(11, 20), State.MERGED)
+    duplicate.merged_into = 1
+    cases.append(duplicate)
     data = export_csv(cases, LABELS, ZH, NOVEMBER, NOW, tz=TZ)
     assert data.startswith("\ufeff".encode()) and b"\r\n" in data and b"\n\n" not in data
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert rows[0] == ledger.ledger_headers(ZH)
+    col = {header: rows[0].index(header) for header in rows[0]}
+    by_id = {row[0]: row for row in rows[1:]}
     assert rows[1][:3] == ["1", "2026-11-01T00:00+08:00", "楼栋群"]
-    assert rows[1][14] == "2.0" and rows[1][21] == "2.08"
-    assert rows[4][5:7] == ["3-502", "+86 138 0000 0000"]  # a phone number stays as it is
-    assert rows[5][7] == "'=1+1 is not a formula; -3 °C neither"  # a formula does not
+    assert by_id["1"][col["答复用时（小时）"]] == "2.0"
+    assert by_id["1"][col["办结用时（天）"]] == "2.08"
+    # A phone number stays as it is; a formula does not.
+    assert [by_id["4"][col["房号"]], by_id["4"][col["联系电话"]]] == ["3-502", "+86 138 0000 0000"]
+    assert by_id["5"][col["问题内容"]] == "'=1+1 is not a formula; -3 °C neither"
+    # The report's photos and the fix's; a merged case keeps its row, saying where it went.
+    assert (by_id["1"][col["照片数"]], by_id["1"][col["整改照片"]]) == ("2", "是")
+    merged = by_id["10"]
+    assert (merged[col["办理状态"]], merged[col["进展情况"]]) == ("已合并", "已并入 #1")
+    assert (merged[col["照片数"]], merged[col["整改照片"]]) == ("0", "")
     xlsx, _summary = read_book(export_workbook(cases, LABELS, ZH, NOVEMBER, NOW, tz=TZ))
     assert len(rows) == len(xlsx)
     for written, cells in zip(rows[1:], xlsx[1:], strict=True):

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from handlers.ledger import LEDGER_COLUMNS, Kind
+from handlers.ledger import LEDGER_COLUMNS, LEDGER_HEADERS, Kind
+from handlers.render import STATE_LABELS
 from handlers.stats import export_workbook
-from storage.records import Channel, Contact, Step
+from storage.records import Channel, Contact, State, Step
 from tests.ledgerfile import COUNTS, rate_matches, recount, sheets, summary_rows
 from tests.test_ledger import B1, CATALOGS, LABELS, NOVEMBER, NOW, TZ, case, known_cases, local
 
@@ -73,9 +74,11 @@ def convert(soffice: str, source: Path, to: str, out: Path) -> list[Path]:
 
 
 def month_of_cases() -> list:
-    """The known month, with a timeline, progress notes and an offline resident's contact."""
+    """The known month, with a timeline, progress notes, an offline resident's contact, the
+    photos of a report and of its fix, and a duplicate merged into case 1."""
     cases = known_cases()
     first = cases[0]
+    first.photo, first.photos, first.fix_photo = "p1", ["p1", "p2", "p3"], "after"
     first.timeline = [
         Step(first.created, "report", 101, "张阿姨"),
         Step(local(11, 1, 2).astimezone(UTC), "accept", 201, "王楼长", code="key"),
@@ -84,7 +87,9 @@ def month_of_cases() -> list:
     offline = case(12, B1, Channel.VISIT, local(11, 18, 15), reporter="")
     offline.contact = Contact("王阿姨", "3-502", "13800000000")
     offline.text = '=HYPERLINK("http://x","点我") 楼道堆物'
-    return [*cases, offline]
+    duplicate = case(13, B1, Channel.GROUP, local(11, 19, 8), State.MERGED)
+    duplicate.merged_into = 1
+    return [*cases, offline, duplicate]
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])
@@ -111,9 +116,16 @@ def test_libreoffice_opens_the_ledger_with_dates_numbers_and_a_summary_that_reco
                 assert isinstance(value, datetime), row  # a date cell, not text
             if kind is Kind.NUMBER and value is not None:
                 assert isinstance(value, (int, float)), row
-    assert ledger[1][1] == datetime(2026, 11, 1, 0, 0)  # local time, with its year
-    formula = next(row for row in ledger if row[0] == 12)[7]
+    col = {msgid: ledger[0].index(t.gettext(msgid)) for msgid in LEDGER_HEADERS}
+    by_id = {row[0]: row for row in ledger[1:]}
+    assert by_id[1][col["Registered at"]] == datetime(2026, 11, 1, 0, 0)  # local, with its year
+    formula = by_id[12][col["Problem"]]
     assert formula == '=HYPERLINK("http://x","点我") 楼道堆物'  # text, never a formula
+    assert (by_id[1][col["Photos"]], by_id[1][col["Fix photo"]]) == (3, t.gettext("yes"))
+    # A merged case keeps its row, saying where it went; the recount leaves it out.
+    merged = by_id[13]
+    assert merged[col["State"]] == t.gettext(STATE_LABELS[State.MERGED])
+    assert merged[col["Progress"]] == t.gettext("merged into #{id}").format(id=1)
 
     # The summary LibreOffice reads is the recount of the rows it reads.
     counted, figures = recount(ledger, t), summary_rows(summary)
@@ -132,8 +144,12 @@ def test_libreoffice_opens_the_ledger_with_dates_numbers_and_a_summary_that_reco
     }
     assert set(shown) == set(written)
     rows = shown[t.gettext("Ledger")]
-    assert rows[1][1] == "2026-11-01 00:00" and rows[1][12] == "2026-11-01 02:00"
-    assert rows[1][14] == "2.0" and rows[1][21] == "2.1"  # 2 h to answer, 2.08 days to close
+    first = rows[1]
+    assert first[col["Registered at"]] == "2026-11-01 00:00"
+    assert first[col["Answered at"]] == "2026-11-01 02:00"
+    # 2 h to answer, 2.08 days to close; three photos.
+    assert first[col["Hours to answer"]] == "2.0" and first[col["Days to close"]] == "2.1"
+    assert first[col["Photos"]] == "3"
     overall = shown[t.gettext("Summary")][1]
     assert overall[-3:] == ["50.0%", "33.3%", "66.7%"]  # 5 of 10 answered in time
     assert shown[t.gettext("Timeline")][2][1] == "2026-11-01 02:00"
