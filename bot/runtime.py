@@ -335,6 +335,10 @@ class Runtime:
         """Wait until what has been decided so far has gone out (the demo, tests)."""
         return self._live is None or await self._live.dispatcher.idle(timeout)
 
+    def delivering(self) -> bool:
+        """Whether some chat's lane has work right now (a file being made counts)."""
+        return self._live is not None and self._live.dispatcher.busy()
+
     # ------------------------------------------------------------------ scheduled jobs
 
     async def sweep(self) -> overdue.SweepResult:
