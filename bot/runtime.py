@@ -1,7 +1,7 @@
 """The part of the runtime both adapters share: the core, its jobs, and delivery per chat.
 
 Nothing here holds a lock across the network. An update, a sweep, a reminder or a report is
-decided and committed in one synchronous step (`handlers.router.Core`, the jobs below), with
+decided and committed in one synchronous step (`handlers.router.Router`, the jobs below), with
 the messages it wants sent written to the postbox in the same transaction; the dispatcher
 (`bot.delivery`) then sends them chat by chat. A busy group waits in its own lane.
 """
@@ -23,12 +23,12 @@ from bot.scheduler import Scheduler
 from handlers import admin, calendar, digests, erasure, forum, overdue
 from handlers.core import BotIdentity, Services, Settings
 from handlers.courier import Courier
-from handlers.events import Event, Migration
+from handlers.incoming import Event, Migration
 from handlers.ledger import Ledger
 from handlers.outbox import Outbox
 from handlers.ports import DeliveryError, Messenger
 from handlers.postbox import Doorbell, Postbox
-from handlers.router import Core, broadcast_renderers, delivery_tables
+from handlers.router import Router, broadcast_renderers, delivery_tables
 from handlers.texts import Translator
 from storage.repository import Repository
 
@@ -74,7 +74,7 @@ class Live:
     """What a started runtime runs on, built in one step once the bot knows who it is."""
 
     svc: Services
-    core: Core
+    router: Router
     courier: Courier
     dispatcher: Dispatcher
     outbox: Outbox
@@ -165,14 +165,14 @@ class Runtime:
         dispatcher = Dispatcher(courier, reliable, self.limits, doorbell)
         self._live = Live(
             svc=svc,
-            core=Core(svc, reliable),
+            router=Router(svc, reliable),
             courier=courier,
             dispatcher=dispatcher,
             outbox=Outbox(svc, dispatcher, broadcast_renderers()),
             reliable=reliable,
         )
         try:
-            await self.live.core.register_menus()
+            await self.live.router.register_menus()
         except DeliveryError as exc:
             log.warning("command menus not registered: %s", exc)
         self.scheduler.every("overdue-sweep", self.sweep_seconds, self.sweep)
@@ -211,7 +211,7 @@ class Runtime:
         log.info("action=start bot=@%s", username)
 
     async def handle(self, event: Event) -> None:
-        await self.live.core.handle(event)
+        await self.live.router.handle(event)
         if self._replan:
             self.plan()
         if self._erased:

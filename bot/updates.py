@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from handlers import events
+from handlers import incoming
 from handlers.ports import DeliveryError, RetryLater, Transient
 
 log = logging.getLogger("echowall.updates")
@@ -41,10 +41,10 @@ class Captions:
         return key in self._known
 
 
-def _person(user: Any) -> events.Person | None:
+def _person(user: Any) -> incoming.User | None:
     if user is None:
         return None
-    return events.Person(
+    return incoming.User(
         id=user.id,
         name=user.full_name,
         username=user.username,
@@ -53,9 +53,9 @@ def _person(user: Any) -> events.Person | None:
     )
 
 
-def _chat(chat: Any) -> events.ChatRef:
-    return events.ChatRef(
-        chat.id, events.chat_kind(chat.type), chat.title or chat.full_name or None
+def _chat(chat: Any) -> incoming.ChatRef:
+    return incoming.ChatRef(
+        chat.id, incoming.chat_kind(chat.type), chat.title or chat.full_name or None
     )
 
 
@@ -67,37 +67,37 @@ def _photo(message: Any) -> str | None:
     return message.photo[-1].file_id if message.photo else None
 
 
-def _location(message: Any) -> events.Location | None:
+def _location(message: Any) -> incoming.Location | None:
     """A shared venue (with its name and address) or location."""
     venue = getattr(message, "venue", None)
     if venue is not None and venue.location is not None:
         where = venue.location
-        return events.Location(
+        return incoming.Location(
             where.latitude, where.longitude, venue.title or "", venue.address or ""
         )
     where = getattr(message, "location", None)
     if where is None:
         return None
-    return events.Location(where.latitude, where.longitude)
+    return incoming.Location(where.latitude, where.longitude)
 
 
-def _media(message: Any) -> events.Media | None:
+def _media(message: Any) -> incoming.Media | None:
     """A voice message, video, round video or audio file, by its file_id."""
     for kind in ("voice", "video", "video_note", "audio"):
         item = getattr(message, kind, None)
         if item is not None:
-            return events.Media(kind, item.file_id)
+            return incoming.Media(kind, item.file_id)
     return None
 
 
-def _mentions(message: Any) -> tuple[events.Person, ...]:
+def _mentions(message: Any) -> tuple[incoming.User, ...]:
     """The people a message names by `text_mention` entities (those without a @username)."""
     entities = message.entities or message.caption_entities or ()
     found = (_person(e.user) for e in entities if e.type == "text_mention" and e.user)
     return tuple(p for p in found if p is not None)
 
 
-def translate(update: Any) -> events.Event | None:
+def translate(update: Any) -> incoming.Event | None:
     """Make a neutral event of an update, or None for what the core does not handle."""
     try:
         return _translate(update)
@@ -106,20 +106,20 @@ def translate(update: Any) -> events.Event | None:
         return None
 
 
-def _translate(update: Any) -> events.Event | None:
+def _translate(update: Any) -> incoming.Event | None:
     if update.my_chat_member is not None:
         member = update.my_chat_member
         joined = member.new_chat_member.status in ("member", "administrator", "creator") or (
             member.new_chat_member.status == "restricted"
             and getattr(member.new_chat_member, "is_member", False)
         )
-        return events.Membership(
+        return incoming.Membership(
             update.update_id, _chat(member.chat), joined, _person(member.from_user)
         )
     if update.callback_query is not None:
         query = update.callback_query
         msg = query.message
-        return events.Press(
+        return incoming.Press(
             update_id=update.update_id,
             callback_id=query.id,
             sender=_person(query.from_user),  # type: ignore[arg-type]
@@ -131,7 +131,7 @@ def _translate(update: Any) -> events.Event | None:
     if message is None:
         return None
     if message.migrate_to_chat_id:
-        return events.Migration(
+        return incoming.Migration(
             update.update_id, message.chat.id, message.migrate_to_chat_id, message.chat.title
         )
     if message.migrate_from_chat_id or message.new_chat_members or message.left_chat_member:
@@ -139,7 +139,7 @@ def _translate(update: Any) -> events.Event | None:
     quoted = None
     if message.reply_to_message is not None:
         reply = message.reply_to_message
-        quoted = events.Quoted(
+        quoted = incoming.Quoted(
             reply.message_id,
             _person(reply.from_user),
             _text(reply),
@@ -147,7 +147,7 @@ def _translate(update: Any) -> events.Event | None:
             _location(reply),
             _media(reply),
         )
-    return events.Message(
+    return incoming.Message(
         update_id=update.update_id,
         chat=_chat(message.chat),
         message_id=message.message_id,
@@ -184,11 +184,11 @@ async def keep_trying(make: Callable[[], Awaitable[T]], stop: asyncio.Event, wha
     return None
 
 
-def _lane_of(event: events.Event) -> int:
+def _lane_of(event: incoming.Event) -> int:
     """Updates of one chat are handled in order; different chats in parallel."""
-    if isinstance(event, events.Press):
+    if isinstance(event, incoming.Press):
         return event.chat.id if event.chat is not None else event.sender.id
-    if isinstance(event, events.Migration):
+    if isinstance(event, incoming.Migration):
         return event.old_chat_id
     return event.chat.id
 
@@ -200,9 +200,9 @@ class Intake:
     an update whose handling has not finished, so a `kill -9` loses none.
     """
 
-    def __init__(self, handle: Callable[[events.Event], Awaitable[None]]) -> None:
+    def __init__(self, handle: Callable[[incoming.Event], Awaitable[None]]) -> None:
         self._handle = handle
-        self._queues: dict[int, deque[tuple[int, events.Event]]] = {}
+        self._queues: dict[int, deque[tuple[int, incoming.Event]]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._open: set[int] = set()  # taken, not yet handled
         self._highest: int | None = None
@@ -218,7 +218,7 @@ class Intake:
     def busy(self) -> bool:
         return bool(self._open)
 
-    def take(self, update_id: int, event: events.Event | None) -> bool:
+    def take(self, update_id: int, event: incoming.Event | None) -> bool:
         """Queue an update; False if it was taken before (Telegram sends unconfirmed ones
         again)."""
         if update_id in self._open or (self._highest is not None and update_id <= self._highest):
@@ -273,7 +273,7 @@ Fetch = Callable[[int | None, int], Awaitable[Sequence[Any]]]
 
 
 async def poll(
-    fetch: Fetch, handle: Callable[[events.Event], Awaitable[None]], stop: asyncio.Event
+    fetch: Fetch, handle: Callable[[incoming.Event], Awaitable[None]], stop: asyncio.Event
 ) -> None:
     """Long polling that confirms an update only after the core has handled it.
 

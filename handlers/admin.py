@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers import admission, rights
 from handlers.core import Context, Services, log
-from handlers.events import ChatRef, Membership, Migration, Person
+from handlers.incoming import ChatRef, Membership, Migration, User
 from handlers.parsing import parse_int, quoted
 from handlers.render import chunk, esc
 from handlers.rights import MANAGERS_ONLY
@@ -57,7 +57,7 @@ def escalation_welcome(t: Translator) -> str:
     )
 
 
-def register(svc: Services, chat: ChatRef, by: Person | None = None) -> Group | None:
+def register(svc: Services, chat: ChatRef, by: User | None = None) -> Group | None:
     """The building group an update came from, remembered the first time the bot sees it.
 
     A group the bot is new to waits for staff to admit it (`handlers.admission`): until then,

@@ -20,7 +20,7 @@ from handlers import callbacks, rights
 from handlers.callbacks import Act
 from handlers.core import Context, Services, log
 from handlers.courier import Sender
-from handlers.events import ChatRef, Person
+from handlers.incoming import ChatRef, User
 from handlers.parsing import parse_int, quoted
 from handlers.ports import Button, DeliveryError, Keyboard
 from handlers.render import chunk, clip, esc
@@ -38,7 +38,7 @@ def waiting_note(t: Translator) -> str:
     )
 
 
-def arrive(svc: Services, chat: ChatRef, by: Person | None, group: Group | None) -> Group:
+def arrive(svc: Services, chat: ChatRef, by: User | None, group: Group | None) -> Group:
     """A group the bot is new to (or was refused or retired in): it waits for staff."""
     if group is None:
         group = Group(chat_id=chat.id, title=chat.title or str(chat.id))

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 from handlers.categories import DEFAULTS, Categories
 from handlers.deadlines import add_days
-from handlers.events import ChatRef, Message, Person, Press
 from handlers.evidence import AlbumBuffer
 from handlers.flood import FloodGate
+from handlers.incoming import ChatRef, Message, Press, User
 from handlers.ports import Keyboard
 from handlers.postbox import Postbox
 from handlers.render import esc
@@ -287,7 +287,7 @@ class Context:
 
     svc: Services
     chat: ChatRef
-    sender: Person | None
+    sender: User | None
     t: Translator
     message: Message | None = None
     press: Press | None = None

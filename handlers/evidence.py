@@ -20,7 +20,7 @@ import re
 from collections import OrderedDict
 from datetime import datetime, timedelta
 
-from handlers import events
+from handlers import incoming
 from storage.records import Attachment, Pin
 
 # An album holds at most ten photos; one waiting longer than this is forgotten.
@@ -57,13 +57,13 @@ def in_order(first: tuple[int, str] | None, waiting: list[tuple[int, str]]) -> l
     return photos
 
 
-def pin_of(location: events.Location | None) -> Pin | None:
+def pin_of(location: incoming.Location | None) -> Pin | None:
     if location is None:
         return None
     return Pin(location.latitude, location.longitude, location.title, location.address)
 
 
-def attachment_of(media: events.Media | None) -> Attachment | None:
+def attachment_of(media: incoming.Media | None) -> Attachment | None:
     return Attachment(media.kind, media.file_id) if media is not None else None
 
 

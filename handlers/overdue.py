@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from handlers import actions, commands, notify
 from handlers.core import Context, Services, log
-from handlers.events import ChatRef
+from handlers.incoming import ChatRef
 from handlers.render import clip, esc
 from handlers.texts import N_, Translator
 from storage.records import Case, Priority, State, Step

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from handlers import callbacks, events, notify, privacy, similar
+from handlers import callbacks, incoming, notify, privacy, similar
 from handlers import evidence as evidence_module
 from handlers.callbacks import Act
 from handlers.core import Context, log
-from handlers.events import Message, Person
+from handlers.incoming import Message, User
 from handlers.ports import Button
 from handlers.render import clip, esc
 from handlers.texts import N_
@@ -183,7 +183,7 @@ def create_case(
     channel: Channel,
     text: str,
     photo: str | None,
-    reporter: Person | None,
+    reporter: User | None,
     origin: tuple[int, int] | None,
     logged_by: str | None = None,
     anonymous: bool = False,
@@ -429,7 +429,7 @@ def seen(ctx: Context, message: Message) -> None:
     )
 
 
-def join_album(ctx: Context, message: events.Message) -> bool:
+def join_album(ctx: Context, message: incoming.Message) -> bool:
     """A photo of an album without the command: join the case its captioned photo made, or
     wait for it. True if it was one."""
     album, photo = message.media_group_id, message.photo

@@ -23,7 +23,7 @@ from handlers import (
 )
 from handlers.commands import BUTTONS, BY_NAME, Who
 from handlers.core import Answer, Context, NeedStatus, Services, log
-from handlers.events import ChatRef, Event, Membership, Message, Migration, Press
+from handlers.incoming import ChatRef, Event, Membership, Message, Migration, Press
 from handlers.parsing import parse_command
 from handlers.ports import ChatGone, DeliveryError, Messenger
 from storage.records import BroadcastKind, Priority
@@ -74,7 +74,7 @@ def broadcast_renderers() -> outbox.Renderers:
     }
 
 
-class Core:
+class Router:
     """Runs handlers for neutral events; one instance per running bot.
 
     A handler is synchronous: it reads the store, decides, writes its changes and the

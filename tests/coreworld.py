@@ -19,16 +19,16 @@ from zoneinfo import ZoneInfo
 
 from bot.i18n import Catalogs
 from handlers.core import BotIdentity, Settings
-from handlers.events import (
+from handlers.incoming import (
     ANONYMOUS_ADMIN_ID,
     ChatRef,
     Event,
     Location,
     Media,
     Message,
-    Person,
     Press,
     Quoted,
+    User,
 )
 from handlers.ports import Keyboard
 from localapi import (
@@ -64,16 +64,16 @@ CHANNEL = -1007  # a channel linked to building 1's group
 CHANNEL_BOT_ID = 136817688  # Telegram's account that speaks for channel posts in groups
 
 PEOPLE = {
-    AUNT_ZHANG: Person(AUNT_ZHANG, "张阿姨", language="zh"),
-    UNCLE_LI: Person(UNCLE_LI, "李大爷", language="zh"),
-    MS_CHEN: Person(MS_CHEN, "陈女士", language="zh"),
-    HEAD_WANG: Person(HEAD_WANG, "王楼长", language="zh"),
-    HEAD_ZHAO: Person(HEAD_ZHAO, "赵楼长", language="zh"),
-    WORKER_LIU: Person(WORKER_LIU, "刘社工", language="zh"),
-    STRANGER: Person(STRANGER, "Stranger", username="stranger", language="en"),
+    AUNT_ZHANG: User(AUNT_ZHANG, "张阿姨", language="zh"),
+    UNCLE_LI: User(UNCLE_LI, "李大爷", language="zh"),
+    MS_CHEN: User(MS_CHEN, "陈女士", language="zh"),
+    HEAD_WANG: User(HEAD_WANG, "王楼长", language="zh"),
+    HEAD_ZHAO: User(HEAD_ZHAO, "赵楼长", language="zh"),
+    WORKER_LIU: User(WORKER_LIU, "刘社工", language="zh"),
+    STRANGER: User(STRANGER, "Stranger", username="stranger", language="en"),
 }
-ANONYMOUS = Person(ANONYMOUS_ADMIN_ID, "Group", username="GroupAnonymousBot", is_bot=True)
-CHANNEL_BOT = Person(CHANNEL_BOT_ID, "Channel", username="Channel_Bot", is_bot=True)
+ANONYMOUS = User(ANONYMOUS_ADMIN_ID, "Group", username="GroupAnonymousBot", is_bot=True)
+CHANNEL_BOT = User(CHANNEL_BOT_ID, "Channel", username="Channel_Bot", is_bot=True)
 
 CHATS = {
     B1: ChatRef(B1, "group", "林溪苑1号楼"),
@@ -243,7 +243,7 @@ class CoreWorld:
             self.repo, self.settings, self.clock, self.messenger, texts=CATALOGS.get, bot=BOT
         )
         self.svc = self.parts.svc
-        self.core = self.parts.core
+        self.router = self.parts.router
         # Announcements, event posts and reminders go out through the outbox, as in the bot.
         self.outbox = self.parts.outbox
         self.update_id = 0
@@ -266,7 +266,7 @@ class CoreWorld:
     def message(
         self,
         chat: ChatRef,
-        sender: Person | None,
+        sender: User | None,
         text: str,
         *,
         reply_to: Quoted | None = None,
@@ -295,21 +295,21 @@ class CoreWorld:
 
     async def handle(self, event: Event) -> None:
         """The core takes the event; what it decided goes out (unpaced)."""
-        await self.core.handle(event)
+        await self.router.handle(event)
         await self.parts.deliver()
 
     async def say(self, chat_id: int, user_id: int, text: str, **kw: object) -> Message:
         """A person writes into a chat (a private chat when `chat_id` is their id)."""
         chat = CHATS.get(chat_id) or private(chat_id)
         message = self.message(chat, PEOPLE[user_id], text, **kw)  # type: ignore[arg-type]
-        await self.core.handle(message)
+        await self.router.handle(message)
         await self.parts.deliver()
         return message
 
     async def anonymous(self, chat_id: int, text: str) -> Message:
         """An anonymous administrator of the group writes into it."""
         message = self.message(CHATS[chat_id], ANONYMOUS, text, sender_chat_id=chat_id)
-        await self.core.handle(message)
+        await self.router.handle(message)
         await self.parts.deliver()
         return message
 
@@ -322,7 +322,7 @@ class CoreWorld:
 
     async def press(self, chat_id: int | None, user_id: int, data: str) -> Press:
         press = self.press_event(chat_id, user_id, data)
-        await self.core.handle(press)
+        await self.router.handle(press)
         await self.parts.deliver()
         return press
 

@@ -12,7 +12,7 @@ from handlers.courier import Courier
 from handlers.outbox import DirectLanes, Outbox
 from handlers.ports import BotCommand, Keyboard
 from handlers.postbox import Postbox
-from handlers.router import Core, broadcast_renderers, delivery_tables
+from handlers.router import Router, broadcast_renderers, delivery_tables
 from handlers.texts import Translator
 from storage.repository import Repository
 
@@ -157,7 +157,7 @@ class CoreParts:
     """The core as the runtime wires it, delivering through a recording messenger, unpaced."""
 
     svc: Services
-    core: Core
+    router: Router
     courier: Courier
     outbox: Outbox
     messenger: FakeMessenger
@@ -192,7 +192,7 @@ def assemble(
     )
     return CoreParts(
         svc,
-        Core(svc, messenger),
+        Router(svc, messenger),
         Courier(svc, delivery_tables()),
         Outbox(svc, DirectLanes(messenger), broadcast_renderers()),
         messenger,

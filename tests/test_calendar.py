@@ -13,7 +13,7 @@ import pytest
 from handlers import calendar
 from handlers.calendar import EventError, parse_event, parse_offsets
 from handlers.core import QuietHours, Settings
-from handlers.events import ChatRef, Message, Person, Press
+from handlers.incoming import ChatRef, Message, Press, User
 from handlers.outbox import DirectLanes
 from storage.records import DeliveryState, EventKind, Group
 from storage.tinydb_store import TinyRepository
@@ -23,11 +23,11 @@ TZ = ZoneInfo("Asia/Shanghai")
 B1 = ChatRef(-501, "group", "林溪苑1号楼")
 B2 = ChatRef(-502, "group", "林溪苑2号楼")
 STAFF = ChatRef(-900, "group", "社区工作群")
-ZHANG = Person(1, "张阿姨", language="zh")
-LI = Person(2, "李大爷", language="zh")
-CHEN = Person(3, "陈女士", language="zh")
-HEAD = Person(10, "王楼长", language="zh")
-WORKER = Person(20, "刘社工", language="zh")
+ZHANG = User(1, "张阿姨", language="zh")
+LI = User(2, "李大爷", language="zh")
+CHEN = User(3, "陈女士", language="zh")
+HEAD = User(10, "王楼长", language="zh")
+WORKER = User(20, "刘社工", language="zh")
 # Saturday 21 November 2026, 10:00 in Shanghai.
 START = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
@@ -51,27 +51,27 @@ class World:
                 self.repo.save_group(Group(chat_id=group.id, title=group.title or ""))
         self.parts = assemble(self.repo, self.settings, self.clock, self.messenger)
         self.svc = self.parts.svc
-        self.core = self.parts.core
+        self.router = self.parts.router
         self.outbox = self.parts.outbox
 
     def restart(self) -> None:
         self.repo.close()
         self.open()
 
-    async def say(self, who: Person, text: str, chat: ChatRef = B1) -> None:
+    async def say(self, who: User, text: str, chat: ChatRef = B1) -> None:
         self.update += 1
-        await self.core.handle(
+        await self.router.handle(
             Message(self.update, chat, 1000 + self.update, who, text, datetime.now(UTC))
         )
         # Answers go out; broadcasts wait for the outbox's pump, as tests ask for it.
         await self.parts.courier.deliver_all(self.messenger)
 
-    async def press(self, who: Person, sent: Sent, label: str) -> None:
+    async def press(self, who: User, sent: Sent, label: str) -> None:
         assert sent.keyboard is not None
         data = next(b.data for row in sent.keyboard for b in row if label in b.text)
         self.update += 1
         chat = B1 if sent.chat_id == B1.id else ChatRef(sent.chat_id, "group", "x")
-        await self.core.handle(
+        await self.router.handle(
             Press(self.update, f"q{self.update}", who, data, chat, sent.message_id)
         )
         await self.parts.courier.deliver_all(self.messenger)

@@ -125,7 +125,7 @@ async def test_the_menus_are_made_from_the_description(tmp_path: Path) -> None:
     commands, the staff chat the staff's (without a building's own settings)."""
     w = CoreWorld(tmp_path / "data")
     try:
-        await w.core.register_menus()
+        await w.router.register_menus()
         menus = w.messenger.menus
 
         def names(scope: str, language: str | None, chat: int | None = None) -> list[str]:

@@ -9,16 +9,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from handlers.core import Settings
-from handlers.events import ChatRef, Message, Person, Press
+from handlers.incoming import ChatRef, Message, Press, User
 from storage.records import CaseClass, Group, State
 from storage.tinydb_store import TinyRepository
 from tests.fakes import FakeClock, FakeMessenger, assemble
 
 GROUP = ChatRef(-500, "group", "林溪苑5号楼")
 STAFF = -900
-RESIDENT = Person(1, "张阿姨", language="zh")
-NEIGHBOUR = Person(2, "李大爷", language="zh")
-HEAD = Person(3, "王楼长", language="zh")
+RESIDENT = User(1, "张阿姨", language="zh")
+NEIGHBOUR = User(2, "李大爷", language="zh")
+HEAD = User(3, "王楼长", language="zh")
 
 
 class World:
@@ -31,11 +31,11 @@ class World:
         settings = Settings(staff_chat=STAFF, timezone=ZoneInfo("Asia/Shanghai"))
         self.parts = assemble(self.repo, settings, self.clock, self.messenger)
         self.svc = self.parts.svc
-        self.core = self.parts.core
+        self.router = self.parts.router
         self.update = 0
         self.message_id = 0
 
-    async def say(self, who: Person, text: str, chat: ChatRef = GROUP, **kw: object) -> Message:
+    async def say(self, who: User, text: str, chat: ChatRef = GROUP, **kw: object) -> Message:
         self.update += 1
         self.message_id += 1
         message = Message(
@@ -47,14 +47,14 @@ class World:
             datetime.now(UTC),
             **kw,  # type: ignore[arg-type]
         )
-        await self.core.handle(message)
+        await self.router.handle(message)
         await self.parts.deliver()
         return message
 
-    async def press(self, who: Person, data: str, message_id: int = 1) -> Press:
+    async def press(self, who: User, data: str, message_id: int = 1) -> Press:
         self.update += 1
         press = Press(self.update, f"q{self.update}", who, data, GROUP, message_id)
-        await self.core.handle(press)
+        await self.router.handle(press)
         await self.parts.deliver()
         return press
 
@@ -145,8 +145,8 @@ async def test_fixed_then_unsatisfied_reopens_and_rating_is_reporters_only(world
 
 async def test_same_update_twice_makes_one_case(world: World) -> None:
     message = await world.say(RESIDENT, "/report 重复")
-    world.core._recent.clear()  # as after a restart
-    await world.core.handle(message)
+    world.router._recent.clear()  # as after a restart
+    await world.router.handle(message)
     await world.parts.deliver()
     assert len(list(world.repo.all_cases())) == 1
     acks = [t for t in world.messenger.texts_in(GROUP.id) if "已登记为诉求 #1" in t]
@@ -161,14 +161,14 @@ async def test_overlong_report_is_refused_politely(world: World) -> None:
 
 async def test_anonymous_admin_counts_as_head_of_that_group(world: World) -> None:
     await world.say(RESIDENT, "/report 路灯")
-    anonymous = Person(1087968824, "Group", is_bot=True)
+    anonymous = User(1087968824, "Group", is_bot=True)
     await world.say(anonymous, "/accept 1", sender_chat_id=GROUP.id)
     case = world.repo.get_case(1)
     assert case is not None and case.state is State.ACCEPTED
 
 
 async def test_menus_published_in_both_languages(world: World) -> None:
-    await world.core.register_menus()
+    await world.router.register_menus()
     languages = {language for language, _, _ in world.messenger.commands}
     assert languages == {None, "zh", "en"}
     en = next(
@@ -178,9 +178,9 @@ async def test_menus_published_in_both_languages(world: World) -> None:
 
 
 async def test_report_as_reply_to_the_bots_own_message_only_explains_usage(world: World) -> None:
-    from handlers.events import Quoted
+    from handlers.incoming import Quoted
 
-    bot_message = Quoted(500, Person(99, "echowall", is_bot=True), "欢迎使用")
+    bot_message = Quoted(500, User(99, "echowall", is_bot=True), "欢迎使用")
     await world.say(NEIGHBOUR, "/report", reply_to=bot_message)
     assert list(world.repo.all_cases()) == []
     assert "/report" in world.messenger.sent[-1].text

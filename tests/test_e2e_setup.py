@@ -194,7 +194,7 @@ def test_groups_known_before_admission_existed_load_as_admitted_buildings() -> N
 async def test_a_configured_staff_chat_follows_its_upgrade(tmp_path: Path) -> None:
     """ECHOWALL_STAFF_CHAT names the old id; once the chat became a supergroup, its new id is
     stored as replacing it, so the configuration does not go stale."""
-    from handlers.events import Migration
+    from handlers.incoming import Migration
     from tests.coreworld import CoreWorld
 
     w = CoreWorld(tmp_path / "data")

@@ -13,7 +13,7 @@ import pytest
 from handlers import calendar, erasure, ledger
 from handlers.callbacks import Act, encode
 from handlers.erasure import months_before
-from handlers.events import Location, Media, Quoted
+from handlers.incoming import Location, Media, Quoted
 from handlers.stats import export_workbook, stats_text
 from storage.documents import DocumentRepository
 from storage.memory import MemoryRepository

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from handlers import ledger
-from handlers.events import Location, Media, Quoted
 from handlers.evidence import where
+from handlers.incoming import Location, Media, Quoted
 from localapi import parse_html
 from storage.records import State
 from tests.conftest import AUNT_ZHANG, B1, HEAD_WANG, STAFF, UNCLE_LI, WORKER_LIU

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from handlers.callbacks import ARGS, RATING_CODES, Act
 from handlers.commands import BY_NAME, COMMANDS, Who
-from handlers.events import ChatRef, Membership, Message, Person, Press, Quoted
+from handlers.incoming import ChatRef, Membership, Message, Press, Quoted, User
 from handlers.parsing import parse_command
 from handlers.render import chunk, clip, esc, utf16_len
 from localapi import LocalBotAPI, parse_html
@@ -275,7 +275,7 @@ ANY_TEXT = st.one_of(
 )
 
 # Who writes, and where: (chat, sender, sender_chat).
-ACTORS: dict[str, tuple[int, Person | None, int | None]] = {
+ACTORS: dict[str, tuple[int, User | None, int | None]] = {
     "resident": (B1, PEOPLE[AUNT_ZHANG], None),
     "neighbour": (B1, PEOPLE[UNCLE_LI], None),
     "other_resident": (B2, PEOPLE[MS_CHEN], None),
@@ -494,7 +494,7 @@ def message_of(w: CoreWorld, say: Say) -> Message:
     if say.reply == "person":
         quoted = Quoted(10_001, PEOPLE[UNCLE_LI], "三楼的灯又不亮了 <b>&")
     elif say.reply == "bot":
-        quoted = Quoted(10_002, Person(123456, "echowall", is_bot=True), "欢迎")
+        quoted = Quoted(10_002, User(123456, "echowall", is_bot=True), "欢迎")
     elif say.reply == "photo":
         quoted = Quoted(10_003, PEOPLE[AUNT_ZHANG], "", photo="photo-2")
     return w.message(

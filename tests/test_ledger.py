@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from bot.i18n import Catalogs
 from handlers import ledger
-from handlers.events import ChatRef, Person
+from handlers.incoming import ChatRef, User
 from handlers.ledger import Rate, Tally
 from handlers.render import RATING_LABELS, STATE_LABELS, chunk, utf16_len
 from handlers.stats import (
@@ -598,7 +598,7 @@ def world(tmp_path: Path) -> World:
     w.repo.close()
 
 
-WORKER = Person(7, "刘社工", language="zh")
+WORKER = User(7, "刘社工", language="zh")
 PRIVATE = ChatRef(WORKER.id, "private")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from handlers import admin, overdue
-from handlers.events import ChatRef, Quoted
+from handlers.incoming import ChatRef, Quoted
 from localapi import parse_html
 from storage.records import Admission, Group, Level, Rating, State
 from tests.conftest import (

@@ -36,7 +36,7 @@ import pytest
 from handlers import callbacks
 from handlers.callbacks import Act
 from handlers.commands import BUTTONS, COMMANDS
-from handlers.events import ChatRef, Person, Quoted
+from handlers.incoming import ChatRef, Quoted, User
 from localapi import LocalBotAPI
 from storage.records import Admission, Channel, Level, Rating, State
 from storage.records import Role as ChatRole
@@ -148,7 +148,7 @@ class Role:
     """A sender and the chat the sender writes in."""
 
     chat: int
-    person: Person
+    person: User
     sender_chat: int | None = None
 
     @property
@@ -177,7 +177,7 @@ ROLES = {
     "stranger": Role(STRANGER, PEOPLE[STRANGER]),
 }
 
-NEW_HEAD = Person(104, "周师傅", language="zh")  # a neighbour to appoint, or appointed already
+NEW_HEAD = User(104, "周师傅", language="zh")  # a neighbour to appoint, or appointed already
 
 
 # --- the state each row starts from ---------------------------------------------------------

@@ -19,7 +19,7 @@ from babel.messages.pofile import read_po
 from handlers import overdue
 from handlers.actions import ACCEPTED_TEXTS
 from handlers.announce import render_announcement
-from handlers.events import ChatRef, Membership, Person
+from handlers.incoming import ChatRef, Membership, User
 from handlers.notify import acks_text, staff_card_text
 from handlers.render import CLASS_LABELS, Notes, timeline
 from localapi import parse_html
@@ -71,11 +71,11 @@ def test_no_english_text_pieces_an_article_together_with_a_placeholder() -> None
 
 # --- an English neighbourhood, through every step --------------------------------------------
 
-ANN = Person(AUNT_ZHANG, "Ann", language="en")
-LEE = Person(UNCLE_LI, "Lee", language="en")
-WANG = Person(HEAD_WANG, "Mr Wang", language="en")
-ZHAO = Person(HEAD_ZHAO, "Ms Zhao", language="en")
-LIU = Person(WORKER_LIU, "Liu", language="en")
+ANN = User(AUNT_ZHANG, "Ann", language="en")
+LEE = User(UNCLE_LI, "Lee", language="en")
+WANG = User(HEAD_WANG, "Mr Wang", language="en")
+ZHAO = User(HEAD_ZHAO, "Ms Zhao", language="en")
+LIU = User(WORKER_LIU, "Liu", language="en")
 EN_CHATS = {
     B1: ChatRef(B1, "group", "Linxi 1"),
     B2: ChatRef(B2, "group", "Linxi 2"),
@@ -90,11 +90,11 @@ class English:
     def __init__(self, w: CoreWorld) -> None:
         self.w = w
 
-    async def say(self, chat_id: int, who: Person, text: str) -> None:
+    async def say(self, chat_id: int, who: User, text: str) -> None:
         chat = EN_CHATS.get(chat_id) or ChatRef(chat_id, "private")
         await self.w.handle(self.w.message(chat, who, text))
 
-    async def press(self, chat_id: int, who: Person, data: str) -> None:
+    async def press(self, chat_id: int, who: User, data: str) -> None:
         press = self.w.press_event(chat_id, who.id, data)
         press = replace(press, sender=who, chat=EN_CHATS.get(chat_id, press.chat))
         await self.w.handle(press)

@@ -8,7 +8,7 @@ import pytest
 from telegram import Update
 
 from bot import updates
-from handlers import events
+from handlers import incoming
 
 
 def update(chat_type: str, text: str = "/report 楼道灯坏了") -> Update:
@@ -28,7 +28,7 @@ def update(chat_type: str, text: str = "/report 楼道灯坏了") -> Update:
 @pytest.mark.parametrize("kind", ["private", "group", "supergroup", "channel"])
 def test_every_chat_type_telegram_has_becomes_a_chat_kind(kind: str) -> None:
     event = updates.translate(update(kind))
-    assert isinstance(event, events.Message)
+    assert isinstance(event, incoming.Message)
     assert event.chat.kind == kind
     assert event.chat.is_group == (kind in ("group", "supergroup"))
     assert event.chat.is_private == (kind == "private")
@@ -42,6 +42,6 @@ def test_an_update_from_a_chat_type_telegram_adds_later_is_skipped_not_fatal(
 
 
 def test_chat_kind_refuses_what_telegram_does_not_send() -> None:
-    assert events.chat_kind("supergroup") == "supergroup"
+    assert incoming.chat_kind("supergroup") == "supergroup"
     with pytest.raises(ValueError, match="unknown chat type"):
-        events.chat_kind("Group")
+        incoming.chat_kind("Group")

@@ -11,7 +11,7 @@ ANONYMOUS_ADMIN_ID = 1087968824
 
 
 @dataclass(frozen=True, slots=True)
-class Person:
+class User:
     """A Telegram user as the core sees one."""
 
     id: int
@@ -72,7 +72,7 @@ class Quoted:
     """The message a message replies to."""
 
     message_id: int
-    sender: Person | None
+    sender: User | None
     text: str
     photo: str | None = None
     location: Location | None = None
@@ -86,7 +86,7 @@ class Message:
     update_id: int
     chat: ChatRef
     message_id: int
-    sender: Person | None
+    sender: User | None
     text: str
     date: datetime
     photo: str | None = None
@@ -95,7 +95,7 @@ class Message:
     edited: bool = False
     # People named in the text by a mention Telegram resolved to them (a `text_mention`:
     # someone picked from the list who has no @username).
-    mentions: tuple[Person, ...] = ()
+    mentions: tuple[User, ...] = ()
     # The album (media group) a photo belongs to: each photo is an update of its own.
     media_group_id: str | None = None
     location: Location | None = None
@@ -113,7 +113,7 @@ class Press:
 
     update_id: int
     callback_id: str
-    sender: Person
+    sender: User
     data: str
     chat: ChatRef | None = None
     message_id: int | None = None
@@ -126,7 +126,7 @@ class Membership:
     update_id: int
     chat: ChatRef
     joined: bool
-    by: Person | None = None
+    by: User | None = None
 
 
 @dataclass(frozen=True, slots=True)
