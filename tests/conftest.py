@@ -267,3 +267,14 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     await start_bot()
     yield Harness(api, tmp_path / "data", framework)
+
+
+@pytest.fixture
+async def w(tmp_path: Path) -> AsyncIterator[Any]:
+    """A `tests.coreworld.CoreWorld` on a fresh data directory: the core with its recording
+    messenger (a test module may define its own `w` for a world set up otherwise)."""
+    from tests.coreworld import CoreWorld  # coreworld imports this module's people and chats
+
+    world = CoreWorld(tmp_path / "data")
+    yield world
+    world.close()

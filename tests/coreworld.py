@@ -42,7 +42,7 @@ from localapi import (
 )
 from storage.documents import DocumentRepository
 from storage.memory import MemoryRepository
-from storage.records import Group
+from storage.records import Case, Group
 from storage.tinydb_store import TinyRepository
 from tests.conftest import (
     AUNT_ZHANG,
@@ -390,3 +390,23 @@ class Seeded:
             yield world
         finally:
             world.close()
+
+
+# --- helpers the core tests share -------------------------------------------------------------
+
+
+def shown(text: str) -> str:
+    """A bot message's text as Telegram shows it (its HTML markup applied)."""
+    return parse_html(text)[0]
+
+
+def into(world: CoreWorld, chat_id: int) -> list[str]:
+    """What the bot sent into a chat so far, as shown."""
+    return [shown(s.text) for s in world.messenger.sent if s.chat_id == chat_id]
+
+
+def case_of(world: CoreWorld, case_id: int) -> Case:
+    """The stored case, which must exist."""
+    found = world.repo.get_case(case_id)
+    assert found is not None, f"no case #{case_id}"
+    return found

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import time, timedelta
 from pathlib import Path
@@ -26,24 +25,12 @@ from handlers.digests import daily_register
 from handlers.ledger import Rate
 from handlers.render import RATING_LABELS, STATE_LABELS, category_code
 from handlers.stats import category_label, export_workbook, stats_text
-from localapi import parse_html
 from storage.records import Case, Channel, Rating, State, Step
 from tests.conftest import AUNT_ZHANG, B1, B2, HEAD_WANG, MS_CHEN, STAFF, UNCLE_LI, WORKER_LIU
-from tests.coreworld import CATALOGS, CoreWorld
+from tests.coreworld import CATALOGS, CoreWorld, shown
 from tests.test_ledger import LABELS, NOVEMBER, NOW, TZ, case, case_sets, counted
 
 ZH, EN = CATALOGS.get("zh"), CATALOGS.get("en")
-
-
-@pytest.fixture
-async def w(tmp_path: Path) -> AsyncIterator[CoreWorld]:
-    world = CoreWorld(tmp_path / "data")
-    yield world
-    world.close()
-
-
-def shown(text: str) -> str:
-    return parse_html(text)[0]
 
 
 def buttons(w: CoreWorld, chat_id: int, message_id: int) -> list[tuple[str, str]]:

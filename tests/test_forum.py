@@ -8,14 +8,9 @@ scenario runs end to end in `tests/test_e2e_forum.py`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
-
-import pytest
 
 from handlers import forum
-from localapi import parse_html
 from storage.records import Channel, State
 from tests.conftest import (
     AUNT_ZHANG,
@@ -28,26 +23,9 @@ from tests.conftest import (
     UNCLE_LI,
     WORKER_LIU,
 )
-from tests.coreworld import CoreWorld
+from tests.coreworld import CoreWorld, case_of, shown
 
 B2_RESIDENT = MS_CHEN
-
-
-@pytest.fixture
-async def w(tmp_path: Path) -> AsyncIterator[CoreWorld]:
-    world = CoreWorld(tmp_path / "data")
-    yield world
-    world.close()
-
-
-def shown(text: str) -> str:
-    return parse_html(text)[0]
-
-
-def case(w: CoreWorld, case_id: int):  # type: ignore[no-untyped-def]
-    found = w.repo.get_case(case_id)
-    assert found is not None
-    return found
 
 
 async def sweep(w: CoreWorld) -> forum.ForumSweep:
@@ -82,7 +60,7 @@ async def test_opinions_are_logged_against_the_forum_and_tallied_in_the_seeds_fo
     # Answered on the spot, in one step: closed at once, no acknowledgement in the group.
     message = await w.say(B1, HEAD_WANG, "/opinion 楼道灯坏了 当场答复：已通知物业今晚更换")
     assert shown(w.replies_to(message)[-1]) == "🪑 座谈会 E1 的意见 #1：已当场答复。"
-    spot = case(w, 1)
+    spot = case_of(w, 1)
     assert (spot.state, spot.on_spot, spot.channel) == (State.CLOSED, True, Channel.FORUM)
     assert (spot.forum_id, spot.measure) == (1, "已通知物业今晚更换")
     assert sum(1 for s in w.messenger.sent if s.chat_id == B1) == before_b1 + 1
@@ -90,14 +68,14 @@ async def test_opinions_are_logged_against_the_forum_and_tallied_in_the_seeds_fo
     await w.say(B1, HEAD_WANG, "/opinion 东门路面坑洼")
     await w.say(STAFF, WORKER_LIU, "/opinion E1 希望增加健身器材")
     await w.say(STAFF, WORKER_LIU, "/log 1号楼 座谈会 垃圾分类点太远")
-    assert [case(w, i).forum_id for i in (2, 3, 4)] == [1, 1, 1]
-    assert case(w, 2).state is State.NEW
+    assert [case_of(w, i).forum_id for i in (2, 3, 4)] == [1, 1, 1]
+    assert case_of(w, 2).state is State.NEW
     # One is answered on the spot from its staff card, after all.
-    card = case(w, 4).staff_message_id
+    card = case_of(w, 4).staff_message_id
     press = replace(w.press_event(STAFF, WORKER_LIU, "c1:spot:4"), message_id=card)
     await w.handle(press)
     assert w.answer_to(press) == ("诉求 #4：已当场答复。", False)
-    assert (case(w, 4).state, case(w, 4).on_spot) == (State.CLOSED, True)
+    assert (case_of(w, 4).state, case_of(w, 4).on_spot) == (State.CLOSED, True)
     # #2 is solved through coordination, #3 still in progress.
     await w.say(STAFF, WORKER_LIU, "/accept 2 hard")
     await w.say(STAFF, WORKER_LIU, "/fixed 2 已修补路面")
@@ -209,4 +187,4 @@ async def test_log_forum_links_the_opinion_and_says_where_it_is_shown(w: CoreWor
     message = await w.say(WORKER_LIU, WORKER_LIU, "/log 1号楼 座谈会 路灯暗 当场答复：已报修")
     answer = shown(w.replies_to(message)[-1])
     assert "#2" in answer and "/publish" not in answer
-    assert (case(w, 1).forum_id, case(w, 2).on_spot) == (1, True)
+    assert (case_of(w, 1).forum_id, case_of(w, 2).on_spot) == (1, True)

@@ -8,9 +8,7 @@ scenarios run end to end in `tests/test_e2e_merge.py`.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -18,7 +16,6 @@ from openpyxl import load_workbook
 from handlers import callbacks, ledger, similar
 from handlers.callbacks import Act
 from handlers.similar import grams, likeness
-from localapi import parse_html
 from storage.records import State
 from tests.conftest import (
     AUNT_ZHANG,
@@ -31,22 +28,7 @@ from tests.conftest import (
     UNCLE_LI,
     WORKER_LIU,
 )
-from tests.coreworld import STRANGER, CoreWorld
-
-
-@pytest.fixture
-async def w(tmp_path: Path) -> AsyncIterator[CoreWorld]:
-    world = CoreWorld(tmp_path / "data")
-    yield world
-    world.close()
-
-
-def shown(text: str) -> str:
-    return parse_html(text)[0]
-
-
-def into(w: CoreWorld, chat_id: int) -> list[str]:
-    return [shown(s.text) for s in w.messenger.sent if s.chat_id == chat_id]
+from tests.coreworld import STRANGER, CoreWorld, case_of, into, shown
 
 
 def latest(w: CoreWorld, chat_id: int, message_id: int) -> tuple[str, list[str]]:
@@ -59,12 +41,6 @@ def latest(w: CoreWorld, chat_id: int, message_id: int) -> tuple[str, list[str]]
         if (chat, message) == (chat_id, message_id):
             text, keyboard = edited, edited_keyboard
     return shown(text), [b.data for row in keyboard or () for b in row]
-
-
-def case(w: CoreWorld, case_id: int):  # type: ignore[no-untyped-def]
-    found = w.repo.get_case(case_id)
-    assert found is not None
-    return found
 
 
 # --- similarity ---------------------------------------------------------------------------------
@@ -96,16 +72,16 @@ async def test_a_report_like_an_open_case_is_offered_me_too_on_it_and_merges_at_
     await w.say(B1, HEAD_WANG, "/accept 1")
     before = len(into(w, B1))
     report = await w.say(B1, UNCLE_LI, "/report 水管爆了！")
-    assert case(w, 2).similar_to == 1
+    assert case_of(w, 2).similar_to == 1
     # The acknowledgement itself is the offer: no message more than a plain report.
     assert len(into(w, B1)) == before + 1
-    ack = case(w, 2).card_message_id
+    ack = case_of(w, 2).card_message_id
     assert ack is not None
     text, data = latest(w, B1, ack)
     assert "看起来与诉求 #1 是同一个问题" in text and "楼下水管爆了" in text
     assert data[:3] == ["c1:too:2", "c1:same:2:1", "c1:diff:2"]
     # The staff card shows the likeness, with a merge button.
-    card = case(w, 2).staff_message_id
+    card = case_of(w, 2).staff_message_id
     assert card is not None
     staff_text, staff_data = latest(w, STAFF, card)
     assert "疑似与诉求 #1 重复" in staff_text and "c1:mrg:2:1" in staff_data
@@ -114,13 +90,13 @@ async def test_a_report_like_an_open_case_is_offered_me_too_on_it_and_merges_at_
     press = replace(w.press_event(B1, AUNT_ZHANG, "c1:same:2:1"), message_id=ack)
     await w.handle(press)
     assert w.answer_to(press) == ("只有反映诉求 #2 的居民可以回答。", True)
-    assert case(w, 2).state is State.NEW
+    assert case_of(w, 2).state is State.NEW
 
     sent = len(w.messenger.sent)
     press = replace(w.press_event(B1, UNCLE_LI, "c1:same:2:1"), message_id=ack)
     await w.handle(press)
     assert w.answer_to(press) == ("谢谢，已将您计入诉求 #1 的“我也遇到”。", False)
-    dup, kept = case(w, 2), case(w, 1)
+    dup, kept = case_of(w, 2), case_of(w, 1)
     assert (dup.state, dup.merged_into, dup.similar_to) == (State.MERGED, 1, None)
     assert kept.merged == [2] and kept.supporters == [UNCLE_LI]
     assert [s.action for s in dup.timeline][-1] == "merge"
@@ -129,7 +105,7 @@ async def test_a_report_like_an_open_case_is_offered_me_too_on_it_and_merges_at_
     text, data = latest(w, B1, ack)
     assert text.startswith("🔗 诉求 #2 已并入诉求 #1") and data == ["c1:anon:2"]
     # The first report's acknowledgement counts him.
-    first_ack = case(w, 1).card_message_id
+    first_ack = case_of(w, 1).card_message_id
     assert first_ack is not None and "1 位邻居也遇到这个问题" in latest(w, B1, first_ack)[0]
     assert report.message_id == dup.origin_message_id
 
@@ -137,11 +113,11 @@ async def test_a_report_like_an_open_case_is_offered_me_too_on_it_and_merges_at_
 async def test_no_a_new_problem_keeps_the_case_and_removes_the_offer(w: CoreWorld) -> None:
     await w.say(B1, AUNT_ZHANG, "/report 楼道灯坏了")
     await w.say(B1, UNCLE_LI, "/report 三楼楼道灯不亮了")
-    ack = case(w, 2).card_message_id
+    ack = case_of(w, 2).card_message_id
     press = replace(w.press_event(B1, UNCLE_LI, "c1:diff:2"), message_id=ack)
     await w.handle(press)
     assert w.answer_to(press) == ("好的，诉求 #2 单独办理。", False)
-    assert (case(w, 2).state, case(w, 2).similar_to) == (State.NEW, None)
+    assert (case_of(w, 2).state, case_of(w, 2).similar_to) == (State.NEW, None)
     assert ack is not None
     text, data = latest(w, B1, ack)
     assert "看起来与" not in text and data == ["c1:too:2", "c1:anon:2"]
@@ -155,14 +131,14 @@ async def test_a_report_unlike_any_open_case_gets_no_offer(w: CoreWorld) -> None
     await w.say(B1, AUNT_ZHANG, "/report 楼道灯坏了")
     await w.say(B2, MS_CHEN, "/report 楼道灯坏了")  # another building: not offered
     await w.say(B1, UNCLE_LI, "/report 电梯坏了")
-    assert case(w, 2).similar_to is None and case(w, 3).similar_to is None
+    assert case_of(w, 2).similar_to is None and case_of(w, 3).similar_to is None
 
 
 async def test_a_report_is_compared_with_the_newest_open_cases_of_its_building_only(
     w: CoreWorld,
 ) -> None:
     await w.say(B1, AUNT_ZHANG, "/report 地下室水管爆了")
-    pipe = case(w, 1)
+    pipe = case_of(w, 1)
     for n in range(2, similar.LOOKBACK + 1):  # the pipe is still among the newest LOOKBACK
         w.repo.save_case(replace(pipe, id=n, text=f"电梯按钮失灵{n}", origin_message_id=None))
     found = similar.lookalike(w.repo, B1, "地下室水管爆裂")
@@ -186,16 +162,16 @@ async def test_staff_merge_ten_reports_of_a_burst_pipe_into_one_case(w: CoreWorl
     question = next(s for s in reversed(w.messenger.sent) if s.chat_id == STRANGER)
     pick = [b.data for row in question.keyboard or () for b in row if b.data.endswith(str(B1))]
     await w.press(STRANGER, STRANGER, pick[0])
-    private = case(w, 6)
+    private = case_of(w, 6)
     assert private.origin_chat_id == STRANGER
 
     before_b1 = len(into(w, B1))
     for dup in (2, 3, 4, 5, 6):
         await w.say(STAFF, WORKER_LIU, f"/merge {dup} 1")
-    kept = case(w, 1)
+    kept = case_of(w, 1)
     assert kept.merged == [2, 3, 4, 5, 6]
     assert kept.supporters == [UNCLE_LI, STRANGER]  # each person once
-    assert all(case(w, i).state is State.MERGED for i in range(2, 7))
+    assert all(case_of(w, i).state is State.MERGED for i in range(2, 7))
     # Each reporter is told in their own thread: four echoes into the group, one privately.
     told = into(w, B1)[before_b1:]
     assert len(told) == 4 and all("已并入诉求 #1" in t for t in told)
@@ -259,8 +235,8 @@ async def test_merging_a_case_others_were_merged_into_moves_them_along(w: CoreWo
     await w.say(B1, HEAD_WANG, "/report 地下室水管爆了")
     await w.say(B1, HEAD_WANG, "/merge 2 3")
     await w.say(B1, HEAD_WANG, "/merge 3 1")
-    assert case(w, 1).merged == [3, 2] and case(w, 2).merged_into == 1
-    assert sorted(case(w, 1).supporters) == [UNCLE_LI, HEAD_WANG]
+    assert case_of(w, 1).merged == [3, 2] and case_of(w, 2).merged_into == 1
+    assert sorted(case_of(w, 1).supporters) == [UNCLE_LI, HEAD_WANG]
 
 
 async def test_the_staff_cards_merge_button_merges_with_a_toast_and_an_echo(
@@ -268,12 +244,12 @@ async def test_the_staff_cards_merge_button_merges_with_a_toast_and_an_echo(
 ) -> None:
     await w.say(B1, AUNT_ZHANG, "/report 楼道灯坏了")
     await w.say(B1, UNCLE_LI, "/report 三楼楼道灯坏了")
-    card = case(w, 2).staff_message_id
+    card = case_of(w, 2).staff_message_id
     press = replace(w.press_event(STAFF, WORKER_LIU, "c1:mrg:2:1"), message_id=card)
     before = len(into(w, B1))
     await w.handle(press)
     assert w.answer_to(press) == ("诉求 #2 已并入 #1。", False)
-    assert case(w, 2).state is State.MERGED
+    assert case_of(w, 2).state is State.MERGED
     told = into(w, B1)[before:]
     assert len(told) == 1 and "诉求 #2 已并入诉求 #1" in told[0]
     assert card is not None and latest(w, STAFF, card)[1] == []
@@ -282,7 +258,7 @@ async def test_the_staff_cards_merge_button_merges_with_a_toast_and_an_echo(
     await w.say(B1, UNCLE_LI, "/report 垃圾好几天没人清")
     forged = await w.press(B1, UNCLE_LI, callbacks.encode(Act.MERGE, 4, 3))
     assert (w.answer_to(forged) or ("", False))[1] is True
-    assert case(w, 4).state is State.NEW
+    assert case_of(w, 4).state is State.NEW
 
 
 # --- /find ----------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ Driven through the core against the recording messenger and a pinned clock
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 
 from handlers import admin, overdue
 from handlers.incoming import ChatRef, Quoted
-from localapi import parse_html
 from storage.records import Admission, Group, Level, Rating, State
 from tests.conftest import (
     AUNT_ZHANG,
@@ -29,23 +27,7 @@ from tests.conftest import (
     UNCLE_LI,
     WORKER_LIU,
 )
-from tests.coreworld import ANONYMOUS, CHATS, PEOPLE, CoreWorld
-
-
-@pytest.fixture
-async def w(tmp_path: Path) -> AsyncIterator[CoreWorld]:
-    world = CoreWorld(tmp_path / "data")
-    yield world
-    world.close()
-
-
-def shown(text: str) -> str:
-    return parse_html(text)[0]
-
-
-def into(w: CoreWorld, chat_id: int) -> list[str]:
-    """What the bot sent into a chat so far, as shown."""
-    return [shown(s.text) for s in w.messenger.sent if s.chat_id == chat_id]
+from tests.coreworld import ANONYMOUS, CHATS, PEOPLE, CoreWorld, into, shown
 
 
 def quoting(person_id: int, text: str = "这件我来办") -> Quoted:
