@@ -114,23 +114,8 @@ def log_opinion(
     svc = ctx.svc
     now = svc.clock()
     logged_by = ctx.sender.name if ctx.sender else None
-    if answer is None:
-        case = report.create_case(
-            ctx,
-            building_id=building.chat_id,
-            channel=Channel.FORUM,
-            text=opinion,
-            photo=None,
-            reporter=None,
-            origin=None,
-            logged_by=logged_by,
-            forum=forum,
-            contact=contact,
-            # Like any offline demand: staff decide when the building is shown it.
-            published=False,
-        )
-        return case
-    # Answered there, in person: no staff card; it is in the forum's tally and the ledger.
+    # Like any offline demand, staff decide when the building is shown it. Answered there, in
+    # person, it gets no staff card: it is in the forum's tally and the ledger.
     case = report.create_case(
         ctx,
         building_id=building.chat_id,
@@ -142,9 +127,11 @@ def log_opinion(
         logged_by=logged_by,
         forum=forum,
         contact=contact,
-        announce=False,
+        announce=answer is None,
         published=False,
     )
+    if answer is None:
+        return case
     case.state, case.klass, case.on_spot = State.CLOSED, CaseClass.EASY, True
     case.answered_at = case.fixed_at = case.closed_at = now
     case.measure = answer

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from tests.fakes import FakeClock
 async def _start(
     api: LocalBotAPI, tmp_path: Path, framework: str, start_bot: Callable[..., Any], **kw: Any
 ) -> tuple[Harness, Any, FakeClock]:
-    clock = FakeClock(datetime.now(UTC))
+    clock = FakeClock()
     bot = await start_bot(clock=clock, **kw)
     return Harness(api, tmp_path / "data", framework), bot, clock
 
