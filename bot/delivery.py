@@ -6,7 +6,10 @@ message the bot sends goes through here:
 - `Dispatcher` keeps one *lane* per chat. A lane sends its chat's messages one at a time, the
   most urgent first: what the postbox holds for the chat (`handlers.courier` picks and merges
   it) and the broadcast deliveries the outbox hands in (`Dispatcher.run`). A group that has
-  used its minute waits in its own lane; no other chat and no update waits with it.
+  used its minute waits in its own lane; no other chat and no update waits with it. Across
+  lanes, answers go first: while an answer to what someone just typed or pressed is on its
+  way in one chat (and its group has room for it), the other chats' echoes, cards and
+  refreshes wait for it, a quarter of a second at most (`Limits.answers_first`).
 - `Pacer` grants the calls: a sliding window per group, where a broadcast leaves a few slots
   free for answers and echoes and a view refresh leaves more, and one global pace shared by
   all lanes, granted by priority (an answer anywhere before a refresh anywhere).
@@ -80,6 +83,10 @@ class Limits:
     gather: float = 1.0
     burst_seconds: float = 5.0
     low_room: int = 4
+    # While an answer to what someone just typed or pressed is on its way (rendered, sent
+    # and recorded) in one chat, other chats' echoes, cards and refreshes wait for it, at
+    # most this long (seconds): the person waiting is answered before the rest goes out.
+    answers_first: float = 0.25
 
     @property
     def group_capacity(self) -> int:
@@ -497,6 +504,8 @@ class _Lane:
         self.jobs: list[_Job] = []
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        # Since when the lane's next message has been letting other chats' answers go first.
+        self.deferring: float | None = None
 
 
 class Dispatcher:
@@ -524,13 +533,22 @@ class Dispatcher:
         self._seen: dict[int, float] = {}
         self._order = itertools.count()
         self._stopping = False
+        # Chats with an answer (a REPLY) that may go now, until it has gone; while there are
+        # any, other chats' less urgent messages wait (`Limits.answers_first`).
+        self._answering: set[int] = set()
+        self._answered = asyncio.Event()
+        self._answered.set()
 
     # ------------------------------------------------------------------ feeding the lanes
 
-    def wake(self, chat_id: int) -> None:
-        """Something new waits for the chat (the postbox calls this)."""
+    def wake(self, chat_id: int, priority: Priority | None = None) -> None:
+        """Something new waits for the chat (the postbox calls this, with the priority of
+        the message it put there)."""
         if self._stopping:
             return
+        if priority is Priority.REPLY:
+            self._answering.add(chat_id)
+            self._answered.clear()
         lane = self._lanes.get(chat_id)
         if lane is None:
             lane = self._lanes[chat_id] = _Lane(chat_id)
@@ -563,20 +581,45 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ a lane's worker
 
+    def _answer_gone(self, chat: int) -> None:
+        self._answering.discard(chat)
+        if not self._answering:
+            self._answered.set()
+
+    async def _answers_first(self, lane: _Lane) -> bool:
+        """Let answers under way in other chats go before this lane's less urgent message
+        (at most `Limits.answers_first` seconds for one message); True if it waited."""
+        if not self._answering - {lane.chat_id}:
+            lane.deferring = None
+            return False
+        now = self._clock()
+        if lane.deferring is None:
+            lane.deferring = now
+        left = lane.deferring + self._limits.answers_first - now
+        if left <= 0:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._answered.wait(), left)
+        return True
+
     async def _work(self, lane: _Lane) -> None:
+        try:
+            await self._deliver(lane)
+        finally:
+            self._answer_gone(lane.chat_id)
+
+    async def _deliver(self, lane: _Lane) -> None:
         chat = lane.chat_id
-        fresh = True
         while not self._stopping:
             lane.wake.clear()
             batch = self._courier.next(chat)
-            if fresh and batch is not None and batch.priority > Priority.REPLY:
-                # A lane woken by an update lets the answers that update decided (in lanes
-                # woken with it) make their calls first: the person who typed is answered
-                # before the staff card or the wall go out.
-                fresh = False
-                await asyncio.sleep(0)
-                continue
-            fresh = False
+            if (
+                batch is None
+                or batch.priority is not Priority.REPLY
+                or self._pacer.ready_in(chat, batch.priority) > 0
+            ):
+                # No answer of this chat can go now: none holds the others up.
+                self._answer_gone(chat)
             job = lane.jobs[0] if lane.jobs else None
             if batch is None and job is None:
                 later = self._courier.ready_at(chat)
@@ -600,8 +643,12 @@ class Dispatcher:
                     seen = self._seen.setdefault(batch.first.id, self._clock())
                     wait = max(0.0, seen + self._limits.gather - self._clock())
                 if wait > 0:
+                    self._answer_gone(chat)
                     await self._nap(lane, wait)
                     continue
+                if batch.priority is not Priority.REPLY and await self._answers_first(lane):
+                    continue
+                lane.deferring = None
                 for message in batch.messages:
                     self._seen.pop(message.id, None)
                 if batch.first.merge is not None:
@@ -614,6 +661,9 @@ class Dispatcher:
                 if wait > 0:
                     await self._nap(lane, wait)
                     continue
+                if await self._answers_first(lane):
+                    continue
+                lane.deferring = None
                 heapq.heappop(lane.jobs)
                 await self._run_job(job)
 
@@ -664,6 +714,8 @@ class Dispatcher:
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
         self._stopping = True
+        self._answering.clear()
+        self._answered.set()
         for lane in self._lanes.values():
             lane.wake.set()
             for job in lane.jobs:

@@ -46,14 +46,15 @@ class Doorbell:
     """
 
     def __init__(self) -> None:
-        self._listeners: list[Callable[[int], None]] = []
+        self._listeners: list[Callable[[int, Priority | None], None]] = []
 
-    def listen(self, listener: Callable[[int], None]) -> None:
+    def listen(self, listener: Callable[[int, Priority | None], None]) -> None:
         self._listeners.append(listener)
 
-    def ring(self, chat_id: int) -> None:
+    def ring(self, chat_id: int, priority: Priority | None = None) -> None:
+        """Something new waits for the chat (`priority`: of what, if one message)."""
         for listener in self._listeners:
-            listener(chat_id)
+            listener(chat_id, priority)
 
 
 class Postbox:
@@ -71,7 +72,7 @@ class Postbox:
 
     def _put(self, message: Outgoing) -> None:
         self.repo.save_outgoing(message)
-        self._doorbell.ring(message.chat_id)
+        self._doorbell.ring(message.chat_id, message.priority)
 
     def _new(self, chat_id: int, kind: OutKind, priority: Priority) -> Outgoing:
         return Outgoing(self.repo.next_outgoing_id(), chat_id, kind, priority, self.clock())
