@@ -16,7 +16,9 @@ posting the building's problem wall) and are not counted. Then either
   wall and records the update as handled after the card), and the next acknowledgement waits
   for that tail; or
 * **burst**: all N reports injected at once; updates/s = N / (time from the first injection
-  to the last acknowledgement).
+  to the last acknowledgement), and "all done" = N / (time to the last staff card). echowall
+  sends an answer before other chats' messages (bot/delivery.py, answers first), so its
+  staff cards trail its acknowledgements in a burst; the bare bot sends both in turn.
 
 Within a round, every echowall store size is followed by the bare bot, so slow drift of the
 machine (other processes, thermal state) lands on both alike and each echowall measurement has
@@ -65,6 +67,8 @@ class Result:
     cases: int | None = None  # cases stored before the measurement; None for the bare bot
     latencies: list[float] = field(default_factory=list)  # seconds, sequential mode
     rates: list[float] = field(default_factory=list)  # updates/s, one per burst measurement
+    # updates/s up to the last staff card, one per burst measurement
+    done_rates: list[float] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -82,6 +86,10 @@ class Result:
     def rate(self) -> float:
         """Median of the burst rates (the middle one for an odd number of bursts)."""
         return statistics.median(self.rates)
+
+    @property
+    def done_rate(self) -> float:
+        return statistics.median(self.done_rates)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -129,8 +137,9 @@ async def _sequential(api: LocalBotAPI, n: int, first: int = 0, pause: float = 0
     return latencies
 
 
-async def _burst(api: LocalBotAPI, n: int, first: int) -> float:
-    """Inject n reports at once; return updates/s up to the last acknowledgement."""
+async def _burst(api: LocalBotAPI, n: int, first: int) -> tuple[float, float]:
+    """Inject n reports at once; return updates/s up to the last acknowledgement, and up to
+    the last staff card."""
     mark = api.last_seq
     pending: set[int] = set()
     started = time.monotonic()
@@ -152,9 +161,9 @@ async def _burst(api: LocalBotAPI, n: int, first: int) -> float:
     timeout = UPDATE_TIMEOUT + n * 0.2
     last = await api.wait_for(all_acknowledged, timeout=timeout, after_seq=mark)
     elapsed = last.time - started
-    # Let the bot finish the last staff cards, so stopping it does not interrupt a send.
-    await api.wait_for(all_carded, timeout=timeout, after_seq=mark)
-    return n / elapsed
+    # The last staff cards (stopping the bot must not interrupt a send either).
+    carded = await api.wait_for(all_carded, timeout=timeout, after_seq=mark)
+    return n / elapsed, n / (max(carded.time, last.time) - started)
 
 
 async def measure_once(
@@ -167,7 +176,8 @@ async def measure_once(
     pause: float = 0.0,
     profiler: cProfile.Profile | None = None,
 ) -> list[float]:
-    """One fresh server and bot; sequential latencies (s) or a one-element [updates/s].
+    """One fresh server and bot; sequential latencies (s), or a burst's [updates/s to the
+    last acknowledgement, updates/s to the last staff card].
 
     ``store`` is the prebuilt data directory echowall starts from (a copy of it is made before
     the bot starts, outside the measurement). A given profiler runs only during the measured
@@ -190,7 +200,7 @@ async def measure_once(
             try:
                 if mode == "sequential":
                     return await _sequential(api, n, first=WARMUP, pause=pause)
-                return [await _burst(api, n, first=WARMUP)]
+                return list(await _burst(api, n, first=WARMUP))
             finally:
                 if profiler is not None:
                     profiler.disable()
@@ -221,7 +231,9 @@ def _measure(
     result.latencies += asyncio.run(
         measure_once(fw, kind, "sequential", n, store=store, pause=pause)
     )
-    result.rates += asyncio.run(measure_once(fw, kind, "burst", n, store=store))
+    acknowledged, done = asyncio.run(measure_once(fw, kind, "burst", n, store=store))
+    result.rates.append(acknowledged)
+    result.done_rates.append(done)
     progress(
         f"{fw:>7} {result.label:<28} "
         f"p50 {statistics.median(result.latencies[-n:]) * 1000:6.2f} ms  "

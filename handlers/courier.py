@@ -193,16 +193,20 @@ class Courier:
         """The chat's next message; with `merge` (the runtime asks when a group's budget is
         short), together with the waiting ones that go well with it."""
         now = self._clock()
-        waiting = self.svc.post.waiting(chat_id)
-        waiting = [
-            m for m in waiting if m.id not in self.svc.post.flying and self._due_at(m) <= now
-        ]
-        if not waiting:
+        flying = self.svc.post.flying
+        # Lazily: in a burst hundreds wait, and mostly only the first is wanted.
+        waiting = (
+            m
+            for m in self.svc.post.waiting(chat_id)
+            if m.id not in flying and self._due_at(m) <= now
+        )
+        first = next(waiting, None)
+        if first is None:
             return None
-        first = waiting[0]
         if not merge or first.merge is None or chat_id > 0:
             return Batch(chat_id, (first,), first.priority)
-        alike = [m for m in waiting if m.merge == first.merge and m.priority == first.priority]
+        alike = [first]
+        alike += (m for m in waiting if m.merge == first.merge and m.priority == first.priority)
         if first.merge == "text":
             return self._merged_text(chat_id, alike)
         taken = tuple(alike[:MERGE_CASES])
