@@ -21,7 +21,7 @@ def _event_day(doc: Mapping[str, Any]) -> list[Hashable]:
     """Where an event is found by time: its day (one-off) or "weekly"; cancelled: nowhere."""
     if doc.get("cancelled"):
         return []
-    return ["weekly"] if doc.get("weekday") is not None else [str(doc["start"])[:10]]
+    return ["weekly"] if doc.get("weekday") is not None else [str(doc.get("start"))[:10]]
 
 
 def _reminder_day(doc: Mapping[str, Any]) -> list[Hashable]:

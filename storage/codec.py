@@ -3,6 +3,12 @@
 Both directions run for every document the store writes or reads (a monthly export converts
 every case), so the per-class work (field names, type hints, which converter a field needs) is
 done once per class and cached; per document only the conversions themselves remain.
+
+A field still at an empty default (None where the default is None, an empty list where the
+default is a new list) is left out of the document: a case has some fifty fields and most are
+empty most of its life, and every stored case is held in memory encoded. Reading a document
+back gives such a field its default again, so documents written with every field (by earlier
+versions) read the same. Code that reads documents directly (the indexes) uses `.get`.
 """
 
 from __future__ import annotations
@@ -24,23 +30,34 @@ Converter = Callable[[Any], Any]
 
 
 def to_doc(record: Any) -> dict[str, Any]:
-    """Return a JSON-safe dict of a record dataclass."""
-    out = {}
-    for name in _names(type(record)):
+    """Return a JSON-safe dict of a record dataclass, without fields at an empty default."""
+    out: dict[str, Any] = {}
+    for name, none_is_default, empty_is_default in _plan(type(record)):
         value = getattr(record, name)
-        out[name] = value if type(value) in _PLAIN else _dump(value)
+        if value is None:
+            if not none_is_default:
+                out[name] = None
+        elif type(value) in _PLAIN:
+            out[name] = value
+        elif not (empty_is_default and type(value) is list and not value):
+            out[name] = _dump(value)
     return out
 
 
-_NAMES: dict[type, tuple[str, ...]] = {}
+_PLANS: dict[type, tuple[tuple[str, bool, bool], ...]] = {}
+
+
+def _plan(cls: type) -> tuple[tuple[str, bool, bool], ...]:
+    """Per field: its name, whether None is its default, whether an empty list is."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = tuple(
+            (f.name, f.default is None, f.default_factory is list) for f in dataclasses.fields(cls)
+        )
+    return plan
+
+
 _LOADERS: dict[type, tuple[frozenset[str], tuple[tuple[str, Converter], ...]]] = {}
-
-
-def _names(cls: type) -> tuple[str, ...]:
-    names = _NAMES.get(cls)
-    if names is None:
-        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
 
 
 def _dump(value: Any) -> Any:
