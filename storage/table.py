@@ -91,8 +91,10 @@ class JournalTable:
         kept = storage.keep(name, freeze)
         docs = storage.documents(name)
         if kept is not None and kept.get("code") == code and len(kept["indexes"]) == len(keys):
+            shared: dict[int, int] = {}
             for index, groups in zip(indexes, kept["indexes"], strict=True):
-                index.restore(groups)
+                index.restore(groups, shared)
+            del shared
             for doc_id, before in storage.replayed(name).items():
                 changed(doc_id, docs.find(doc_id), before)
         else:
