@@ -112,15 +112,18 @@ class TableIndex:
 
         return dump
 
-    def restore(self, groups: list[list[Any]], ids: dict[int, int] | None = None) -> None:
+    def restore(self, groups: list[list[Any]], ids: dict[int, int]) -> None:
         """Take the state `frozen` dumped (JSON arrays for tuples) in place of a scan.
 
-        `ids` makes the indexes of one table share one int object per document id (decoding
-        makes one per mention: at 100,000 cases, some 900,000 ints instead of 100,000).
+        `ids`, shared by the indexes of one table, makes them share one int object per
+        document id (decoding makes one per mention: at 100,000 cases, some 900,000 ints
+        instead of 100,000).
         """
-        one = (lambda i: i) if ids is None else (lambda i: ids.setdefault(i, i))
+        one = ids.setdefault
         self._ids = {
-            _hashable(raw): one(members[0]) if len(members) == 1 else set(map(one, members))
+            _hashable(raw): one(members[0], members[0])
+            if len(members) == 1
+            else {one(i, i) for i in members}
             for raw, members in groups
         }
 

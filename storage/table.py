@@ -94,7 +94,6 @@ class JournalTable:
             shared: dict[int, int] = {}
             for index, groups in zip(indexes, kept["indexes"], strict=True):
                 index.restore(groups, shared)
-            del shared
             for doc_id, before in storage.replayed(name).items():
                 changed(doc_id, docs.find(doc_id), before)
         else:
